@@ -1,0 +1,44 @@
+// Registers @fastify/websocket with the frame limits from config and decorates
+// app.connections, the registry every surface opens its sockets through (heartbeat, budgets,
+// cleanup). On close it drains: 1001 to every client, bounded by SHUTDOWN_GRACE_MS.
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import { ConnectionRegistry } from '../src/transport/connections.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    connections: ConnectionRegistry
+  }
+}
+
+export default fp(async (app) => {
+  const c = app.config
+  const registry = new ConnectionRegistry({
+    pingIntervalS: c.WS_PING_INTERVAL,
+    pingTimeoutS: c.WS_PING_TIMEOUT,
+    framesPerSec: c.WS_FRAMES_PER_SEC,
+    frameBurst: c.WS_FRAME_BURST,
+    sendSoftCap: c.WS_SEND_SOFT_CAP,
+    sendHardCap: c.WS_SEND_HARD_CAP
+  })
+  app.decorate('connections', registry)
+
+  await app.register(websocket, {
+    options: {
+      maxPayload: c.WS_MAX_PAYLOAD,
+      // The registry tracks sockets itself; ws's own Set would be a second copy.
+      clientTracking: false,
+      // Compression costs CPU and memory per socket and opens compression side channels.
+      perMessageDeflate: false
+    },
+    preClose: async function () {
+      await registry.closeAll(c.SHUTDOWN_GRACE_MS)
+    },
+    errorHandler(err, socket, request) {
+      request.log.warn({ err }, 'websocket error')
+      socket.terminate()
+    }
+  })
+
+  app.addHook('onClose', async () => registry.stop())
+}, { name: 'websocket', dependencies: ['config'], fastify: '5.x' })

@@ -1,0 +1,64 @@
+// The root of the service: builds a Fastify instance from a Config and registers plugins/,
+// then routes/, in an order you can read. Tests call buildApp with their own config.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cors from '@fastify/cors'
+import type { Config } from './config.ts'
+import { redactingLoggerOptions, stripQuery } from './lib/log-redaction.ts'
+import configPlugin from '../plugins/config.ts'
+import lifecyclePlugin from '../plugins/lifecycle.ts'
+import websocketPlugin from '../plugins/websocket.ts'
+import originPlugin from '../plugins/origin.ts'
+import healthRoutes from '../routes/health.ts'
+import wsMainRoutes from '../routes/ws-main.ts'
+import wsEchoRoutes from '../routes/ws-echo.ts'
+import wsHealthRoutes from '../routes/ws-health.ts'
+
+export interface BuildOptions {
+  /** A pino destination (tests capture logs through it); default stdout. */
+  logStream?: NodeJS.WritableStream
+}
+
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger: FastifyServerOptions['logger'] = {
+    level: config.LOG_LEVEL,
+    ...redactingLoggerOptions,
+    ...(opts.logStream ? { stream: opts.logStream } : {})
+  }
+  const options: FastifyServerOptions = {
+    logger,
+    routerOptions: { ignoreTrailingSlash: true },
+    trustProxy: parseTrustProxy(config.TRUST_PROXY),
+    // Upgrade requests carry no body; a small limit keeps header/body floods cheap.
+    bodyLimit: 1_048_576,
+    return503OnClosing: false, // plugins/lifecycle.ts answers 503 itself, /health with its body
+    forceCloseConnections: 'idle'
+  }
+  const app = Fastify(options)
+
+  await app.register(configPlugin, { config })
+  await app.register(lifecyclePlugin)
+  await app.register(websocketPlugin)
+  await app.register(originPlugin)
+  await app.register(cors, { origin: config.allowAnyOrigin ? true : config.allowedOrigins })
+
+  // The default 404 message repeats the URL, query (and so any token) included.
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'Not Found', message: `Route ${request.method}:${stripQuery(request.url)} not found` })
+  })
+
+  await app.register(healthRoutes)
+  await app.register(wsMainRoutes)
+  await app.register(wsEchoRoutes)
+  await app.register(wsHealthRoutes)
+  return app
+}
+
+function parseTrustProxy(value: string): FastifyServerOptions['trustProxy'] {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_addr: string, i: number) => i < hops // trust the nearest `hops` proxies
+  }
+  return value.split(',').map((s) => s.trim()).filter(Boolean)
+}

@@ -1,0 +1,129 @@
+// Every environment variable Switchboard reads, in one TypeBox schema: parsed once at startup,
+// defaulted, converted from strings and checked, so a bad value stops the process with one line
+// instead of surfacing later as a strange runtime failure. Code reads app.config, never process.env.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const seconds = (def: number, description: string) =>
+  Type.Number({ exclusiveMinimum: 0, maximum: 86_400, default: def, description })
+const int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: def, description })
+const bool = (def: boolean, description: string) => Type.Boolean({ default: def, description })
+const optionalString = (description: string) => Type.Optional(Type.String({ minLength: 1, description }))
+
+export const ConfigSchema = Type.Object({
+  // --- listening and logging
+  PORT: int(8000, 0, 65_535, 'TCP port to listen on (0 picks a free one)'),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'address to bind; 0.0.0.0 in containers' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' }
+  ),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    description: 'trust X-Forwarded-* from: false, true, a hop count, or comma-separated addresses/CIDRs'
+  }),
+  PUBLIC_BASE_URL: optionalString('public HTTP base URL shown to clients (default: from the listen address)'),
+  WS_PUBLIC_URL: optionalString('public WebSocket URL shown to clients (default: from the listen address)'),
+  SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000, 'on SIGTERM/SIGINT, how long in-flight work may take before exit'),
+
+  // --- every WebSocket surface
+  ALLOWED_ORIGINS: Type.String({ default: '', description: 'extra allowed handshake origins, comma separated; * allows all' }),
+  WS_PING_INTERVAL: seconds(30, 'seconds between server pings and app-level heartbeats (fractions allowed)'),
+  WS_PING_TIMEOUT: seconds(10, 'seconds a client has to answer a ping; must be below WS_PING_INTERVAL'),
+  WS_MAX_PAYLOAD: int(65_536, 1, 16 * 1024 * 1024, 'largest accepted frame in bytes; larger closes with 1009'),
+  WS_GREETING: bool(true, 'send the WELCOME greeting on /ws'),
+  WS_FRAMES_PER_SEC: int(100, 1, 1_000_000, 'per-connection sustained frame budget; past it the socket closes with 1008'),
+  WS_FRAME_BURST: int(200, 1, 1_000_000, 'frames a connection may send in a burst above the sustained budget'),
+  WS_SEND_SOFT_CAP: int(1_048_576, 1024, 1_073_741_824, 'bytes buffered to a slow reader before typing/presence to it are dropped'),
+  WS_SEND_HARD_CAP: int(8_388_608, 1024, 1_073_741_824, 'bytes buffered to a slow reader before it is terminated'),
+  MAX_CONNECTIONS: int(18_000, 1, 1_000_000, 'open WebSocket connections per process; more are refused with 503'),
+  MAX_CONNECTIONS_PER_IP: int(1_000, 1, 1_000_000, 'open WebSocket connections per client IP; more are refused with 429'),
+
+  // --- tokens (SPEC section 0)
+  JWT_SECRET: optionalString('HS256 secret that signs tokens'),
+  JWT_PUBLIC_KEY: optionalString('RS256/ES256 public key (PEM) that verifies tokens; takes precedence over JWT_SECRET'),
+  JWT_ISSUER: optionalString('required iss claim, when set'),
+  JWT_AUDIENCE: optionalString('required aud claim, when set'),
+  AUTH_REQUIRED: bool(false, 'FastChat HELLO requires a verified token'),
+
+  // --- FastChat (SPEC section 3)
+  PRESENCE_DEBOUNCE_MS: int(50, 0, 60_000, 'at most one PRESENCE per connection per this many ms'),
+  CHAT_MSG_PER_MIN: int(60, 1, 1_000_000, 'MSG per user per 60 s'),
+  CHAT_TYPING_PER_MIN: int(10, 1, 1_000_000, 'TYPING per user per 60 s'),
+
+  // --- /ws/echo action dialect (SPEC section 4)
+  ECHO_SEND_COMPLETION: bool(true, 'send {"action":"complete"} after each action message'),
+
+  // --- walkers (SPEC section 6)
+  WALKERS_DIR: optionalString('directory of walker modules (default: the shipped examples)'),
+  WALKER_TIMEOUT_MS: int(30_000, 1, 3_600_000, 'a walker execution running longer fails with EXECUTION_ERROR'),
+  WEBHOOK_API_KEYS: Type.String({ default: '', description: 'accepted X-API-Key values for webhook walkers, comma separated' }),
+  WEBHOOK_SECRET: optionalString('HMAC-SHA256 secret for X-Signature on webhook walkers'),
+
+  // --- several instances (SPEC section 8)
+  REDIS_URL: optionalString('redis://… to share state between instances; unset runs in memory'),
+  INSTANCE_TTL_S: seconds(15, 'users of a dead instance leave presence within this many seconds')
+})
+
+export type ConfigValues = Static<typeof ConfigSchema>
+
+/** The parsed config plus the values derived from it once, so no code re-splits strings. */
+export interface Config extends ConfigValues {
+  allowedOrigins: string[]
+  allowAnyOrigin: boolean
+  webhookApiKeys: string[]
+}
+
+export class ConfigError extends Error {}
+
+/** Rules that involve more than one variable, checked after the per-variable schema. */
+function crossChecks(c: ConfigValues): string | undefined {
+  if (c.WS_PING_TIMEOUT >= c.WS_PING_INTERVAL) {
+    return `WS_PING_TIMEOUT=${c.WS_PING_TIMEOUT}: must be below WS_PING_INTERVAL (${c.WS_PING_INTERVAL})`
+  }
+  if (c.WS_SEND_SOFT_CAP >= c.WS_SEND_HARD_CAP) {
+    return `WS_SEND_SOFT_CAP=${c.WS_SEND_SOFT_CAP}: must be below WS_SEND_HARD_CAP (${c.WS_SEND_HARD_CAP})`
+  }
+  return undefined
+}
+
+const splitList = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
+
+/**
+ * Parse an environment (process.env, or a test's overrides) into a Config. Empty strings count
+ * as unset. Throws ConfigError with one line naming the variable and the rule it broke.
+ */
+export function loadConfig(env: Record<string, string | number | boolean | undefined>): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const v = env[key]
+    if (v !== undefined && v !== '') raw[key] = typeof v === 'string' ? v.trim() : v
+  }
+  const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>
+  const first = Value.Errors(ConfigSchema, value).First()
+  if (first) {
+    const key = first.path.replace(/^\//, '')
+    const schema = (ConfigSchema.properties as Record<string, TSchema>)[key]
+    throw new ConfigError(`${key}=${JSON.stringify(raw[key])}: ${first.message}${schema?.description ? ` (${schema.description})` : ''}`)
+  }
+  const c = value as ConfigValues
+  const cross = crossChecks(c)
+  if (cross) throw new ConfigError(cross)
+  const origins = splitList(c.ALLOWED_ORIGINS)
+  return {
+    ...c,
+    allowedOrigins: origins.filter((o) => o !== '*'),
+    allowAnyOrigin: origins.includes('*'),
+    webhookApiKeys: splitList(c.WEBHOOK_API_KEYS)
+  }
+}
+
+/** The README's config table, generated from the schema so the two cannot drift apart. */
+export function configTableMarkdown(): string {
+  const rows = Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, s]) => {
+    const def = s.default === undefined ? '(unset)' : `\`${String(s.default)}\``
+    return `| \`${key}\` | ${def} | ${s.description ?? ''} |`
+  })
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n')
+}
