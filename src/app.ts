@@ -8,6 +8,7 @@ import configPlugin from '../plugins/config.ts'
 import lifecyclePlugin from '../plugins/lifecycle.ts'
 import websocketPlugin from '../plugins/websocket.ts'
 import originPlugin from '../plugins/origin.ts'
+import authPlugin from '../plugins/auth.ts'
 import healthRoutes from '../routes/health.ts'
 import wsMainRoutes from '../routes/ws-main.ts'
 import wsEchoRoutes from '../routes/ws-echo.ts'
@@ -39,6 +40,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(lifecyclePlugin)
   await app.register(websocketPlugin)
   await app.register(originPlugin)
+  await app.register(authPlugin)
   await app.register(cors, { origin: config.allowAnyOrigin ? true : config.allowedOrigins })
 
   // The default 404 message repeats the URL, query (and so any token) included.
