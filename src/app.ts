@@ -7,7 +7,7 @@ import { redactingLoggerOptions, stripQuery } from './lib/log-redaction.ts'
 import configPlugin from '../plugins/config.ts'
 import lifecyclePlugin from '../plugins/lifecycle.ts'
 import websocketPlugin from '../plugins/websocket.ts'
-import originPlugin from '../plugins/origin.ts'
+import admissionPlugin from '../plugins/admission.ts'
 import authPlugin from '../plugins/auth.ts'
 import healthRoutes from '../routes/health.ts'
 import wsMainRoutes from '../routes/ws-main.ts'
@@ -39,7 +39,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(websocketPlugin)
-  await app.register(originPlugin)
+  await app.register(admissionPlugin)
   await app.register(authPlugin)
   await app.register(cors, { origin: config.allowAnyOrigin ? true : config.allowedOrigins })
 

@@ -49,9 +49,10 @@ export class WsTestClient {
       const ws = new WebSocket(url, { headers: opts.headers, autoPong: opts.autoPong ?? true, handshakeTimeout: opts.timeoutMs ?? 5000 })
       const client = new WsTestClient(ws, url)
       ws.once('open', () => resolve(client))
-      ws.once('unexpected-response', (_req, res) => {
+      ws.once('unexpected-response', (req, res) => {
         reject(Object.assign(new Error(`handshake refused with HTTP ${res.statusCode}`), { statusCode: res.statusCode }))
-        ws.terminate()
+        res.resume()
+        req.destroy()
       })
       ws.once('error', reject)
     })
@@ -205,3 +206,7 @@ export class WsTestClient {
     }
   }
 }
+
+/** Predicate for receiveUntil/waitFor: a frame whose `type` is `type`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const ofType = (type: string) => (m: any): boolean => m?.type === type
