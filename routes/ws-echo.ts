@@ -1,26 +1,45 @@
-// WS /ws/echo: the operators' diagnostic echo (SPEC section 4, smoke-test half): welcome,
-// echo envelope for any JSON, echo_raw for other text, client pongs counted, server_ping on
-// every heartbeat.
+// WS /ws/echo (SPEC section 4): the operators' diagnostic echo — welcome, echo envelope for any
+// JSON, echo_raw for other text, client pongs counted, server_ping on every heartbeat — and, on
+// the same socket, the typed {action, payload} dialect served by a consumer (src/consumers/).
 import type { FastifyPluginAsync } from 'fastify'
 import type { RawData } from 'ws'
 import type { Conn } from '../src/transport/connections.ts'
 import type { EchoEnvelope, EchoError, EchoRaw, EchoWelcome, ServerPing } from '../src/protocol/echo.ts'
-import { isPlainObject, parseJson } from '../src/lib/json.ts'
+import { ActionSession, isActionFrame, type Consumer } from '../src/protocol/action.ts'
+import { echoConsumer } from '../src/consumers/echo.ts'
+import { tokenFromRequest } from '../src/auth/tokens.ts'
+import { isPlainObject, parseJson, type Parsed } from '../src/lib/json.ts'
 import { epochSeconds, round3 } from '../src/lib/clock.ts'
 
 const BINARY_REFUSED = JSON.stringify({ type: 'error', message: 'binary frames are not supported' } satisfies EchoError)
 
-const routes: FastifyPluginAsync = async (app) => {
-  const config = { ping_interval: app.config.WS_PING_INTERVAL, ping_timeout: app.config.WS_PING_TIMEOUT }
+export interface EchoRouteOptions {
+  /** The consumer serving the action dialect (tests mount their own). */
+  consumer?: Consumer
+}
 
-  function onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
+  const config = { ping_interval: app.config.WS_PING_INTERVAL, ping_timeout: app.config.WS_PING_TIMEOUT }
+  const consumer = opts.consumer ?? echoConsumer
+  const sessions = new WeakMap<Conn, ActionSession>()
+
+  function onMessage(conn: Conn, data: RawData, isBinary: boolean): void | Promise<void> {
+    const session = sessions.get(conn)!
     const now = Date.now()
     if (isBinary) {
+      if (!session.idle) return session.enqueue(() => void conn.send(BINARY_REFUSED))
       conn.send(BINARY_REFUSED)
       return
     }
     const text = (data as Buffer).toString()
     const parsed = parseJson(text)
+    if (parsed.ok && isPlainObject(parsed.value) && isActionFrame(parsed.value)) return session.handle(parsed.value)
+    // Smoke-dialect frames keep their place behind queued action work.
+    if (!session.idle) return session.enqueue(() => smoke(conn, text, parsed, now))
+    smoke(conn, text, parsed, now)
+  }
+
+  function smoke(conn: Conn, text: string, parsed: Parsed, now: number): void {
     if (!parsed.ok) {
       conn.send(JSON.stringify({ type: 'echo_raw', data: text, server_timestamp: epochSeconds(now), client_id: conn.id } satisfies EchoRaw))
       return
@@ -44,9 +63,17 @@ const routes: FastifyPluginAsync = async (app) => {
 
   app.get('/ws/echo', { websocket: true }, (socket, req) => {
     const conn = app.connections.add(socket, { surface: 'echo', prefix: 'echo_client', log: req.log, onMessage, onBeat })
+    const session = new ActionSession(consumer, {
+      send: (frame) => conn.send(frame),
+      close: (code, reason) => conn.close(code, reason),
+      log: conn.log
+    }, app.config.ECHO_SEND_COMPLETION)
+    sessions.set(conn, session)
     conn.send(JSON.stringify({
       type: 'welcome', endpoint: '/ws/echo', client_id: conn.id, server_time: epochSeconds(conn.openedAt), config
     } satisfies EchoWelcome))
+    const token = tokenFromRequest(req.headers, req.query)
+    if (token !== undefined) session.authenticate(() => app.auth.verify(token))
   })
 }
 

@@ -5,9 +5,9 @@ import { runServer, startServer } from './helpers/process.ts'
 
 t.test('bad config stops startup with one line naming the variable', async (t) => {
   const cases: [Record<string, string>, RegExp][] = [
-    [{ PORT: 'abc' }, /^switchboard: invalid configuration: PORT="abc": Expected integer/],
+    [{ PORT: 'abc' }, /^switchboard: invalid configuration: PORT=abc: Expected integer/],
     [{ WS_PING_INTERVAL: '5', WS_PING_TIMEOUT: '5' }, /^switchboard: invalid configuration: WS_PING_TIMEOUT=5: must be below WS_PING_INTERVAL \(5\)/],
-    [{ LOG_LEVEL: 'loud' }, /^switchboard: invalid configuration: LOG_LEVEL="loud"/]
+    [{ LOG_LEVEL: 'loud' }, /^switchboard: invalid configuration: LOG_LEVEL=loud/]
   ]
   for (const [env, pattern] of cases) {
     const s = runServer(env)

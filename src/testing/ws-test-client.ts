@@ -16,7 +16,9 @@ export interface CloseInfo {
   reason: string
 }
 
-export class TimeoutError extends Error {}
+export class TimeoutError extends Error {
+  override name = 'TimeoutError'
+}
 
 type Frame = { data: Buffer; isBinary: boolean }
 
