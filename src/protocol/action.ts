@@ -182,10 +182,10 @@ export class ActionSession {
     private readonly io: SessionIO,
     private readonly sendCompletion: boolean
   ) {
-    const session = this
+    const user = () => this.user
     this.ctx = {
       get user() {
-        return session.user
+        return user()
       },
       send: (action, payload) => io.send(JSON.stringify({ action, payload }))
     }
