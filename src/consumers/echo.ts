@@ -18,7 +18,7 @@ export const echoConsumer = defineConsumer({
       payloadOptional: true,
       description: 'answered with pong',
       example: null,
-      replies: { pong: Pong },
+      replies: { pong: { schema: Pong, example: { action: 'pong', payload: null } } },
       handle(_payload, ctx) {
         ctx.send('pong', null)
       }
@@ -27,7 +27,7 @@ export const echoConsumer = defineConsumer({
       payload: Type.String(),
       description: "answered with the text prefixed by the user's name (anonymous without a token)",
       example: 'Hello, world!',
-      replies: { echo: EchoReply },
+      replies: { echo: { schema: EchoReply, example: { action: 'echo', payload: 'alice: Hello, world!' } } },
       handle(text, ctx) {
         ctx.send('echo', `${ctx.user?.name ?? 'anonymous'}: ${text}`)
       }

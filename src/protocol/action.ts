@@ -7,6 +7,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
 import type { VerifiedUser } from '../auth/tokens.ts'
 import { CloseCode, CloseReason } from './close-codes.ts'
+import type { MessageDoc } from '../docs/asyncapi.ts'
 
 export const ActionError = Type.Object({
   type: Type.String({ description: 'pydantic error type: union_tag_invalid, union_tag_not_found, string_type, …' }),
@@ -57,8 +58,8 @@ export interface ActionDef<P extends TSchema> {
   payloadOptional?: boolean
   description?: string
   example?: Static<P>
-  /** The replies this action may send, for the AsyncAPI document. */
-  replies?: Record<string, TSchema>
+  /** The replies this action may send, with an example each, for the AsyncAPI document. */
+  replies?: Record<string, { schema: TSchema; example: unknown }>
   handle(payload: Static<P>, ctx: ConsumerContext): void | Promise<void>
 }
 
@@ -242,4 +243,36 @@ export class ActionSession {
   private complete(): void {
     if (this.sendCompletion) this.io.send(COMPLETE)
   }
+}
+
+/** A consumer's messages for the AsyncAPI document, built from its own schemas and examples. */
+export function consumerDocs(consumer: Consumer): { receive: MessageDoc[]; send: MessageDoc[] } {
+  const receive: MessageDoc[] = []
+  const send: MessageDoc[] = [
+    { name: 'authentication', schema: Authentication, examples: [JSON.parse(authenticationFrame(true)), JSON.parse(authenticationFrame(false))] },
+    { name: 'status', schema: Type.Object({ action: Type.Literal('status'), payload: Type.String() }), examples: [{ action: 'status', payload: 'Welcome, alice!' }] },
+    { name: 'complete', schema: Complete, examples: [{ action: 'complete', payload: null }] },
+    {
+      name: 'error', schema: Type.Union([ValidationErrorFrame, HandlerErrorFrame]),
+      examples: [
+        { action: 'error', payload: [{ type: 'union_tag_invalid', loc: ['action'], msg: `Input tag 'nope' found using 'action' does not match any of the expected tags: ${consumer.actionNames.map((n) => `'${n}'`).join(', ')}` }] },
+        JSON.parse(HANDLER_FAILED)
+      ]
+    }
+  ]
+  const seen = new Set(send.map((m) => m.name))
+  for (const [name, a] of Object.entries(consumer.def.actions)) {
+    receive.push({
+      name,
+      summary: a.description,
+      schema: Type.Object({ action: Type.Literal(name), payload: a.payloadOptional ? Type.Optional(a.payload) : a.payload }, { additionalProperties: false }),
+      examples: [{ action: name, payload: a.example ?? null }]
+    })
+    for (const [reply, { schema, example }] of Object.entries(a.replies ?? {})) {
+      if (seen.has(reply)) continue
+      seen.add(reply)
+      send.push({ name: reply, schema, examples: [example] })
+    }
+  }
+  return { receive, send }
 }

@@ -1,6 +1,7 @@
 // `/ws/echo` smoke-test dialect (SPEC section 4, first half): welcome, echo envelope, echo_raw,
 // server_ping. The action dialect on the same socket lives in action.ts.
 import { Type, type Static } from '@sinclair/typebox'
+import type { MessageDoc } from '../docs/asyncapi.ts'
 
 const PingConfig = Type.Object({ ping_interval: Type.Number(), ping_timeout: Type.Number() })
 
@@ -43,3 +44,27 @@ export const EchoError = Type.Object({ type: Type.Literal('error'), message: Typ
 export type EchoError = Static<typeof EchoError>
 
 export { PingConfig }
+
+// ---------------------------------------------------------------- docs (AsyncAPI)
+
+const EXAMPLE_ID = 'echo_client_1699564800123_12345'
+const AnyJson = Type.Unknown({ description: 'any JSON value without an `action` key; answered with the echo envelope' })
+
+/** The smoke-test half of /ws/echo for the AsyncAPI document (the action dialect adds its own). */
+export const echoDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+  receive: [
+    { name: 'json', schema: AnyJson, examples: [{ type: 'test', data: 'hello' }] },
+    { name: 'text', schema: Type.String({ description: 'text that is not JSON; answered with echo_raw' }), examples: ['plain text message'], text: true },
+    { name: 'pong', schema: ClientPong, examples: [{ type: 'pong' }] }
+  ],
+  send: [
+    { name: 'welcome', schema: EchoWelcome, examples: [{ type: 'welcome', endpoint: '/ws/echo', client_id: EXAMPLE_ID, server_time: 1699564800.123, config: { ping_interval: 30, ping_timeout: 10 } }] },
+    {
+      name: 'echo', schema: EchoEnvelope,
+      examples: [{ type: 'echo', original: { type: 'test', data: 'hello' }, server_timestamp: 1699564801.234, client_id: EXAMPLE_ID, latency_info: { received_at: 1699564801.234, connection_age_ms: 1111.5 } }]
+    },
+    { name: 'echo_raw', schema: EchoRaw, examples: [{ type: 'echo_raw', data: 'plain text message', server_timestamp: 1699564801.5, client_id: EXAMPLE_ID }] },
+    { name: 'server_ping', schema: ServerPing, examples: [{ type: 'server_ping', timestamp: 1699564830.123, client_id: EXAMPLE_ID }] },
+    { name: 'error', schema: EchoError, examples: [{ type: 'error', message: 'binary frames are not supported' }] }
+  ]
+}

@@ -1,6 +1,8 @@
 // `/ws/health` sustained-connection heartbeat dialect (SPEC section 5).
 import { Type, type Static } from '@sinclair/typebox'
-import { PingConfig } from './echo.ts'
+import { ClientPong, EchoError, PingConfig } from './echo.ts'
+import { LowerPing, LowerPong } from './main.ts'
+import type { MessageDoc } from '../docs/asyncapi.ts'
 
 export const HealthConnected = Type.Object({
   type: Type.Literal('health_status'),
@@ -37,3 +39,32 @@ export const HealthStatus = Type.Object({
   client_id: Type.String()
 }, { additionalProperties: false })
 export type HealthStatus = Static<typeof HealthStatus>
+
+// ---------------------------------------------------------------- docs (AsyncAPI)
+
+const EXAMPLE_ID = 'health_client_1699564800456_67890'
+
+export const healthDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+  receive: [
+    { name: 'get_status', schema: GetStatus, examples: [{ type: 'get_status' }] },
+    { name: 'ping', schema: LowerPing, examples: [{ type: 'ping' }] },
+    { name: 'pong', schema: ClientPong, examples: [{ type: 'pong' }] }
+  ],
+  send: [
+    {
+      name: 'health_status_connected', schema: HealthConnected,
+      examples: [{
+        type: 'health_status', status: 'connected', client_id: EXAMPLE_ID, server_time: 1699564800.456,
+        config: { ping_interval: 30, ping_timeout: 10, expected_min_connection_duration: 30 },
+        environment: { allowed_origins: ['http://localhost:3000'], public_base_url: 'http://localhost:8000', ws_public_url: 'ws://localhost:8000/ws' }
+      }]
+    },
+    { name: 'heartbeat', schema: Heartbeat, examples: [{ type: 'heartbeat', ping_number: 1, timestamp: 1699564830.456, connection_age_seconds: 30, client_id: EXAMPLE_ID }] },
+    {
+      name: 'health_status_healthy', schema: HealthStatus,
+      examples: [{ type: 'health_status', status: 'healthy', connection_age_seconds: 65.2, ping_count: 2, pong_count: 0, timestamp: 1699564865.656, client_id: EXAMPLE_ID }]
+    },
+    { name: 'pong', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
+    { name: 'error', schema: EchoError, examples: [{ type: 'error', message: 'unknown message type' }] }
+  ]
+}

@@ -1,6 +1,8 @@
 // `/ws` greeting and echo dialect (SPEC section 2): the WELCOME greeting, `{"type":"ping"}` →
 // pong, and the echo envelope for any other JSON object. FastChat lives in fastchat.ts.
 import { Type, type Static } from '@sinclair/typebox'
+import type { MessageDoc } from '../docs/asyncapi.ts'
+import '../lib/formats.ts'
 
 export const Welcome = Type.Object({
   type: Type.Literal('WELCOME'),
@@ -33,3 +35,30 @@ export type MainEcho = Static<typeof MainEcho>
 
 /** Interval the browser client should ping at and how long it waits for PONG (SPEC section 3). */
 export const CLIENT_HEARTBEAT = { ping_interval: 15, pong_timeout: 5 } as const
+
+// ---------------------------------------------------------------- docs (AsyncAPI)
+
+const PlainText = Type.String({ description: 'any text that is not a JSON object; echoed back byte for byte' })
+const AnyObject = Type.Object({}, { additionalProperties: true, description: 'any other JSON object; answered with the echo envelope' })
+const EXAMPLE_ID = 'ws_client_1699564790123_99999'
+
+/** The greeting/echo half of /ws for the AsyncAPI document (FastChat adds its own). */
+export const mainDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+  receive: [
+    { name: 'text', schema: PlainText, examples: ['hello'], text: true },
+    { name: 'ping', schema: LowerPing, examples: [{ type: 'ping' }] },
+    { name: 'object', schema: AnyObject, examples: [{ type: 'custom', data: 'test' }] }
+  ],
+  send: [
+    {
+      name: 'WELCOME', schema: Welcome,
+      examples: [{ type: 'WELCOME', data: { client_id: EXAMPLE_ID, server_time: '2024-01-01T12:00:00.000Z', protocols: ['echo', 'fastchat'], heartbeat: CLIENT_HEARTBEAT } }]
+    },
+    { name: 'text', schema: PlainText, examples: ['hello'], text: true },
+    { name: 'pong', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
+    {
+      name: 'echo', schema: MainEcho,
+      examples: [{ type: 'echo', data: { type: 'custom', data: 'test' }, timestamp: 1699564801.123, client_id: EXAMPLE_ID, server_processing_ms: 0.234 }]
+    }
+  ]
+}

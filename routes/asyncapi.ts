@@ -1,0 +1,16 @@
+// GET /asyncapi.json: the AsyncAPI 3.0 document of every WebSocket surface, built from the
+// schemas that validate the wire (src/docs). Rebuilt per request so hot-reloaded walkers show.
+import type { FastifyPluginAsync } from 'fastify'
+import { buildAsyncApi } from '../src/docs/asyncapi.ts'
+import { coreSurfaces } from '../src/docs/surfaces.ts'
+import { publicUrls } from '../src/lib/public-urls.ts'
+import { VERSION } from '../src/version.ts'
+
+const routes: FastifyPluginAsync = async (app) => {
+  app.get('/asyncapi.json', { schema: { summary: 'AsyncAPI 3.0 document of every WebSocket surface' } }, async () => {
+    const wsBase = new URL(publicUrls(app.config, app.server.address()).ws).origin
+    return buildAsyncApi(coreSurfaces(), { version: VERSION, wsBase })
+  })
+}
+
+export default routes
