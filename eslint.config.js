@@ -2,6 +2,7 @@
 // (no console in the service, no floating promises would need type info — tsc covers types).
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import globals from 'globals'
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'src/web/dist/**'] },
@@ -16,5 +17,9 @@ export default tseslint.config(
   {
     files: ['test/**', 'ops/**', 'src/web/**', 'src/cli/**'],
     rules: { 'no-console': 'off' }
+  },
+  {
+    files: ['src/web/**', 'src/client/**'],
+    languageOptions: { globals: { ...globals.browser } }
   }
 )
