@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   // --- walkers (SPEC section 6)
   WALKERS_DIR: optionalString('directory of walker modules (default: the shipped examples)'),
   WALKER_TIMEOUT_MS: int(30_000, 1, 3_600_000, 'a walker execution running longer fails with EXECUTION_ERROR'),
+  WALKERS_HOT_RELOAD: bool(false, 'watch WALKERS_DIR and re-import changed walker files without a restart (npm run dev)'),
   WEBHOOK_API_KEYS: Type.String({ default: '', description: 'accepted X-API-Key values for webhook walkers, comma separated' }),
   WEBHOOK_SECRET: optionalString('HMAC-SHA256 secret for X-Signature on webhook walkers'),
 
@@ -85,6 +86,8 @@ function crossChecks(c: ConfigValues): string | undefined {
   if (c.WS_SEND_SOFT_CAP >= c.WS_SEND_HARD_CAP) {
     return `WS_SEND_SOFT_CAP=${c.WS_SEND_SOFT_CAP}: must be below WS_SEND_HARD_CAP (${c.WS_SEND_HARD_CAP})`
   }
+  // Without a key no token verifies, so every HELLO would be refused.
+  if (c.AUTH_REQUIRED && !c.JWT_SECRET && !c.JWT_PUBLIC_KEY) return 'AUTH_REQUIRED=true: needs JWT_SECRET or JWT_PUBLIC_KEY'
   return undefined
 }
 
@@ -105,7 +108,7 @@ export function loadConfig(env: Record<string, string | number | boolean | undef
   if (first) {
     const key = first.path.replace(/^\//, '')
     const schema = (ConfigSchema.properties as Record<string, TSchema>)[key]
-    throw new ConfigError(`${key}=${JSON.stringify(raw[key])}: ${first.message}${schema?.description ? ` (${schema.description})` : ''}`)
+    throw new ConfigError(`${key}=${String(env[key])}: ${first.message}${schema?.description ? ` (${schema.description})` : ''}`)
   }
   const c = value as ConfigValues
   const cross = crossChecks(c)

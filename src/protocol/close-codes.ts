@@ -7,7 +7,7 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Invalid UTF-8 in a text frame (sent by `ws`). Reconnect: yes, after fixing the client. */
   INVALID_PAYLOAD: 1007,
-  /** Policy violation: frame flood past the budget, expired token. Reconnect: yes, with backoff. */
+  /** Policy violation: frame flood past the budget, a walker backlog past its cap, expired token. Reconnect: yes, with backoff. */
   POLICY_VIOLATION: 1008,
   /** Frame larger than WS_MAX_PAYLOAD (sent by `ws`). Reconnect: yes, send smaller frames. */
   MESSAGE_TOO_BIG: 1009,
@@ -27,6 +27,7 @@ export const CloseReason = {
   SHUTTING_DOWN: 'server shutting down',
   FLOOD: 'frame rate limit exceeded',
   SLOW_READER: 'send buffer limit exceeded',
+  QUEUE_FULL: 'too many messages waiting',
   TOKEN_EXPIRED: 'token expired',
   WALKER_NOT_FOUND: 'Walker not found',
   WALKER_NOT_WEBSOCKET: 'Walker is not configured as WebSocket',

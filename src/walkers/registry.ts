@@ -1,0 +1,110 @@
+// The walkers this process serves, by name, with their field validators compiled once. Walkers
+// are grouped by the file that defined them so a hot reload can swap one file's walkers as a
+// unit, and a reload that would clash with another file leaves everything as it was.
+import type { TObject } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { Value } from '@sinclair/typebox/value'
+import type { WalkerErrorDetail } from '../protocol/walker.ts'
+import type { Walker, WalkerContext, WalkerProtocol } from './define.ts'
+
+/** A validation answer lists at most this many problems; the first few are what a client fixes. */
+const MAX_DETAILS = 20
+
+export type Prepared = { ok: true; fields: Record<string, unknown> } | { ok: false; details: WalkerErrorDetail[] }
+
+export class WalkerLoadError extends Error {
+  override readonly name = 'WalkerLoadError'
+
+  constructor(readonly file: string, message: string, options?: ErrorOptions) {
+    super(`${file}: ${message}`, options)
+  }
+}
+
+export class LoadedWalker {
+  readonly name: string
+  readonly protocol: WalkerProtocol
+  readonly public: boolean
+  readonly broadcast: boolean
+  readonly description: string | undefined
+  /** The schema as validated: unknown fields are refused unless the walker allowed them. */
+  readonly fields: TObject
+  private readonly check: TypeCheck<TObject>
+
+  constructor(private readonly walker: Walker, readonly file: string) {
+    this.name = walker.name
+    this.protocol = walker.protocol
+    this.public = walker.public
+    this.broadcast = walker.broadcast
+    this.description = walker.description
+    const f = walker.fields
+    this.fields = f.additionalProperties === undefined ? { ...f, additionalProperties: false } : f
+    try {
+      this.check = TypeCompiler.Compile(this.fields)
+    } catch (err) {
+      throw new WalkerLoadError(file, `walker "${walker.name}": fields schema does not compile: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** Fill defaults into `input` (a fresh object the caller owns) and validate it. */
+  prepare(input: Record<string, unknown>): Prepared {
+    const value = Value.Default(this.fields, input) as Record<string, unknown>
+    if (this.check.Check(value)) return { ok: true, fields: value }
+    const details: WalkerErrorDetail[] = []
+    for (const e of this.check.Errors(value)) {
+      details.push({ path: e.path, message: e.message })
+      if (details.length === MAX_DETAILS) break
+    }
+    return { ok: false, details }
+  }
+
+  run(fields: Record<string, unknown>, ctx: WalkerContext): void | Promise<void> {
+    return this.walker.run(fields as never, ctx)
+  }
+}
+
+export class WalkerRegistry {
+  private readonly byName = new Map<string, LoadedWalker>()
+  private readonly byFile = new Map<string, LoadedWalker[]>()
+
+  get(name: string): LoadedWalker | undefined {
+    return this.byName.get(name)
+  }
+
+  /** Every walker, sorted by name (the OpenAPI document and logs read better that way). */
+  list(): LoadedWalker[] {
+    return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  get size(): number {
+    return this.byName.size
+  }
+
+  /**
+   * Make `walkers` what `file` defines, replacing whatever it defined before. All or nothing:
+   * on a compile error or a name another file already uses it throws WalkerLoadError and
+   * changes nothing.
+   */
+  setFile(file: string, walkers: Walker[]): { added: string[]; removed: string[] } {
+    const next = new Map<string, LoadedWalker>()
+    for (const w of walkers) {
+      if (next.has(w.name)) throw new WalkerLoadError(file, `walker name "${w.name}" is defined twice in this file`)
+      const other = this.byName.get(w.name)
+      if (other && other.file !== file) {
+        throw new WalkerLoadError(file, `duplicate walker name "${w.name}" (already defined in ${other.file})`)
+      }
+      next.set(w.name, new LoadedWalker(w, file))
+    }
+    const removed = this.removeFile(file).filter((name) => !next.has(name))
+    for (const [name, loaded] of next) this.byName.set(name, loaded)
+    this.byFile.set(file, [...next.values()])
+    return { added: [...next.keys()], removed }
+  }
+
+  /** Forget what `file` defined; returns the names that went. */
+  removeFile(file: string): string[] {
+    const old = this.byFile.get(file) ?? []
+    this.byFile.delete(file)
+    for (const w of old) this.byName.delete(w.name)
+    return old.map((w) => w.name)
+  }
+}
