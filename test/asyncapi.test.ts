@@ -2,9 +2,10 @@
 import t from 'tap'
 import { Parser } from '@asyncapi/parser'
 import { startApp } from './helpers/app.ts'
+import { signToken, TEST_SECRET } from './helpers/tokens.ts'
 
 type Doc = {
-  channels: Record<string, { address: string; messages: Record<string, { $ref: string }> }>
+  channels: Record<string, { address: string; description: string; messages: Record<string, { $ref: string }> }>
   operations: Record<string, { action: 'send' | 'receive'; channel: { $ref: string }; messages: { $ref: string }[] }>
   components: { messages: Record<string, { name: string; contentType: string; examples: { payload: unknown }[] }> }
 }
@@ -19,12 +20,14 @@ t.test('validates with @asyncapi/parser and lists every surface', async (t) => {
   const errors = diagnostics.filter((d) => d.severity === 0)
   t.same(errors.map((e) => `${e.path.join('.')}: ${e.message}`), [], 'no validation errors')
   const addresses = Object.values(doc.channels).map((c) => c.address)
-  for (const a of ['/ws', '/ws/echo', '/ws/health']) t.ok(addresses.includes(a), `has ${a}`)
+  for (const a of ['/ws', '/ws/echo', '/ws/health', '/ws/EchoMessage', '/ws/PingPong', '/ws/SecureChat', '/ws/Announce']) t.ok(addresses.includes(a), `has ${a}`)
+  t.notOk(addresses.includes('/ws/Greeting'), 'HTTP walkers are not WebSocket channels')
   for (const [k, m] of Object.entries(doc.components.messages)) t.ok(m.examples.length > 0, `${k} has an example`)
 })
 
 t.test('each surface accepts its own client examples', async (t) => {
-  const s = await startApp()
+  const s = await startApp({ JWT_SECRET: TEST_SECRET })
+  const token = await signToken({ sub: 'docs-user' })
   t.teardown(s.close)
   const doc = await (await fetch(`${s.http}/asyncapi.json`)).json() as Doc
   for (const [id, ch] of Object.entries(doc.channels)) {
@@ -34,7 +37,8 @@ t.test('each surface accepts its own client examples', async (t) => {
       const key = ref.$ref.split('/').pop()!
       const msg = doc.components.messages[key]!
       for (const { payload } of msg.examples) {
-        const c = await s.connect(ch.address)
+        // Surfaces that require a token get one in the handshake, as the document says.
+        const c = await s.connect(ch.address, /Requires a token/.test(ch.description) ? { headers: { Authorization: `Bearer ${token}` } } : {})
         c.send(msg.contentType === 'text/plain' ? String(payload) : JSON.stringify(payload))
         // Accepted: the connection stays open and nothing says the frame was invalid.
         const frames: string[] = []
@@ -50,9 +54,11 @@ t.test('each surface accepts its own client examples', async (t) => {
 })
 
 t.test('every example validates against its own schema', async (t) => {
-  const { coreSurfaces } = await import('../src/docs/surfaces.ts')
+  const { coreSurfaces, walkerSurfaces } = await import('../src/docs/surfaces.ts')
   const { Value } = await import('@sinclair/typebox/value')
-  for (const s of coreSurfaces()) {
+  const app = await startApp()
+  t.teardown(app.close)
+  for (const s of [...coreSurfaces(), ...walkerSurfaces(app.app.walkers.list())]) {
     for (const m of [...s.receive, ...s.send]) {
       for (const ex of m.examples) t.ok(Value.Check(m.schema, ex), `${s.address} ${m.name}: ${JSON.stringify(ex).slice(0, 80)}`)
     }

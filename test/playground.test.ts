@@ -3,11 +3,10 @@ import t from 'tap'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { startApp } from './helpers/app.ts'
-import { launchBrowser, SCREENSHOTS } from './helpers/browser.ts'
+import { browserSkip, launchBrowser, SCREENSHOTS } from './helpers/browser.ts'
 
-t.test('playground: pick /ws/echo, send the example, see the echo in the log', async (t) => {
+t.test('playground: pick /ws/echo, send the example, see the echo in the log', { skip: browserSkip() }, async (t) => {
   const browser = await launchBrowser()
-  if ('skip' in browser) return t.skip(browser.skip)
   t.teardown(() => browser.close())
   const s = await startApp()
   t.teardown(s.close)

@@ -1,7 +1,12 @@
 // Every WebSocket surface as the AsyncAPI document lists it, assembled from each dialect's own
 // schemas and examples (src/protocol/*), plus one channel per loaded websocket walker.
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import type { SurfaceDoc } from './asyncapi.ts'
+import type { LoadedWalker } from '../walkers/registry.ts'
+import { WalkerFailure, WalkerSuccess } from '../protocol/walker.ts'
 import { mainDocs } from '../protocol/main.ts'
+import { fastchatDocs } from '../protocol/fastchat.ts'
 import { echoDocs } from '../protocol/echo.ts'
 import { healthDocs } from '../protocol/health.ts'
 import { consumerDocs } from '../protocol/action.ts'
@@ -16,8 +21,8 @@ export function coreSurfaces(): SurfaceDoc[] {
       title: 'Main endpoint',
       description: 'A JSON greeting first, then verbatim echo of plain text, `{"type":"ping"}` → pong, the echo envelope for other JSON objects, and the FastChat chat protocol.',
       auth: 'optional',
-      receive: [...mainDocs.receive],
-      send: [...mainDocs.send]
+      receive: [...mainDocs.receive, ...fastchatDocs.receive],
+      send: [...mainDocs.send, ...fastchatDocs.send]
     },
     {
       id: 'echo',
@@ -38,4 +43,30 @@ export function coreSurfaces(): SurfaceDoc[] {
       send: healthDocs.send
     }
   ]
+}
+
+/** One channel per loaded websocket walker: its field schema in, the envelope out. */
+export function walkerSurfaces(walkers: LoadedWalker[]): SurfaceDoc[] {
+  return walkers.filter((w) => w.protocol === 'websocket').map((w) => {
+    const fields = w.public ? w.fields : Type.Composite([w.fields, Type.Object({ token: Type.Optional(Type.String({ description: 'JWT, when the handshake carried none' })) })])
+    return {
+      id: `walker_${w.name}`,
+      address: `/ws/${w.name}`,
+      title: `Walker ${w.name}`,
+      description: `${w.description ?? 'Named typed endpoint.'} Each JSON message is one execution${w.broadcast ? '; every reply goes to every socket on this walker' : ''}.${w.public ? '' : ' Requires a token.'}`,
+      auth: w.public ? 'optional' : 'required',
+      receive: [{ name: 'fields', schema: fields, examples: [Value.Create(w.fields)] }],
+      send: [
+        { name: 'success', schema: WalkerSuccess, examples: [{ ok: true, data: { reports: [{}] } }] },
+        {
+          name: 'failure', schema: WalkerFailure,
+          examples: [
+            { ok: false, error: { code: 'UNAUTHORIZED', message: 'Invalid or missing token' } },
+            { ok: false, error: { code: 'VALIDATION', message: 'Invalid walker fields', details: [{ path: '/message', message: 'Expected string' }] } },
+            { ok: false, error: { code: 'EXECUTION_ERROR', message: 'Walker execution failed' } }
+          ]
+        }
+      ]
+    } satisfies SurfaceDoc
+  })
 }

@@ -5,14 +5,19 @@ import { chromium, type Browser } from 'playwright-core'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
-/** Resolves to a browser, or to a skip reason when Chromium is missing outside CI. */
-export async function launchBrowser(): Promise<Browser | { skip: string }> {
-  if (!existsSync(CHROMIUM)) {
-    const reason = `Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) or set CHROMIUM_PATH`
-    if (process.env.CI) throw new Error(reason)
-    process.stderr.write(`\n*** SKIPPING BROWSER TESTS: ${reason} ***\n\n`)
-    return { skip: reason }
-  }
+/**
+ * Why browser tests cannot run here (Chromium missing), or false when they can. Pass it as
+ * the test's `skip` option. In CI a missing browser is not a skip: launchBrowser then fails.
+ */
+export function browserSkip(): string | false {
+  if (existsSync(CHROMIUM) || process.env.CI) return false
+  const reason = `Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) or set CHROMIUM_PATH`
+  process.stderr.write(`\n*** SKIPPING BROWSER TESTS: ${reason} ***\n\n`)
+  return reason
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (CI installs it from .ci/apt-packages)`)
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
