@@ -3,18 +3,29 @@
 import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { buildApp } from './app.ts'
+import { WalkerLoadError } from './walkers/registry.ts'
+
+/** A mistake in what the operator handed us: one plain line, then a non-zero exit, no stack. */
+function refuseToStart(what: string, err: Error): never {
+  process.stderr.write(`switchboard: ${what}: ${err.message}\n`)
+  process.exit(78) // EX_CONFIG
+}
 
 let config: Config
 try {
   config = loadConfig(process.env)
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  // Before the logger exists: one plain line, then a non-zero exit.
-  process.stderr.write(`switchboard: invalid configuration: ${err.message}\n`)
-  process.exit(78) // EX_CONFIG
+  if (err instanceof ConfigError) refuseToStart('invalid configuration', err)
+  throw err
 }
 
-const app = await buildApp(config)
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp(config)
+} catch (err) {
+  if (err instanceof WalkerLoadError) refuseToStart('invalid walker', err)
+  throw err
+}
 
 closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS + 1000, logger: app.log }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'fatal error; closing')

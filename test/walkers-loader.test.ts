@@ -65,6 +65,8 @@ t.test('the real server exits non-zero and prints the offending file', async (t)
   const { code } = await s.exited
   t.not(code, 0)
   t.match(s.output(), `${join(dir, 'Health.ts')}: walker name "health" is reserved`)
+  t.match(s.output(), /^switchboard: invalid walker: .*Health\.ts: walker name "health" is reserved/m, 'one plain line on stderr')
+  t.notMatch(s.output(), /\n\s+at /, 'no stack trace')
   t.notMatch(s.output(), /Server listening/)
 })
 
