@@ -1,17 +1,258 @@
-// FastChat protocol on `/ws` (SPEC section 3). Every message is {type, data}.
-import { Type, type Static } from '@sinclair/typebox'
+// FastChat protocol on `/ws` (SPEC section 3). Every message is {type, data}. One schema per
+// client and server message, compiled once at load; the same schemas will feed the AsyncAPI
+// document. Server frames are built here so every sender writes the exact same shapes.
+import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ErrorCode } from './error-codes.ts'
+import '../lib/formats.ts'
+import { codePointLength, sanitizeText } from '../lib/sanitize.ts'
+import type { MessageDoc } from '../docs/asyncapi.ts'
 
-export const ErrorMessage = Type.Object({
-  type: Type.Literal('ERROR'),
-  data: Type.Object({
-    code: Type.Union(Object.values(ErrorCode).map((c) => Type.Literal(c))),
-    message: Type.String(),
-    details: Type.Record(Type.String(), Type.Unknown())
-  }, { additionalProperties: false })
-}, { additionalProperties: false })
+/** `errorMessage` replaces TypeBox's wording (a regex dump) in details.errors. */
+const UserId = Type.String({
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$',
+  description: 'a UUID v4',
+  errorMessage: 'must be a UUID v4'
+})
+const MessageId = Type.String({ minLength: 1, maxLength: 128, description: 'client-chosen id, unique per sender; default a server UUID' })
+const Iso = Type.String({ format: 'date-time', description: 'ISO-8601 UTC' })
+const strict = { additionalProperties: false } as const
+
+/** `{type, data}` with no unknown field at either level: the shape of every FastChat message. */
+function message<T extends string, P extends TProperties>(type: T, data: P) {
+  return Type.Object({ type: Type.Literal(type), data: Type.Object(data, strict) }, strict)
+}
+
+// ---------------------------------------------------------------- client → server
+
+export const Hello = message('HELLO', {
+  user_id: UserId,
+  display_name: Type.String({ description: '3–50 characters (code points) after HTML stripping and trimming' }),
+  capabilities: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16, description: '"presence_delta": changed entries only after the first PRESENCE' })),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'JWT, when the handshake carried none' }))
+})
+export type Hello = Static<typeof Hello>
+
+export const OpenChat = message('OPEN_CHAT', {
+  target_user_id: UserId,
+  // Accepted for compatibility; CHAT_OPENED names come from presence, not from the client.
+  target_display_name: Type.Optional(Type.String({ maxLength: 1000 }))
+})
+export type OpenChat = Static<typeof OpenChat>
+
+export const ClientMsg = message('MSG', {
+  to: UserId,
+  content: Type.String({ description: '1–1000 characters (code points) after HTML stripping' }),
+  message_id: Type.Optional(MessageId)
+})
+export type ClientMsg = Static<typeof ClientMsg>
+
+export const ClientMsgAck = message('MSG_ACK', {
+  message_id: MessageId,
+  status: Type.Optional(Type.Literal('received'))
+})
+export type ClientMsgAck = Static<typeof ClientMsgAck>
+
+export const ClientTyping = message('TYPING', {
+  is_typing: Type.Boolean(),
+  to: Type.Optional(UserId)
+})
+export type ClientTyping = Static<typeof ClientTyping>
+
+export const Ping = message('PING', {})
+export type Ping = Static<typeof Ping>
+
+export const ClientMessages = {
+  HELLO: Hello,
+  OPEN_CHAT: OpenChat,
+  MSG: ClientMsg,
+  MSG_ACK: ClientMsgAck,
+  TYPING: ClientTyping,
+  PING: Ping
+} as const
+export type ClientType = keyof typeof ClientMessages
+export type ClientMessage = Hello | OpenChat | ClientMsg | ClientMsgAck | ClientTyping | Ping
+
+// ---------------------------------------------------------------- server → client
+
+export const HelloAck = message('HELLO_ACK', { user_id: Type.String(), status: Type.Literal('connected') })
+export type HelloAck = Static<typeof HelloAck>
+
+export const PresenceEntry = Type.Object({
+  user_id: Type.String(),
+  display_name: Type.String(),
+  online: Type.Boolean()
+}, strict)
+export type PresenceEntry = Static<typeof PresenceEntry>
+
+export const PresenceList = message('PRESENCE', { users: Type.Array(PresenceEntry) })
+export type PresenceList = Static<typeof PresenceList>
+
+export const ChatOpened = message('CHAT_OPENED', {
+  chat_id: Type.String(),
+  participants: Type.Tuple([Type.String(), Type.String()]),
+  target_user_id: Type.String({ description: 'the other party, seen from the receiver' }),
+  target_display_name: Type.String()
+})
+export type ChatOpened = Static<typeof ChatOpened>
+
+export const ServerMsg = message('MSG', {
+  from: Type.String(),
+  to: Type.String(),
+  content: Type.String(),
+  message_id: Type.String(),
+  timestamp: Iso
+})
+export type ServerMsg = Static<typeof ServerMsg>
+
+export const ServerMsgAck = message('MSG_ACK', { message_id: Type.String(), status: Type.Union([Type.Literal('delivered'), Type.Literal('received')]) })
+export type ServerMsgAck = Static<typeof ServerMsgAck>
+
+export const ServerTyping = message('TYPING', { user_id: Type.String(), is_typing: Type.Boolean() })
+export type ServerTyping = Static<typeof ServerTyping>
+
+export const Pong = message('PONG', { timestamp: Iso })
+export type Pong = Static<typeof Pong>
+
+export const ErrorMessage = message('ERROR', {
+  code: Type.Union(Object.values(ErrorCode).map((c) => Type.Literal(c))),
+  message: Type.String(),
+  details: Type.Record(Type.String(), Type.Unknown())
+})
 export type ErrorMessage = Static<typeof ErrorMessage>
+
+export const ServerMessages = {
+  HELLO_ACK: HelloAck,
+  PRESENCE: PresenceList,
+  CHAT_OPENED: ChatOpened,
+  MSG: ServerMsg,
+  MSG_ACK: ServerMsgAck,
+  TYPING: ServerTyping,
+  PONG: Pong,
+  ERROR: ErrorMessage
+} as const
+
+// ---------------------------------------------------------------- validation
+
+export interface LengthRule {
+  min: number
+  max: number
+}
+/** Counted in code points after HTML stripping and trimming (SPEC section 3). */
+export const DISPLAY_NAME_LENGTH: LengthRule = { min: 3, max: 50 }
+export const CONTENT_LENGTH: LengthRule = { min: 1, max: 1000 }
+
+/** User text as stored and relayed: markup stripped, trimmed, then held to its length rule. */
+export function cleanText(raw: string, rule: LengthRule): { ok: true; text: string } | { ok: false; message: string } {
+  const text = sanitizeText(raw).trim()
+  const length = codePointLength(text)
+  if (length >= rule.min && length <= rule.max) return { ok: true, text }
+  return { ok: false, message: `must be ${rule.min}–${rule.max} characters after removing HTML (got ${length})` }
+}
+
+export interface FieldError {
+  path: string
+  message: string
+}
+
+export type Checked = { ok: true; message: ClientMessage } | { ok: false; errors: FieldError[] }
+
+const checkers = new Map<string, TypeCheck<TSchema>>(
+  Object.entries(ClientMessages).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])
+)
+
+export function isClientType(type: unknown): type is ClientType {
+  return typeof type === 'string' && checkers.has(type)
+}
+
+/**
+ * Validate a parsed object whose `type` is a FastChat client type, naming every failing field
+ * once. HELLO's display_name rule is checked here too, so one answer names all the problems; on
+ * success the message's display_name is the cleaned one.
+ */
+export function checkClientMessage(msg: Record<string, unknown> & { type: ClientType }): Checked {
+  const check = checkers.get(msg.type)!
+  const errors: FieldError[] = []
+  if (!check.Check(msg)) {
+    const seen = new Set<string>()
+    for (const e of check.Errors(msg)) {
+      // TypeBox reports a missing object twice (required, then not an object); the first says it.
+      if (seen.has(e.path)) continue
+      seen.add(e.path)
+      const custom = (e.schema as { errorMessage?: unknown }).errorMessage
+      errors.push({ path: e.path, message: typeof custom === 'string' ? custom : e.message })
+    }
+  }
+  const data = msg.data as Record<string, unknown> | undefined
+  if (msg.type === 'HELLO' && typeof data?.display_name === 'string') {
+    const name = cleanText(data.display_name, DISPLAY_NAME_LENGTH)
+    if (!name.ok) errors.push({ path: '/data/display_name', message: name.message })
+    else if (errors.length === 0) data.display_name = name.text
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, message: msg as unknown as ClientMessage }
+}
+
+// ---------------------------------------------------------------- frames
 
 export function errorFrame(code: ErrorCode, message: string, details: Record<string, unknown> = {}): string {
   return JSON.stringify({ type: 'ERROR', data: { code, message, details } } satisfies ErrorMessage)
+}
+
+export function validationFrame(type: string, errors: FieldError[], extra: Record<string, unknown> = {}): string {
+  const what = errors.map((e) => `${e.path || '/'}: ${e.message}`).join('; ')
+  return errorFrame(ErrorCode.VALIDATION, `invalid ${type}: ${what}`, { ...extra, errors })
+}
+
+export const helloAckFrame = (userId: string): string =>
+  JSON.stringify({ type: 'HELLO_ACK', data: { user_id: userId, status: 'connected' } } satisfies HelloAck)
+
+export const presenceFrame = (users: PresenceEntry[]): string =>
+  JSON.stringify({ type: 'PRESENCE', data: { users } } satisfies PresenceList)
+
+export const chatOpenedFrame = (data: ChatOpened['data']): string =>
+  JSON.stringify({ type: 'CHAT_OPENED', data } satisfies ChatOpened)
+
+export const msgFrame = (data: ServerMsg['data']): string => JSON.stringify({ type: 'MSG', data } satisfies ServerMsg)
+
+export const msgAckFrame = (messageId: string, status: ServerMsgAck['data']['status']): string =>
+  JSON.stringify({ type: 'MSG_ACK', data: { message_id: messageId, status } } satisfies ServerMsgAck)
+
+export const typingFrame = (userId: string, isTyping: boolean): string =>
+  JSON.stringify({ type: 'TYPING', data: { user_id: userId, is_typing: isTyping } } satisfies ServerTyping)
+
+export const pongFrame = (timestamp: string): string => JSON.stringify({ type: 'PONG', data: { timestamp } } satisfies Pong)
+
+// ---------------------------------------------------------------- docs (AsyncAPI)
+
+const ALICE = '3f1c2b9e-8a47-4d2b-9c1e-5b7a2d4e6f80'
+const BOB = '9b2e4c1a-7d35-4e8f-a6b0-1c2d3e4f5a6b'
+const CHAT = 'chat_6b1f0d2c9e8a7b6c5d4e3f2a1b0c9d8e'
+const AT = '2024-01-01T12:00:00.000Z'
+
+/** FastChat's half of /ws for the AsyncAPI document; client examples are accepted as they are. */
+export const fastchatDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+  receive: [
+    { name: 'HELLO', schema: Hello, examples: [{ type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice' } }, { type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice', capabilities: ['presence_delta'] } }] },
+    { name: 'OPEN_CHAT', schema: OpenChat, examples: [{ type: 'OPEN_CHAT', data: { target_user_id: BOB, target_display_name: 'Bob' } }] },
+    { name: 'MSG', schema: ClientMsg, examples: [{ type: 'MSG', data: { to: BOB, content: 'Hello Bob', message_id: 'm-1' } }] },
+    { name: 'MSG_ACK', schema: ClientMsgAck, examples: [{ type: 'MSG_ACK', data: { message_id: 'm-1' } }] },
+    { name: 'TYPING', schema: ClientTyping, examples: [{ type: 'TYPING', data: { is_typing: true, to: BOB } }] },
+    { name: 'PING', schema: Ping, examples: [{ type: 'PING', data: {} }] }
+  ],
+  send: [
+    { name: 'HELLO_ACK', schema: HelloAck, examples: [{ type: 'HELLO_ACK', data: { user_id: ALICE, status: 'connected' } }] },
+    { name: 'PRESENCE', schema: PresenceList, examples: [{ type: 'PRESENCE', data: { users: [{ user_id: ALICE, display_name: 'Alice', online: true }, { user_id: BOB, display_name: 'Bob', online: true }] } }] },
+    { name: 'CHAT_OPENED', schema: ChatOpened, examples: [{ type: 'CHAT_OPENED', data: { chat_id: CHAT, participants: [ALICE, BOB], target_user_id: BOB, target_display_name: 'Bob' } }] },
+    { name: 'MSG', schema: ServerMsg, examples: [{ type: 'MSG', data: { from: ALICE, to: BOB, content: 'Hello Bob', message_id: 'm-1', timestamp: AT } }] },
+    { name: 'MSG_ACK', schema: ServerMsgAck, examples: [{ type: 'MSG_ACK', data: { message_id: 'm-1', status: 'delivered' } }, { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received' } }] },
+    { name: 'TYPING', schema: ServerTyping, examples: [{ type: 'TYPING', data: { user_id: ALICE, is_typing: true } }] },
+    { name: 'PONG', schema: Pong, examples: [{ type: 'PONG', data: { timestamp: AT } }] },
+    {
+      name: 'ERROR', schema: ErrorMessage,
+      examples: [
+        { type: 'ERROR', data: { code: 'VALIDATION', message: 'invalid HELLO: /data/user_id: must be a UUID v4', details: { errors: [{ path: '/data/user_id', message: 'must be a UUID v4' }] } } },
+        { type: 'ERROR', data: { code: 'RATE_LIMITED', message: 'too many messages', details: { message_id: 'm-61', retry_after_ms: 41250 } } }
+      ]
+    }
+  ]
 }

@@ -1,0 +1,83 @@
+// The state FastChat instances share, behind one interface: who is online across the service,
+// routing a frame to a user's connections on whichever instance holds them, open chats, and
+// short-lived keys (message-id dedupe, where a read receipt goes). memory.ts implements it in one
+// process; a Redis implementation slots in behind the same calls (every call is async, every
+// instance has an id, frames travel already serialized).
+
+/** A user as presence lists them. */
+export interface UserEntry {
+  user_id: string
+  display_name: string
+}
+
+/** A service-wide presence change, delivered to every instance (the one that caused it too). */
+export interface PresenceChange extends UserEntry {
+  online: boolean
+}
+
+/** A frame for every connection of one user, wherever they are. */
+export interface Delivery {
+  /** Serialized once by the sending instance; receivers write this exact string. */
+  frame: string
+  /** Typing and presence: may be skipped for a connection that is slow to read. */
+  droppable: boolean
+  /** A connection (see `connRef`) that must not get it: the sender's own tab. */
+  except?: string
+}
+
+/** What an instance does with what reaches it; the Presence domain object implements this. */
+export interface BackplaneHandlers {
+  presence(change: PresenceChange): void
+  /** Write `delivery` to this instance's connections of `userId`; how many took it. */
+  deliver(userId: string, delivery: Delivery): number
+}
+
+export interface PresenceRegistry {
+  /**
+   * This instance now holds at least one connection of `user` (call again to rename). True
+   * when the service-wide entry changed: the user came online or got a new display name.
+   */
+  join(user: UserEntry): Promise<boolean>
+  /** This instance holds no connection of the user any more. True when the user went offline. */
+  leave(userId: string): Promise<boolean>
+  /** Everyone online, on every instance, in the order they came online. */
+  list(): Promise<UserEntry[]>
+}
+
+/** Open chats, as unordered pairs of user ids. */
+export interface ChatStore {
+  /** True when this call opened it, false when it was already open. */
+  open(a: string, b: string): Promise<boolean>
+  isOpen(a: string, b: string): Promise<boolean>
+  partners(userId: string): Promise<string[]>
+  close(a: string, b: string): Promise<void>
+}
+
+/** Keys that expire (Redis: SET NX PX, GETDEL, DEL). */
+export interface KeyStore {
+  /** Set when absent; true when this call set it. */
+  claim(key: string, value: string, ttlMs: number): Promise<boolean>
+  put(key: string, value: string, ttlMs: number): Promise<void>
+  /** Get and delete. */
+  take(key: string): Promise<string | undefined>
+  delete(key: string): Promise<void>
+}
+
+export interface Backplane {
+  /** Unique per running instance. */
+  readonly instanceId: string
+  readonly presence: PresenceRegistry
+  readonly chats: ChatStore
+  readonly keys: KeyStore
+  /** Start receiving presence changes and deliveries for this instance. Called once. */
+  attach(handlers: BackplaneHandlers): Promise<void>
+  /** Hand `delivery` to every connection of `userId` on every instance; how many took it. */
+  deliver(userId: string, delivery: Delivery): Promise<number>
+  /** Leave: this instance's users drop out of presence, deliveries stop. */
+  close(): Promise<void>
+}
+
+/** A service-wide name for a connection, for `Delivery.except`. */
+export function connRef(instanceId: string, connId: string): string {
+  return `${instanceId}/${connId}`
+}

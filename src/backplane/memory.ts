@@ -1,0 +1,143 @@
+// The in-process Backplane, used when REDIS_URL is unset. State lives in a MemoryHub; each
+// MemoryBackplane is one instance's view of it. The app uses one hub and one instance; tests put
+// several instances on one hub to exercise the instance-aware paths without Redis.
+import { randomUUID } from 'node:crypto'
+import { TtlMap } from '../lib/ttl-map.ts'
+import type { Backplane, BackplaneHandlers, ChatStore, Delivery, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
+
+interface OnlineUser {
+  display_name: string
+  /** Instances holding at least one connection of the user. */
+  instances: Set<string>
+}
+
+export interface MemoryHubOptions {
+  /** Cap on short-lived keys (dedupe, receipts); past it the oldest go first. */
+  maxKeys?: number
+  now?: () => number
+}
+
+export class MemoryHub {
+  readonly users = new Map<string, OnlineUser>()
+  readonly instances = new Map<string, BackplaneHandlers>()
+  /** user → users they have an open chat with (both directions stored). */
+  readonly partners = new Map<string, Set<string>>()
+  readonly keys: TtlMap<string, string>
+
+  constructor(opts: MemoryHubOptions = {}) {
+    this.keys = new TtlMap(opts.maxKeys ?? 200_000, opts.now)
+  }
+
+  emit(change: PresenceChange): void {
+    for (const handlers of this.instances.values()) handlers.presence(change)
+  }
+}
+
+export class MemoryBackplane implements Backplane {
+  readonly presence: PresenceRegistry
+  readonly chats: ChatStore
+  readonly keys: KeyStore
+
+  constructor(
+    readonly hub: MemoryHub = new MemoryHub(),
+    readonly instanceId: string = randomUUID()
+  ) {
+    this.presence = presenceRegistry(hub, instanceId)
+    this.chats = chatStore(hub)
+    this.keys = keyStore(hub)
+  }
+
+  async attach(handlers: BackplaneHandlers): Promise<void> {
+    this.hub.instances.set(this.instanceId, handlers)
+  }
+
+  async deliver(userId: string, delivery: Delivery): Promise<number> {
+    const user = this.hub.users.get(userId)
+    if (!user) return 0
+    let taken = 0
+    for (const instance of user.instances) taken += this.hub.instances.get(instance)?.deliver(userId, delivery) ?? 0
+    return taken
+  }
+
+  async close(): Promise<void> {
+    this.hub.instances.delete(this.instanceId)
+    for (const [userId, user] of this.hub.users) {
+      if (user.instances.has(this.instanceId)) await this.presence.leave(userId)
+    }
+  }
+}
+
+function presenceRegistry(hub: MemoryHub, instanceId: string): PresenceRegistry {
+  return {
+    async join(user: UserEntry): Promise<boolean> {
+      const known = hub.users.get(user.user_id)
+      if (!known) {
+        hub.users.set(user.user_id, { display_name: user.display_name, instances: new Set([instanceId]) })
+        hub.emit({ ...user, online: true })
+        return true
+      }
+      known.instances.add(instanceId)
+      if (known.display_name === user.display_name) return false
+      known.display_name = user.display_name
+      hub.emit({ ...user, online: true })
+      return true
+    },
+    async leave(userId: string): Promise<boolean> {
+      const known = hub.users.get(userId)
+      if (!known || !known.instances.delete(instanceId) || known.instances.size > 0) return false
+      hub.users.delete(userId)
+      hub.emit({ user_id: userId, display_name: known.display_name, online: false })
+      return true
+    },
+    async list(): Promise<UserEntry[]> {
+      return [...hub.users].map(([user_id, u]) => ({ user_id, display_name: u.display_name }))
+    }
+  }
+}
+
+function chatStore(hub: MemoryHub): ChatStore {
+  const link = (a: string, b: string) => {
+    let set = hub.partners.get(a)
+    if (!set) hub.partners.set(a, (set = new Set()))
+    set.add(b)
+  }
+  const unlink = (a: string, b: string) => {
+    const set = hub.partners.get(a)
+    if (set?.delete(b) && set.size === 0) hub.partners.delete(a)
+  }
+  return {
+    async open(a, b) {
+      if (hub.partners.get(a)?.has(b)) return false
+      link(a, b)
+      link(b, a)
+      return true
+    },
+    async isOpen(a, b) {
+      return hub.partners.get(a)?.has(b) ?? false
+    },
+    async partners(userId) {
+      return [...(hub.partners.get(userId) ?? [])]
+    },
+    async close(a, b) {
+      unlink(a, b)
+      unlink(b, a)
+    }
+  }
+}
+
+function keyStore(hub: MemoryHub): KeyStore {
+  return {
+    async claim(key, value, ttlMs) {
+      return hub.keys.setIfAbsent(key, value, ttlMs)
+    },
+    async put(key, value, ttlMs) {
+      hub.keys.set(key, value, ttlMs)
+    },
+    async take(key) {
+      return hub.keys.take(key)
+    },
+    async delete(key) {
+      hub.keys.delete(key)
+    }
+  }
+}

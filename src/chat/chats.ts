@@ -1,0 +1,49 @@
+// Chats between two users: the chat_id is derived from the pair, so it is the same whoever
+// opens it and on whichever instance. Open pairs live in the backplane's ChatStore; a pair is
+// forgotten once both users are offline, so the store stays bounded by who is online.
+import { createHash } from 'node:crypto'
+import type { ChatStore } from '../backplane/backplane.ts'
+
+export interface OpenedChat {
+  chat_id: string
+  /** The two user ids, sorted: the same list for both sides. */
+  participants: [string, string]
+  /** False when the chat was already open. */
+  created: boolean
+}
+
+export function participants(a: string, b: string): [string, string] {
+  return a < b ? [a, b] : [b, a]
+}
+
+export function chatId(a: string, b: string): string {
+  const [x, y] = participants(a, b)
+  return `chat_${createHash('sha256').update(`${x}\n${y}`).digest('hex').slice(0, 32)}`
+}
+
+export class Chats {
+  constructor(
+    private readonly store: ChatStore,
+    private readonly isOnline: (userId: string) => boolean
+  ) {}
+
+  async open(a: string, b: string): Promise<OpenedChat> {
+    const created = await this.store.open(a, b)
+    return { chat_id: chatId(a, b), participants: participants(a, b), created }
+  }
+
+  isOpen(a: string, b: string): Promise<boolean> {
+    return this.store.isOpen(a, b)
+  }
+
+  partners(userId: string): Promise<string[]> {
+    return this.store.partners(userId)
+  }
+
+  /** `userId` went offline: close the chats whose other side is offline too. */
+  async forget(userId: string): Promise<void> {
+    for (const other of await this.store.partners(userId)) {
+      if (!this.isOnline(other)) await this.store.close(userId, other)
+    }
+  }
+}

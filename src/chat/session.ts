@@ -1,0 +1,53 @@
+// One FastChat connection as the domain sees it: the peer it writes to, the identity its HELLO
+// established, and what presence and typing remember about it. No socket in sight: the route
+// hands in anything with send/sendDroppable/close (the transport's Conn fits).
+import type { UserEntry } from '../backplane/backplane.ts'
+import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
+
+export interface ChatPeer {
+  readonly id: string
+  /** A frame the peer must get; false when it could not be handed over. */
+  send(frame: string): boolean
+  /** A frame that may be skipped when the peer is slow to read (typing, presence). */
+  sendDroppable(frame: string): boolean
+  close(code: number, reason: string): void
+}
+
+/** The longest delay setTimeout takes; a later token expiry is not worth a timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export class ChatSession {
+  /** Set by a successful HELLO. */
+  user: UserEntry | undefined
+  /** Opted into `presence_delta`. */
+  delta = false
+  /** The presence version this connection last received (-1: no PRESENCE yet), and when. */
+  presenceVersion = -1
+  presenceSentAt = 0
+  /** Users this connection told `is_typing: true` and not yet `false`. */
+  readonly typingTo = new Set<string>()
+  closed = false
+  private expiry: NodeJS.Timeout | undefined
+
+  constructor(
+    readonly peer: ChatPeer,
+    /** Service-wide connection name (backplane connRef), to skip the sender's own tab. */
+    readonly ref: string,
+    /** The token the handshake carried, verified when HELLO arrives. */
+    readonly handshakeToken: string | undefined
+  ) {}
+
+  /** A connection bound to a token ends with it: 1008, the client reconnects with a new one. */
+  expireAt(epochMs: number, now = Date.now()): void {
+    const delay = Math.max(0, epochMs - now)
+    if (delay > MAX_TIMER_MS) return
+    this.expiry = setTimeout(() => this.peer.close(CloseCode.POLICY_VIOLATION, CloseReason.TOKEN_EXPIRED), delay)
+    this.expiry.unref()
+  }
+
+  /** The socket closed: stop timers; the domain's cleanup follows (ChatService.disconnect). */
+  close(): void {
+    this.closed = true
+    clearTimeout(this.expiry)
+  }
+}

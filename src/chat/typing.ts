@@ -1,0 +1,25 @@
+// TYPING relay. Each connection remembers whom it told `is_typing: true`, so that when it goes
+// away those users get `is_typing: false` instead of an indicator stuck on.
+import type { Backplane } from '../backplane/backplane.ts'
+import { typingFrame } from '../protocol/fastchat.ts'
+import type { ChatSession } from './session.ts'
+
+export class TypingRelay {
+  constructor(private readonly backplane: Backplane) {}
+
+  async relay(from: ChatSession, to: readonly string[], isTyping: boolean): Promise<void> {
+    if (!from.user || to.length === 0) return
+    const frame = typingFrame(from.user.user_id, isTyping)
+    for (const userId of to) {
+      if (isTyping) from.typingTo.add(userId)
+      else from.typingTo.delete(userId)
+      // "Started typing" may be dropped for a slow reader; "stopped" must arrive or it sticks.
+      await this.backplane.deliver(userId, { frame, droppable: isTyping })
+    }
+  }
+
+  /** The connection left: whoever saw it typing sees it stop. */
+  stop(session: ChatSession): Promise<void> {
+    return this.relay(session, [...session.typingTo], false)
+  }
+}
