@@ -9,10 +9,21 @@ import lifecyclePlugin from '../plugins/lifecycle.ts'
 import websocketPlugin from '../plugins/websocket.ts'
 import admissionPlugin from '../plugins/admission.ts'
 import authPlugin from '../plugins/auth.ts'
+import backplanePlugin from '../plugins/backplane.ts'
+import presencePlugin from '../plugins/presence.ts'
+import rateLimitPlugin from '../plugins/rate-limit.ts'
+import chatPlugin from '../plugins/chat.ts'
+import openapiPlugin from '../plugins/openapi.ts'
+import walkersPlugin from '../plugins/walkers.ts'
+import walkerBroadcastPlugin from '../plugins/walker-broadcast.ts'
 import healthRoutes from '../routes/health.ts'
 import wsMainRoutes from '../routes/ws-main.ts'
 import wsEchoRoutes from '../routes/ws-echo.ts'
 import wsHealthRoutes from '../routes/ws-health.ts'
+import walkerRoutes from '../routes/walkers.ts'
+import docsRoutes from '../routes/docs.ts'
+import asyncapiRoutes from '../routes/asyncapi.ts'
+import pagesRoutes from '../routes/pages.ts'
 
 export interface BuildOptions {
   /** A pino destination (tests capture logs through it); default stdout. */
@@ -41,6 +52,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(websocketPlugin)
   await app.register(admissionPlugin)
   await app.register(authPlugin)
+  await app.register(backplanePlugin)
+  await app.register(presencePlugin)
+  await app.register(rateLimitPlugin)
+  await app.register(chatPlugin)
+  await app.register(openapiPlugin) // before any route: it collects route schemas as they are added
+  await app.register(walkersPlugin)
+  await app.register(walkerBroadcastPlugin)
   await app.register(cors, { origin: config.allowAnyOrigin ? true : config.allowedOrigins })
 
   // The default 404 message repeats the URL, query (and so any token) included.
@@ -52,6 +70,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(wsMainRoutes)
   await app.register(wsEchoRoutes)
   await app.register(wsHealthRoutes)
+  await app.register(walkerRoutes)
+  await app.register(docsRoutes)
+  await app.register(asyncapiRoutes)
+  await app.register(pagesRoutes)
   return app
 }
 
