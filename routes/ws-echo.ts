@@ -26,17 +26,12 @@ const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
   function onMessage(conn: Conn, data: RawData, isBinary: boolean): void | Promise<void> {
     const session = sessions.get(conn)!
     const now = Date.now()
-    if (isBinary) {
-      if (!session.idle) return session.enqueue(() => void conn.send(BINARY_REFUSED))
-      conn.send(BINARY_REFUSED)
-      return
-    }
+    if (isBinary) return session.submit(() => void conn.send(BINARY_REFUSED))
     const text = (data as Buffer).toString()
     const parsed = parseJson(text)
     if (parsed.ok && isPlainObject(parsed.value) && isActionFrame(parsed.value)) return session.handle(parsed.value)
     // Smoke-dialect frames keep their place behind queued action work.
-    if (!session.idle) return session.enqueue(() => smoke(conn, text, parsed, now))
-    smoke(conn, text, parsed, now)
+    return session.submit(() => smoke(conn, text, parsed, now))
   }
 
   function smoke(conn: Conn, text: string, parsed: Parsed, now: number): void {

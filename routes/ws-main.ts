@@ -79,7 +79,7 @@ const routes: FastifyPluginAsync = async (app) => {
       surface: 'main',
       prefix: 'ws_client',
       log: req.log,
-      onMessage: (c, data, isBinary) => queue.run(() => onMessage(chat, session, c, data, isBinary)),
+      onMessage: (c, data, isBinary) => queue.submit(() => onMessage(chat, session, c, data, isBinary)),
       onClose: () => {
         // At once, so no delivery reaches this connection any more; the domain's cleanup waits
         // its turn behind the frames still being handled.

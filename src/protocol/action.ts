@@ -7,6 +7,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
 import type { VerifiedUser } from '../auth/tokens.ts'
 import { CloseCode, CloseReason } from './close-codes.ts'
+import { Serial } from '../lib/serial.ts'
 import type { MessageDoc } from '../docs/asyncapi.ts'
 
 export const ActionError = Type.Object({
@@ -174,8 +175,7 @@ export interface SessionIO {
  */
 export class ActionSession {
   user: VerifiedUser | null = null
-  private queued = 0
-  private tail: Promise<void> = Promise.resolve()
+  private readonly queue = new Serial()
   private readonly ctx: ConsumerContext
 
   constructor(
@@ -192,24 +192,14 @@ export class ActionSession {
     }
   }
 
-  /** Nothing queued: a frame may be handled synchronously without breaking order. */
-  get idle(): boolean {
-    return this.queued === 0
-  }
-
-  /** Queue work behind everything before it. */
-  enqueue(work: () => void | Promise<void>): Promise<void> {
-    this.queued++
-    const next = this.tail.then(work).finally(() => {
-      this.queued--
-    })
-    this.tail = next.catch(() => {})
-    return next
+  /** Run work in arrival order: at once when nothing is queued, else behind the queue. */
+  submit(work: () => void | Promise<void>): void | Promise<void> {
+    return this.queue.submit(work)
   }
 
   /** The handshake carried a token: verify it before any frame is handled. */
   authenticate(verify: () => Promise<VerifiedUser | null>): void {
-    void this.enqueue(async () => {
+    void this.queue.run(async () => {
       const user = await verify()
       this.io.send(authenticationFrame(user !== null))
       if (!user) {
@@ -224,7 +214,7 @@ export class ActionSession {
 
   /** One parsed action-dialect frame. */
   handle(msg: Record<string, unknown>): Promise<void> {
-    return this.enqueue(async () => {
+    return this.queue.run(async () => {
       const v = this.consumer.validate(msg)
       if (!v.ok) {
         this.io.send(JSON.stringify({ action: 'error', payload: v.errors }))

@@ -49,3 +49,22 @@ t.test('Serial runs in order and survives a failure; KeyedSerial forgets idle ke
   await new Promise((r) => setImmediate(r))
   t.equal(k.size, 0, 'no memory for idle keys')
 })
+
+t.test('Serial.submit runs synchronously when idle and queues behind pending work', async (t) => {
+  const s = new Serial()
+  const order: string[] = []
+  t.equal(s.submit(() => { order.push('sync') }), undefined, 'a synchronous result costs no promise')
+  t.same(order, ['sync'], 'ran at once')
+  let release!: () => void
+  const slow = s.submit(() => new Promise<void>((r) => { release = r }).then(() => { order.push('slow') }))
+  t.ok(slow instanceof Promise, 'async work returns its promise')
+  t.notOk(s.idle)
+  const after = s.submit(() => { order.push('after') })
+  t.ok(after instanceof Promise, 'work behind pending work is queued')
+  t.same(order, ['sync'])
+  release()
+  await after
+  t.same(order, ['sync', 'slow', 'after'])
+  await new Promise((r) => setImmediate(r))
+  t.ok(s.idle)
+})
