@@ -84,7 +84,7 @@ const routes: FastifyPluginAsync = async (app) => {
         // At once, so no delivery reaches this connection any more; the domain's cleanup waits
         // its turn behind the frames still being handled.
         session.close()
-        queue.run(() => chat.disconnect(session)).catch((err) => req.log.error({ err, client_id: conn.id }, 'chat cleanup failed'))
+        queue.run(() => chat.disconnect(session)).catch((err) => conn.log.error({ err, client_id: conn.id }, 'chat cleanup failed'))
       }
     })
     const session = chat.session(conn, tokenFromRequest(req.headers, req.query))

@@ -117,6 +117,13 @@ export class Conn implements Beating {
   /** Attach listeners synchronously: frames that arrive before this returns are not lost. */
   attach(): void {
     const { socket, opts } = this
+    // @fastify/websocket's own error listener closes over the upgrade's request and reply, which
+    // would stay alive as long as the socket; this one needs only the connection.
+    socket.removeAllListeners('error')
+    socket.on('error', (err) => {
+      this.log.debug({ err, client_id: this.id }, 'socket error')
+      socket.terminate()
+    })
     socket.on('pong', () => {
       this.awaitingPong = false
     })
