@@ -19,15 +19,22 @@ export function originAllowed(origin: string | undefined, host: string | undefin
 }
 
 export default fp(async (app) => {
+  // Optional so admission also runs on a bare Fastify (its own tests) without metrics.
+  const refused = (reason: 'origin' | 'draining') => {
+    if (app.hasDecorator('metrics')) app.metrics.countRefusal(reason)
+  }
   app.addHook('onRequest', async (request, reply) => {
     // Fastify's own 503-on-closing is off so that /health can still answer with its body.
-    if (app.lifecycle.shuttingDown && !request.routeOptions.url?.startsWith('/health')) {
+    // /metrics stays up too: a scrape during the drain shows it progressing.
+    if (app.lifecycle.shuttingDown && !request.routeOptions.url?.startsWith('/health') && request.routeOptions.url !== '/metrics') {
+      if (request.ws) refused('draining')
       reply.header('connection', 'close')
       return reply.code(503).send({ error: 'Service Unavailable', message: 'server shutting down' })
     }
     if (!request.ws) return
     if (originAllowed(request.headers.origin, request.headers.host, app.config)) return
     request.log.info({ origin: request.headers.origin }, 'handshake refused: origin not allowed')
+    refused('origin')
     return reply.code(403).send({ error: 'Forbidden', message: 'origin not allowed' })
   })
 }, { name: 'admission', dependencies: ['config', 'lifecycle', 'websocket'], fastify: '5.x' })

@@ -7,6 +7,7 @@ import { redactingLoggerOptions, stripQuery } from './lib/log-redaction.ts'
 import configPlugin from '../plugins/config.ts'
 import lifecyclePlugin from '../plugins/lifecycle.ts'
 import websocketPlugin from '../plugins/websocket.ts'
+import metricsPlugin from '../plugins/metrics.ts'
 import admissionPlugin from '../plugins/admission.ts'
 import authPlugin from '../plugins/auth.ts'
 import backplanePlugin from '../plugins/backplane.ts'
@@ -17,6 +18,7 @@ import openapiPlugin from '../plugins/openapi.ts'
 import walkersPlugin from '../plugins/walkers.ts'
 import walkerBroadcastPlugin from '../plugins/walker-broadcast.ts'
 import healthRoutes from '../routes/health.ts'
+import metricsRoutes from '../routes/metrics.ts'
 import wsMainRoutes from '../routes/ws-main.ts'
 import wsEchoRoutes from '../routes/ws-echo.ts'
 import wsHealthRoutes from '../routes/ws-health.ts'
@@ -50,6 +52,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(websocketPlugin)
+  await app.register(metricsPlugin) // before admission, which counts the handshakes it refuses
   await app.register(admissionPlugin)
   await app.register(authPlugin)
   await app.register(backplanePlugin)
@@ -67,6 +70,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   })
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(wsMainRoutes)
   await app.register(wsEchoRoutes)
   await app.register(wsHealthRoutes)

@@ -29,6 +29,13 @@ export interface ConnHandlers {
   onClose?(conn: Conn, code: number): void
 }
 
+/** Told of every connection's life and frames (metrics); must not throw. */
+export interface ConnectionObserver {
+  opened(surface: Surface): void
+  frame(surface: Surface, direction: 'in' | 'out', data: RawData | string, isBinary: boolean): void
+  closed(surface: Surface, code: number): void
+}
+
 export interface OpenOptions extends ConnHandlers {
   surface: Surface
   prefix: ClientIdPrefix
@@ -71,6 +78,7 @@ export class Conn implements Beating {
       return false
     }
     this.socket.send(data, TEXT)
+    this.registry.observer?.frame(this.surface, 'out', data, false)
     return true
   }
 
@@ -129,6 +137,7 @@ export class Conn implements Beating {
     })
     socket.on('message', (data, isBinary) => {
       if (this.closed) return
+      this.registry.observer?.frame(this.surface, 'in', data, isBinary)
       if (!this.admitFrame()) {
         this.log.warn({ client_id: this.id }, 'frame budget exceeded; closing with 1008')
         this.closed = true
@@ -145,6 +154,7 @@ export class Conn implements Beating {
     socket.once('close', (code) => {
       this.closed = true
       this.registry.release(this)
+      this.registry.observer?.closed(this.surface, code)
       try {
         opts.onClose?.(this, code)
       } catch (err) {
@@ -166,6 +176,8 @@ export class ConnectionRegistry {
   private readonly bySurface = new Map<Surface, number>()
   private readonly inflight = new Set<Promise<void>>()
   private readonly wheel: HeartbeatWheel<Conn>
+  /** Set once at startup by plugins/metrics.ts; the registry works without one. */
+  observer: ConnectionObserver | undefined
 
   constructor(readonly limits: ConnectionLimits) {
     this.wheel = new HeartbeatWheel(limits.pingIntervalS, limits.pingTimeoutS)
@@ -177,6 +189,7 @@ export class ConnectionRegistry {
     this.open.add(conn)
     this.bySurface.set(opts.surface, (this.bySurface.get(opts.surface) ?? 0) + 1)
     this.wheel.add(conn)
+    this.observer?.opened(opts.surface)
     conn.attach()
     return conn
   }
