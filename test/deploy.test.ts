@@ -110,6 +110,10 @@ t.test('ops/Dockerfile: multi-stage, production deps, non-root, health check, sh
   t.equal(config.HOST, '0.0.0.0')
   t.ok(config.SHUTDOWN_GRACE_MS + 1000 < 10_000, `SHUTDOWN_GRACE_MS ${config.SHUTDOWN_GRACE_MS} + 1 s of slack stays inside Docker's 10 s`)
   t.ok(instructions.includes('COPY src/web ./src/web'), 'the page assets the runtime reads from src/web/')
+  // The chat bundle is built, not committed (and .dockerignore keeps a local one out of the
+  // context): the runtime stage must take it from the build stage.
+  t.ok(instructions.includes('COPY --from=build /app/src/web/dist ./src/web/dist'), 'the chat bundle from the build stage')
+  t.match(readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8'), /^src\/web\/dist$/m, 'no local bundle in the build context')
   for (const l of stages.join('\n').split('\n').filter((l) => /^COPY (?!--from)/.test(l))) {
     for (const src of l.split(/\s+/).slice(1, -1)) t.ok(existsSync(join(root, src)), `COPY source ${src} exists`)
   }

@@ -16,7 +16,8 @@ export interface TestApp {
   close(): Promise<void>
 }
 
-export async function startApp(env: Record<string, string | number | boolean> = {}): Promise<TestApp> {
+/** `port`: listen there instead of a free port (a restart test starts a second app on the first one's port). */
+export async function startApp(env: Record<string, string | number | boolean> = {}, opts: { port?: number } = {}): Promise<TestApp> {
   const logs: string[] = []
   const logStream = new Writable({
     write(chunk, _enc, cb) {
@@ -26,7 +27,7 @@ export async function startApp(env: Record<string, string | number | boolean> = 
   })
   const config = loadConfig({ PORT: 0, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: 2000, ...env })
   const app = await buildApp(config, { logStream })
-  await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
   const clients: WsTestClient[] = []
   return {

@@ -1,0 +1,777 @@
+// The FastChat client for browsers and Node (SPEC sections 3 and 7): keeps one user connected
+// to /ws through drops and restarts — PING/PONG heartbeat, reconnect with backoff and full
+// jitter, HELLO again, chats reopened, unacknowledged messages resent with their ids (the
+// server's dedupe makes a resend safe). No DOM or Node API: the WebSocket constructor is
+// injected, and only types come from the server's protocol files, so the browser bundle stays
+// small. docs/client.md describes the API and the semantics.
+import type {
+  ChatOpened, ClientMessage, ErrorMessage, HelloAck, PresenceEntry, PresenceList, Pong, ServerMsg, ServerMsgAck, ServerTyping
+} from '../protocol/fastchat.ts'
+import type { Welcome } from '../protocol/main.ts'
+import type { ErrorCode } from '../protocol/error-codes.ts'
+import { isUuidV4, uuidv4 } from '../lib/uuid.ts'
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
+import { Emitter } from './emitter.ts'
+import { PresenceMap } from './presence.ts'
+
+/** What the client needs of a WebSocket: the browser's and `ws`'s both fit. */
+export interface WebSocketLike {
+  readonly readyState: number
+  send(data: string): void
+  close(code?: number, reason?: string): void
+  // `any`: the DOM's and `ws`'s event types differ; the client reads only data, code and reason.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: any) => void): void
+  /** `ws` only: drop the TCP connection without a closing handshake. */
+  terminate?(): void
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+export interface Identity {
+  user_id: string
+  display_name: string
+}
+
+export interface FastChatClientOptions {
+  /** ws:// or wss:// URL of `/ws`. */
+  url: string
+  /** `globalThis.WebSocket` in browsers, `ws`'s default export in Node. */
+  WebSocket: WebSocketConstructor
+  /** 'delta' asks the server for changed entries only after the first full list. Default 'full'. */
+  presence?: 'full' | 'delta'
+  /** PING every … ms (default 15000, SPEC section 3). */
+  pingIntervalMs?: number
+  /** Reconnect when no PONG came … ms after a PING (default 5000). */
+  pongTimeoutMs?: number
+  /** Give up on a handshake that has not opened after … ms and retry (default 10000). */
+  connectTimeoutMs?: number
+  /** Reconnect delays (default base 500 ms, factor 2, cap 30 s), with full jitter. */
+  backoff?: Partial<BackoffOptions>
+  /** Reconnect attempts in a row before giving up (state `closed`). Default unlimited. */
+  maxRetries?: number
+  /** Source of randomness for the jitter (tests pin it). */
+  random?: () => number
+  /**
+   * After each HELLO_ACK, how long messages and chats queued while disconnected wait for their
+   * peer to come back online (the peer may be reconnecting too) before USER_NOT_FOUND. Default 15000.
+   */
+  peerGraceMs?: number
+  /** Confirm every incoming message with MSG_ACK, so its sender sees `received`. Default true. */
+  autoReceipt?: boolean
+  /** A JWT for HELLO's `data.token`, read again on every (re)connect so it can be refreshed. */
+  token?: string | (() => string | undefined)
+  /** Frames larger than this are refused locally: the server would close the connection (WS_MAX_PAYLOAD). */
+  maxFrameBytes?: number
+  /** Called with what the client is doing (connects, drops, resends); off by default. */
+  debug?: (event: string, details?: unknown) => void
+}
+
+/** A refusal: the server's ERROR code, or CLOSED when the client was closed first. */
+export class FastChatError extends Error {
+  override name = 'FastChatError'
+  constructor(
+    readonly code: ErrorCode | 'CLOSED',
+    message: string,
+    readonly details: Record<string, unknown> = {}
+  ) {
+    super(message)
+  }
+}
+
+export type MessageStatus = 'pending' | 'delivered' | 'received' | 'failed'
+
+export interface StatusChange {
+  message_id: string
+  to: string
+  status: MessageStatus
+  error?: FastChatError
+}
+
+export interface StateChange {
+  state: ConnectionState
+  previous: ConnectionState
+  /** Why the connection went, when it did. */
+  reason?: string
+}
+
+export interface ReconnectScheduled {
+  /** 1 for the first retry after a drop. */
+  attempt: number
+  delayMs: number
+  reason: string
+}
+
+export interface PresenceChange {
+  /** Everyone online now, the receiver included (a copy). */
+  users: Map<string, PresenceEntry>
+  /** Who came (online:true), went (online:false) or was renamed since the last event. */
+  changes: PresenceEntry[]
+  /** The server sent the whole list (always the first after each HELLO_ACK). */
+  full: boolean
+}
+
+export interface SendResult {
+  message_id: string
+  status: 'delivered' | 'received'
+}
+
+export interface SendOptions {
+  /** Reuse an id to retry a message safely; default a new UUID. */
+  message_id?: string
+}
+
+export interface FastChatEvents {
+  // Each server frame, by type, with its data exactly as received.
+  WELCOME: Welcome['data']
+  HELLO_ACK: HelloAck['data']
+  PRESENCE: PresenceList['data']
+  CHAT_OPENED: ChatOpened['data']
+  MSG: ServerMsg['data']
+  MSG_ACK: ServerMsgAck['data']
+  TYPING: ServerTyping['data']
+  PONG: Pong['data']
+  ERROR: ErrorMessage['data']
+  // What the client makes of them.
+  state: StateChange
+  reconnect: ReconnectScheduled
+  presence: PresenceChange
+  /** Each incoming message once: a resend after a lost ack is not reported again. */
+  message: ServerMsg['data']
+  /** The progress of a message this client sent. */
+  status: StatusChange
+}
+
+interface Deferred<T> {
+  resolve(value: T): void
+  reject(err: FastChatError): void
+  /** Created or interrupted while not identified: waits for its peer during the grace period. */
+  deferred: boolean
+}
+
+interface Outgoing extends Deferred<SendResult> {
+  message_id: string
+  to: string
+  content: string
+  /** The connection (epoch) it was last written to; 0 = not on the current one. */
+  sentOn: number
+  retries: number
+}
+
+type Timer = ReturnType<typeof setTimeout>
+
+const OPEN = 1
+/** CHAT_NOT_OPENED / MESSAGE_FAILED are retried this many times before the send fails. */
+const MAX_MESSAGE_RETRIES = 3
+/**
+ * Messages written and not yet answered on one connection: a long queue flushed in one go after
+ * a reconnect stays inside the server's frame burst (WS_FRAME_BURST, 200) instead of being
+ * closed with 1008; the rest follow as answers come back.
+ */
+const MAX_IN_FLIGHT = 100
+/** Message ids remembered (incoming for dedupe, delivered for receipts); the oldest go first. */
+const REMEMBERED_IDS = 10_000
+
+export class FastChatClient extends Emitter<FastChatEvents> {
+  private readonly opts: Required<Omit<FastChatClientOptions, 'token' | 'debug' | 'backoff'>> & { backoff: BackoffOptions }
+  private readonly token: FastChatClientOptions['token']
+  private readonly debug: NonNullable<FastChatClientOptions['debug']>
+  private _state: ConnectionState = 'closed'
+  /** connect() was called and close() was not. */
+  private running = false
+  /** close() was called (or retries ran out) and connect() was not called since. */
+  private stopped = false
+  private ws: WebSocketLike | undefined
+  /** Counts sockets; a message remembers the one it was written to. */
+  private epoch = 0
+  private attempt = 0
+  private identity: Identity | undefined
+  /** The server accepted HELLO once: a later refusal (on reconnect) is fatal. */
+  private accepted = false
+  private helloSent = false
+  private identified = false
+  private readonly helloWaiters: Deferred<HelloAck['data']>[] = []
+  private readonly people = new PresenceMap()
+  private presenceKnown = false
+  private fullPresenceNext = true
+  /** Peers with a chat, and their names: reopened after every reconnect. */
+  private readonly chats = new Map<string, string | undefined>()
+  /** Chats confirmed open on the current connection. */
+  private readonly ready = new Set<string>()
+  /** OPEN_CHAT sent on the current connection, answer pending, oldest first. */
+  private readonly opening: string[] = []
+  /** Peers the server called USER_NOT_FOUND during the grace period: wait for PRESENCE. */
+  private readonly missing = new Set<string>()
+  private readonly openWaiters = new Map<string, Deferred<ChatOpened['data']>[]>()
+  private readonly outbox: Outgoing[] = []
+  /** Incoming `from\nmessage_id`, to drop duplicates. */
+  private readonly seen = new Map<string, true>()
+  /** Delivered message ids and their recipients, for the `received` that follows. */
+  private readonly acknowledged = new Map<string, string>()
+  private settleUntil = 0
+  private typingBlockedUntil = 0
+  private timers: { reconnect?: Timer; connect?: Timer; ping?: ReturnType<typeof setInterval>; pong?: Timer; settle?: Timer } = {}
+
+  constructor(options: FastChatClientOptions) {
+    super()
+    // A bad URL is a programming error: say so now instead of retrying it forever.
+    if (!/^wss?:\/\/./i.test(options.url)) throw new TypeError(`FastChatClient: url must be ws:// or wss://, got ${JSON.stringify(options.url)}`)
+    this.opts = {
+      url: options.url,
+      WebSocket: options.WebSocket,
+      presence: options.presence ?? 'full',
+      pingIntervalMs: options.pingIntervalMs ?? 15_000,
+      pongTimeoutMs: options.pongTimeoutMs ?? 5_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      maxRetries: options.maxRetries ?? Infinity,
+      random: options.random ?? Math.random,
+      peerGraceMs: options.peerGraceMs ?? 15_000,
+      autoReceipt: options.autoReceipt ?? true,
+      maxFrameBytes: options.maxFrameBytes ?? 65_536,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff }
+    }
+    this.token = options.token
+    this.debug = options.debug ?? (() => {})
+  }
+
+  get state(): ConnectionState {
+    return this._state
+  }
+
+  /** The identity given to hello(), once the server accepted it. */
+  get user(): Identity | undefined {
+    return this.accepted ? this.identity : undefined
+  }
+
+  /** Who is online (a copy), the receiver included. */
+  get presence(): Map<string, PresenceEntry> {
+    return new Map(this.people.users)
+  }
+
+  /** Messages sent and not yet acknowledged, oldest first. */
+  get pending(): { message_id: string; to: string; content: string }[] {
+    return this.outbox.map(({ message_id, to, content }) => ({ message_id, to, content }))
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** Start connecting; reconnects by itself until close(). */
+  connect(): void {
+    if (this.running) return
+    this.running = true
+    this.stopped = false
+    this.attempt = 0
+    this.openSocket('connecting')
+  }
+
+  /**
+   * Identify as `identity` (SPEC "HELLO"); connects if needed. Resolves on HELLO_ACK, rejects on
+   * the server's ERROR (VALIDATION, UNAUTHORIZED). The identity is sent again on every reconnect.
+   */
+  hello(identity: Identity): Promise<HelloAck['data']> {
+    if (!isUuidV4(identity.user_id)) return Promise.reject(new FastChatError('VALIDATION', 'user_id must be a UUID v4'))
+    if (this.identity && (this.identity.user_id !== identity.user_id || this.identity.display_name !== identity.display_name)) {
+      return Promise.reject(new FastChatError('VALIDATION', 'already identified: close this client and start another to change identity'))
+    }
+    if (this.identified) return Promise.resolve({ user_id: identity.user_id, status: 'connected' })
+    this.identity = { user_id: identity.user_id, display_name: identity.display_name }
+    const promise = this.defer(this.helloWaiters)
+    if (!this.running) this.connect()
+    else if (this.ws?.readyState === OPEN && !this.helloSent) this.sendHello()
+    return promise
+  }
+
+  /**
+   * Open (or re-confirm) the chat with `userId`. Resolves with CHAT_OPENED; rejects with
+   * USER_NOT_FOUND when the user is offline. The chat is reopened after every reconnect.
+   */
+  openChat(userId: string, displayName?: string): Promise<ChatOpened['data']> {
+    const invalid = this.checkPeer(userId, 'target_user_id')
+    if (invalid) return Promise.reject(invalid)
+    if (this.stopped) return Promise.reject(closedError())
+    this.chats.set(userId, displayName ?? this.chats.get(userId) ?? this.people.users.get(userId)?.display_name)
+    let waiters = this.openWaiters.get(userId)
+    if (!waiters) this.openWaiters.set(userId, (waiters = []))
+    const promise = this.defer(waiters)
+    // Already open here: ask again anyway, the answer carries the chat's details.
+    if (this.identified && this.ready.has(userId) && !this.opening.includes(userId)) this.requestOpen(userId)
+    else this.reconcile()
+    return promise
+  }
+
+  /**
+   * Send `content` to `to`, opening the chat first if needed. Resolves when the server acknowledges
+   * it delivered (or the recipient confirmed it received); rejects with the server's ERROR
+   * (RATE_LIMITED, VALIDATION, USER_NOT_FOUND…) or CLOSED. While disconnected the message waits
+   * and is sent after reconnecting, with the same message_id.
+   */
+  send(to: string, content: string, options: SendOptions = {}): Promise<SendResult> {
+    const invalid = this.checkPeer(to, 'to')
+    if (invalid) return Promise.reject(invalid)
+    if (this.stopped) return Promise.reject(closedError())
+    if (content.trim() === '') return Promise.reject(new FastChatError('VALIDATION', 'message is empty', { errors: [{ path: '/data/content', message: 'must not be empty' }] }))
+    const message_id = options.message_id ?? uuidv4()
+    if (this.outbox.some((e) => e.message_id === message_id)) {
+      return Promise.reject(new FastChatError('VALIDATION', `message ${message_id} is already being sent`, { message_id }))
+    }
+    const frame = JSON.stringify({ type: 'MSG', data: { to, content, message_id } } satisfies ClientMessage)
+    if (new TextEncoder().encode(frame).length > this.opts.maxFrameBytes) {
+      return Promise.reject(new FastChatError('VALIDATION', 'message is too large', { message_id }))
+    }
+    if (!this.chats.has(to)) this.chats.set(to, this.people.users.get(to)?.display_name)
+    return new Promise<SendResult>((resolve, reject) => {
+      this.outbox.push({ message_id, to, content, sentOn: 0, retries: 0, deferred: !this.identified, resolve, reject })
+      this.emit('status', { message_id, to, status: 'pending' })
+      this.reconcile()
+    })
+  }
+
+  /**
+   * Tell `to` (or every open chat) whether this user is typing. Dropped, returning false, when not
+   * connected, when the chat is not open on this connection, or while the server's typing rate
+   * limit is in force: typing is a hint, never worth queueing.
+   */
+  typing(isTyping: boolean, to?: string): boolean {
+    if (!this.identified || Date.now() < this.typingBlockedUntil) return false
+    if (to !== undefined && !this.ready.has(to)) return false
+    return this.transmit({ type: 'TYPING', data: to === undefined ? { is_typing: isTyping } : { is_typing: isTyping, to } })
+  }
+
+  /** Skip the backoff wait (the page calls this when the browser says it is online again). */
+  reconnectNow(): void {
+    if (!this.running || this.timers.reconnect === undefined) return
+    clearTimeout(this.timers.reconnect)
+    this.timers.reconnect = undefined
+    this.openSocket('reconnecting')
+  }
+
+  /** Close for good: timers stop, pending promises reject with CLOSED. */
+  close(): void {
+    this.shutDown('closed by the client')
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private openSocket(state: 'connecting' | 'reconnecting'): void {
+    this.setState(state)
+    const epoch = ++this.epoch
+    let sock: WebSocketLike
+    try {
+      sock = new this.opts.WebSocket(this.opts.url)
+    } catch (err) {
+      this.debug('connect failed', err)
+      this.scheduleReconnect(`cannot connect: ${(err as Error).message}`)
+      return
+    }
+    this.ws = sock
+    this.debug('connecting', { url: this.opts.url, epoch })
+    this.timers.connect = setTimeout(() => this.drop(sock, 'connect timeout'), this.opts.connectTimeoutMs)
+    sock.addEventListener('open', () => this.onOpen(sock))
+    sock.addEventListener('message', (ev: { data: unknown }) => this.onFrame(sock, ev.data))
+    sock.addEventListener('close', (ev: { code: number; reason: string }) => this.drop(sock, `closed ${ev.code}${ev.reason ? ` (${ev.reason})` : ''}`))
+    sock.addEventListener('error', () => this.drop(sock, 'socket error'))
+  }
+
+  private onOpen(sock: WebSocketLike): void {
+    if (sock !== this.ws) return
+    clearTimeout(this.timers.connect)
+    this.startHeartbeat(sock)
+    if (this.identity) this.sendHello()
+    else this.setState('open')
+  }
+
+  private sendHello(): void {
+    const identity = this.identity!
+    const data: { user_id: string; display_name: string; capabilities?: string[]; token?: string } = { ...identity }
+    if (this.opts.presence === 'delta') data.capabilities = ['presence_delta']
+    const token = typeof this.token === 'function' ? this.token() : this.token
+    if (token) data.token = token
+    this.fullPresenceNext = true
+    this.helloSent = this.transmit({ type: 'HELLO', data })
+  }
+
+  /** The socket is gone (closed, failed, silent): forget what was per-connection and retry. */
+  private drop(sock: WebSocketLike, reason: string): void {
+    if (sock !== this.ws) return
+    this.ws = undefined
+    abandon(sock)
+    this.resetConnection()
+    this.debug('dropped', { reason, pending: this.outbox.length })
+    if (this.running) this.scheduleReconnect(reason)
+  }
+
+  private resetConnection(): void {
+    for (const key of ['connect', 'pong', 'settle'] as const) clearTimeout(this.timers[key])
+    clearInterval(this.timers.ping)
+    this.timers.pong = undefined
+    this.identified = false
+    this.helloSent = false
+    this.ready.clear()
+    this.opening.length = 0
+    this.missing.clear()
+    // The list is kept for display, but who is online now is unknown until the next PRESENCE.
+    this.presenceKnown = false
+    // Everything still waiting is resent on the next connection, and may wait there for its peer.
+    for (const e of this.outbox) {
+      e.sentOn = 0
+      e.deferred = true
+    }
+    for (const waiters of this.openWaiters.values()) for (const w of waiters) w.deferred = true
+  }
+
+  private scheduleReconnect(reason: string): void {
+    if (this.attempt >= this.opts.maxRetries) {
+      this.shutDown(`gave up after ${this.attempt} attempts: ${reason}`)
+      return
+    }
+    const delayMs = backoffDelay(this.attempt, this.opts.backoff, this.opts.random)
+    this.attempt++
+    this.setState('reconnecting', reason)
+    this.emit('reconnect', { attempt: this.attempt, delayMs, reason })
+    this.timers.reconnect = setTimeout(() => {
+      this.timers.reconnect = undefined
+      this.openSocket('reconnecting')
+    }, delayMs)
+  }
+
+  private shutDown(reason: string): void {
+    this.running = false
+    this.stopped = true
+    clearTimeout(this.timers.reconnect)
+    this.timers.reconnect = undefined
+    const sock = this.ws
+    this.ws = undefined
+    if (sock) abandon(sock, true)
+    this.resetConnection()
+    this.setState('closed', reason)
+    const err = closedError(reason)
+    for (const w of this.helloWaiters.splice(0)) w.reject(err)
+    for (const waiters of this.openWaiters.values()) for (const w of waiters) w.reject(err)
+    this.openWaiters.clear()
+    for (const e of this.outbox.splice(0)) this.fail(e, err)
+  }
+
+  private setState(state: ConnectionState, reason?: string): void {
+    const previous = this._state
+    if (state === 'open') this.attempt = 0
+    if (state === previous) return
+    this._state = state
+    this.debug('state', { state, previous, reason })
+    this.emit('state', reason === undefined ? { state, previous } : { state, previous, reason })
+  }
+
+  // ------------------------------------------------------------------ heartbeat
+
+  /** PING every interval; no PONG within the timeout means the path is dead, whatever TCP thinks. */
+  private startHeartbeat(sock: WebSocketLike): void {
+    clearInterval(this.timers.ping)
+    this.timers.ping = setInterval(() => {
+      if (sock !== this.ws) return
+      this.transmit({ type: 'PING', data: {} })
+      this.timers.pong ??= setTimeout(() => this.drop(sock, 'heartbeat timeout: no PONG'), this.opts.pongTimeoutMs)
+    }, this.opts.pingIntervalMs)
+  }
+
+  // ------------------------------------------------------------------ frames in
+
+  private onFrame(sock: WebSocketLike, raw: unknown): void {
+    if (sock !== this.ws || typeof raw !== 'string') return
+    let msg: unknown
+    try {
+      msg = JSON.parse(raw)
+    } catch {
+      return // plain text on /ws is the echo dialect, not ours
+    }
+    if (!isObject(msg) || typeof msg.type !== 'string' || !isObject(msg.data)) return
+    const data = msg.data
+    switch (msg.type) {
+      case 'WELCOME': return this.emit('WELCOME', data as Welcome['data'])
+      case 'HELLO_ACK': return this.onHelloAck(data as HelloAck['data'])
+      case 'PRESENCE': return this.onPresence(data as PresenceList['data'])
+      case 'CHAT_OPENED': return this.onChatOpened(data as ChatOpened['data'])
+      case 'MSG': return this.onMessage(data as ServerMsg['data'])
+      case 'MSG_ACK':
+        this.onAck(data as ServerMsgAck['data'])
+        return this.flush()
+      case 'TYPING': return this.emit('TYPING', data as ServerTyping['data'])
+      case 'PONG':
+        clearTimeout(this.timers.pong)
+        this.timers.pong = undefined
+        return this.emit('PONG', data as Pong['data'])
+      case 'ERROR':
+        this.onError(data as ErrorMessage['data'])
+        return this.flush()
+    }
+  }
+
+  private onHelloAck(data: HelloAck['data']): void {
+    this.identified = true
+    this.accepted = true
+    this.helloSent = false
+    this.settleUntil = Date.now() + this.opts.peerGraceMs
+    clearTimeout(this.timers.settle)
+    // When the grace ends, whatever still waits for an absent peer gets the server's verdict.
+    this.timers.settle = setTimeout(() => this.reconcile(), this.opts.peerGraceMs)
+    this.setState('open')
+    this.emit('HELLO_ACK', data)
+    for (const w of this.helloWaiters.splice(0)) w.resolve(data)
+    this.reconcile()
+  }
+
+  private onPresence(data: PresenceList['data']): void {
+    const full = this.fullPresenceNext || this.opts.presence === 'full'
+    this.fullPresenceNext = false
+    this.presenceKnown = true
+    const changes = full ? this.people.applyFull(data.users) : this.people.applyDelta(data.users)
+    for (const c of changes) if (c.online) this.missing.delete(c.user_id)
+    this.emit('PRESENCE', data)
+    this.emit('presence', { users: this.presence, changes, full })
+    this.reconcile()
+  }
+
+  private onChatOpened(data: ChatOpened['data']): void {
+    const peer = data.target_user_id
+    this.chats.set(peer, data.target_display_name)
+    this.ready.add(peer)
+    this.missing.delete(peer)
+    removeFirst(this.opening, peer)
+    this.emit('CHAT_OPENED', data)
+    const waiters = this.openWaiters.get(peer)
+    this.openWaiters.delete(peer)
+    for (const w of waiters ?? []) w.resolve(data)
+    this.flush()
+  }
+
+  private onMessage(data: ServerMsg['data']): void {
+    this.emit('MSG', data)
+    const me = this.identity?.user_id
+    // The server delivered it, so the chat is open: messages to that peer can go at once.
+    // (from === me: one of this user's other connections sent it.)
+    const peer = data.from === me ? data.to : data.from
+    this.ready.add(peer)
+    if (!this.chats.has(peer)) this.chats.set(peer, this.people.users.get(peer)?.display_name)
+    if (this.opts.autoReceipt && data.from !== me && data.to === me) this.transmit({ type: 'MSG_ACK', data: { message_id: data.message_id } })
+    this.flush()
+    // A sender that lost an ack resends with the same id; after a server restart the server's
+    // dedupe is gone, so the receiving side drops the duplicate too.
+    const key = `${data.from}\n${data.message_id}`
+    if (this.seen.has(key)) return
+    remember(this.seen, key, true)
+    this.emit('message', data)
+  }
+
+  private onAck(data: ServerMsgAck['data']): void {
+    this.emit('MSG_ACK', data)
+    const i = this.outbox.findIndex((e) => e.message_id === data.message_id)
+    const e = i >= 0 ? this.outbox.splice(i, 1)[0] : undefined
+    // `received` also settles a send whose `delivered` was lost with a connection.
+    if (e) {
+      remember(this.acknowledged, e.message_id, e.to)
+      e.resolve({ message_id: e.message_id, status: data.status })
+      this.emit('status', { message_id: e.message_id, to: e.to, status: data.status })
+      return
+    }
+    const to = this.acknowledged.get(data.message_id)
+    if (data.status === 'received' && to !== undefined) {
+      this.acknowledged.delete(data.message_id)
+      this.emit('status', { message_id: data.message_id, to, status: 'received' })
+    }
+  }
+
+  /**
+   * An ERROR, matched to what caused it: details.message_id names a MSG; before HELLO_ACK it
+   * answers the HELLO; details.target_user_id an OPEN_CHAT; otherwise request order (the
+   * server answers a connection's frames in order) or, for typing, its rate limit.
+   */
+  private onError(data: ErrorMessage['data']): void {
+    this.emit('ERROR', data)
+    const details = isObject(data.details) ? data.details : {}
+    const err = new FastChatError(data.code, data.message, details)
+    const messageId = details.message_id
+    if (typeof messageId === 'string') {
+      const e = this.outbox.find((m) => m.message_id === messageId)
+      if (e) this.onMessageError(e, err)
+      return
+    }
+    if (this.helloSent && !this.identified) return this.onHelloRefused(err)
+    if (data.code === 'USER_NOT_FOUND' && typeof details.target_user_id === 'string') return this.onOpenRefused(details.target_user_id, err)
+    if (data.message.startsWith('invalid OPEN_CHAT') && this.opening[0] !== undefined) return this.onOpenRefused(this.opening[0], err)
+    if (data.message.startsWith('invalid MSG')) {
+      const e = this.outbox.find((m) => m.sentOn === this.epoch)
+      if (e) this.settleFailed(e, err)
+      return
+    }
+    if (data.code === 'RATE_LIMITED') {
+      // The only limited frame without a message_id is TYPING: stay quiet until the limit passes.
+      const wait = typeof details.retry_after_ms === 'number' ? details.retry_after_ms : 60_000
+      this.typingBlockedUntil = Date.now() + wait
+      return
+    }
+    if (data.code === 'CHAT_NOT_OPENED' && typeof details.to === 'string') {
+      this.ready.delete(details.to)
+      this.reconcile()
+    }
+  }
+
+  private onHelloRefused(err: FastChatError): void {
+    this.helloSent = false
+    for (const w of this.helloWaiters.splice(0)) w.reject(err)
+    if (this.accepted) {
+      // It was accepted before: the token expired or rules changed; retrying cannot help.
+      this.shutDown(`HELLO refused on reconnect: ${err.code} ${err.message}`)
+      return
+    }
+    this.identity = undefined // the application may call hello() again with other values
+    this.setState('open')
+  }
+
+  private onOpenRefused(peer: string, err: FastChatError): void {
+    removeFirst(this.opening, peer)
+    // No automatic reopen until PRESENCE shows the peer again.
+    this.missing.add(peer)
+    if (err.code === 'USER_NOT_FOUND' && this.holding(peer)) return
+    const waiters = this.openWaiters.get(peer)
+    this.openWaiters.delete(peer)
+    for (const w of waiters ?? []) w.reject(err)
+    for (const e of this.outbox.filter((m) => m.to === peer)) this.settleFailed(e, err)
+  }
+
+  private onMessageError(e: Outgoing, err: FastChatError): void {
+    switch (err.code) {
+      case 'CHAT_NOT_OPENED': // the chat was forgotten (both were offline): reopen, then resend
+        this.ready.delete(e.to)
+        return this.retry(e, err)
+      case 'MESSAGE_FAILED': // SPEC: retry with the same message_id
+        return this.retry(e, err)
+      case 'USER_NOT_FOUND':
+        if (this.holding(e.to)) {
+          this.ready.delete(e.to)
+          this.missing.add(e.to)
+          e.sentOn = 0
+          return
+        }
+        return this.settleFailed(e, err)
+      default:
+        return this.settleFailed(e, err)
+    }
+  }
+
+  private retry(e: Outgoing, err: FastChatError): void {
+    if (++e.retries > MAX_MESSAGE_RETRIES) return this.settleFailed(e, err)
+    e.sentOn = 0
+    this.reconcile()
+  }
+
+  private settleFailed(e: Outgoing, err: FastChatError): void {
+    const i = this.outbox.indexOf(e)
+    if (i >= 0) this.outbox.splice(i, 1)
+    this.fail(e, err)
+  }
+
+  private fail(e: Outgoing, err: FastChatError): void {
+    e.reject(err)
+    this.emit('status', { message_id: e.message_id, to: e.to, status: 'failed', error: err })
+  }
+
+  // ------------------------------------------------------------------ frames out
+
+  /**
+   * Bring the connection in line with what the application wants: open the chats that are
+   * wanted and not open here, then write the messages waiting for them, in order.
+   */
+  private reconcile(): void {
+    if (!this.identified) return
+    const peers = new Set([...this.chats.keys(), ...this.openWaiters.keys(), ...this.outbox.map((e) => e.to)])
+    for (const peer of peers) {
+      if (this.ready.has(peer) || this.opening.includes(peer)) continue
+      const online = this.presenceKnown && this.people.users.has(peer)
+      const wanted = this.openWaiters.has(peer) || this.outbox.some((e) => e.to === peer)
+      if (!wanted) {
+        // A remembered chat: reopen it quietly once its peer is around.
+        if (online && !this.missing.has(peer)) this.requestOpen(peer)
+        continue
+      }
+      // Queued across a reconnect and the peer is not back yet: it may be reconnecting too.
+      if ((!online || this.missing.has(peer)) && this.holding(peer)) continue
+      this.requestOpen(peer)
+    }
+    this.flush()
+  }
+
+  private flush(): void {
+    let inFlight = this.outbox.filter((e) => e.sentOn === this.epoch).length
+    for (const e of this.outbox) {
+      if (inFlight >= MAX_IN_FLIGHT) return
+      if (e.sentOn === this.epoch || !this.ready.has(e.to)) continue
+      if (!this.transmit({ type: 'MSG', data: { to: e.to, content: e.content, message_id: e.message_id } })) return
+      e.sentOn = this.epoch
+      inFlight++
+      if (e.deferred) this.debug('resent', { message_id: e.message_id })
+    }
+  }
+
+  private requestOpen(peer: string): void {
+    const name = this.chats.get(peer) ?? this.people.users.get(peer)?.display_name
+    const data = name === undefined ? { target_user_id: peer } : { target_user_id: peer, target_display_name: name }
+    if (this.transmit({ type: 'OPEN_CHAT', data })) this.opening.push(peer)
+  }
+
+  /** Requests for `peer` queued across a reconnect wait for it until the grace period ends. */
+  private holding(peer: string): boolean {
+    if (Date.now() >= this.settleUntil) return false
+    return this.outbox.some((e) => e.to === peer && e.deferred) || (this.openWaiters.get(peer)?.some((w) => w.deferred) ?? false)
+  }
+
+  private transmit(msg: ClientMessage): boolean {
+    const sock = this.ws
+    if (!sock || sock.readyState !== OPEN) return false
+    try {
+      sock.send(JSON.stringify(msg))
+      return true
+    } catch (err) {
+      this.debug('send failed', err)
+      return false
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private defer<T>(list: Deferred<T>[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => list.push({ resolve, reject, deferred: !this.identified }))
+  }
+
+  private checkPeer(userId: string, field: string): FastChatError | undefined {
+    if (!isUuidV4(userId)) return new FastChatError('VALIDATION', `${field} must be a UUID v4`, { errors: [{ path: `/data/${field}`, message: 'must be a UUID v4' }] })
+    if (userId === this.identity?.user_id) return new FastChatError('VALIDATION', 'cannot chat with yourself', { errors: [{ path: `/data/${field}`, message: 'cannot chat with yourself' }] })
+    return undefined
+  }
+}
+
+function closedError(reason = 'the client was closed'): FastChatError {
+  return new FastChatError('CLOSED', reason)
+}
+
+/** Stop listening to a socket and let it go without waiting for a closing handshake. */
+function abandon(sock: WebSocketLike, polite = false): void {
+  try {
+    if (!polite && sock.terminate) sock.terminate()
+    else sock.close(1000)
+  } catch {
+    // Closing a socket that never opened may throw in some runtimes; it is gone either way.
+  }
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.set(key, value)
+  if (map.size > REMEMBERED_IDS) map.delete(map.keys().next().value!)
+}
+
+function removeFirst<T>(list: T[], value: T): void {
+  const i = list.indexOf(value)
+  if (i >= 0) list.splice(i, 1)
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
