@@ -1,8 +1,10 @@
-// Decorates app.backplane: the state FastChat instances share (src/backplane). In memory for
-// now; on close this instance's users leave presence.
+// Decorates app.backplane: the state FastChat instances share (src/backplane). With REDIS_URL
+// set, over Redis, so several instances act as one service (SPEC section 8); without it, in
+// this process. On close this instance's users leave presence and Redis connections quit.
 import fp from 'fastify-plugin'
 import type { Backplane } from '../src/backplane/backplane.ts'
 import { MemoryBackplane } from '../src/backplane/memory.ts'
+import { RedisBackplane } from '../src/backplane/redis.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,8 +13,11 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  if (app.config.REDIS_URL) app.log.warn('REDIS_URL is set but the Redis backplane is not built yet; state stays in this process')
-  const backplane = new MemoryBackplane()
+  const c = app.config
+  // The URL may carry a password: it is never logged.
+  const backplane: Backplane = c.REDIS_URL
+    ? await RedisBackplane.connect({ url: c.REDIS_URL, instanceTtlS: c.INSTANCE_TTL_S, log: app.log.child({ component: 'backplane' }) })
+    : new MemoryBackplane()
   app.decorate('backplane', backplane)
   app.addHook('onClose', async () => backplane.close())
 }, { name: 'backplane', dependencies: ['config'], fastify: '5.x' })

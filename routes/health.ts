@@ -17,8 +17,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
     schema: { summary: 'Readiness probe', response: { 200: HealthBody, 503: HealthBody } }
   }, async (_req, reply) => {
-    const redis = 'disabled' as const
-    const ready = !app.lifecycle.shuttingDown
+    // Down while the Redis the instances share is unreachable: this instance still serves its
+    // own users, but the proxy should prefer instances that can reach the rest of the service.
+    const redis = !app.config.REDIS_URL ? 'disabled' as const : app.backplane.healthy ? 'ok' as const : 'down' as const
+    const ready = !app.lifecycle.shuttingDown && redis !== 'down'
     return reply.code(ready ? 200 : 503).send({
       status: ready ? 'ok' : 'unavailable',
       uptime_s: round3(app.lifecycle.uptimeSeconds),

@@ -63,8 +63,12 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_SECRET: optionalString('HMAC-SHA256 secret for X-Signature on webhook walkers'),
 
   // --- several instances (SPEC section 8)
-  REDIS_URL: optionalString('redis://… to share state between instances; unset runs in memory'),
-  INSTANCE_TTL_S: seconds(15, 'users of a dead instance leave presence within this many seconds')
+  REDIS_URL: Type.Optional(Type.String({
+    pattern: '^rediss?://',
+    description: 'redis://… to share state between instances; unset runs in memory' // rediss:// for TLS
+  })),
+  // Leases are renewed a few times per TTL and swept every tick: under a second is all churn.
+  INSTANCE_TTL_S: Type.Number({ minimum: 1, maximum: 86_400, default: 15, description: 'users of a dead instance leave presence within this many seconds' })
 })
 
 export type ConfigValues = Static<typeof ConfigSchema>

@@ -42,6 +42,11 @@ export interface PresenceRegistry {
   leave(userId: string): Promise<boolean>
   /** Everyone online, on every instance, in the order they came online. */
   list(): Promise<UserEntry[]>
+  /**
+   * The display name of a user online on any instance, asked of the shared store itself: for an
+   * id this instance has not heard of yet (its join event may still be on the way).
+   */
+  lookup(userId: string): Promise<string | undefined>
 }
 
 /** Open chats, as unordered pairs of user ids. */
@@ -66,6 +71,11 @@ export interface KeyStore {
 export interface Backplane {
   /** Unique per running instance. */
   readonly instanceId: string
+  /**
+   * False while a shared store (Redis) is unreachable: the instance serves its own users from
+   * its own state meanwhile, and /health answers 503 so a proxy prefers healthy instances.
+   */
+  readonly healthy: boolean
   readonly presence: PresenceRegistry
   readonly chats: ChatStore
   readonly keys: KeyStore
@@ -75,6 +85,18 @@ export interface Backplane {
   deliver(userId: string, delivery: Delivery): Promise<number>
   /** Leave: this instance's users drop out of presence, deliveries stop. */
   close(): Promise<void>
+}
+
+/**
+ * Channels between instances for fan-outs other than chat (walker broadcasts). Delivery is at
+ * most once and only while the bus is up: what needs an answer goes through Backplane.deliver.
+ */
+export interface MessageBus {
+  publish(channel: string, message: string): void
+  subscribe(channel: string): Promise<void>
+  unsubscribe(channel: string): void
+  /** Messages on channels starting with `prefix` go to `handler` with the rest of the name. */
+  route(prefix: string, handler: (rest: string, message: string) => void): void
 }
 
 /** A service-wide name for a connection, for `Delivery.except`. */

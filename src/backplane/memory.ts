@@ -34,6 +34,8 @@ export class MemoryHub {
 }
 
 export class MemoryBackplane implements Backplane {
+  /** Nothing to lose touch with. */
+  readonly healthy = true
   readonly presence: PresenceRegistry
   readonly chats: ChatStore
   readonly keys: KeyStore
@@ -91,6 +93,9 @@ function presenceRegistry(hub: MemoryHub, instanceId: string): PresenceRegistry 
     },
     async list(): Promise<UserEntry[]> {
       return [...hub.users].map(([user_id, u]) => ({ user_id, display_name: u.display_name }))
+    },
+    async lookup(userId: string): Promise<string | undefined> {
+      return hub.users.get(userId)?.display_name
     }
   }
 }

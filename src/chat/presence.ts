@@ -65,6 +65,15 @@ export class Presence implements BackplaneHandlers {
     return this.online.get(userId)
   }
 
+  /**
+   * The display name of an online user, asking the backplane when this instance has not heard
+   * of them yet: a user who just joined on another instance can be messaged at once, before
+   * the join event arrives here (their id may have come some other way than PRESENCE).
+   */
+  async resolve(userId: string): Promise<string | undefined> {
+    return this.online.get(userId) ?? this.backplane.presence.lookup(userId)
+  }
+
   /** Users online service-wide. */
   get size(): number {
     return this.online.size

@@ -126,7 +126,7 @@ export class ChatService {
       session.peer.send(validationFrame('OPEN_CHAT', [{ path: '/data/target_user_id', message: 'cannot open a chat with yourself' }]))
       return
     }
-    const targetName = this.presence.displayName(target)
+    const targetName = await this.presence.resolve(target)
     if (targetName === undefined) {
       session.peer.send(errorFrame(ErrorCode.USER_NOT_FOUND, 'user is not online', { target_user_id: target }))
       return
@@ -176,7 +176,7 @@ export class ChatService {
 
   private async deliver(session: Identified, to: string, content: string, messageId: string): Promise<{ code: ErrorCode; message: string } | undefined> {
     const me = session.user.user_id
-    if (!this.presence.isOnline(to)) return { code: ErrorCode.USER_NOT_FOUND, message: 'user is not online' }
+    if ((await this.presence.resolve(to)) === undefined) return { code: ErrorCode.USER_NOT_FOUND, message: 'user is not online' }
     if (!(await this.chats.isOpen(me, to))) return { code: ErrorCode.CHAT_NOT_OPENED, message: 'open a chat with this user first' }
     const frame = msgFrame({ from: me, to, content, message_id: messageId, timestamp: isoNow() })
     const taken = await this.backplane.deliver(to, { frame, droppable: false })
