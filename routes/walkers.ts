@@ -2,6 +2,7 @@
 // POST /walker/:name (JSON body, bearer token for non-public walkers) and POST /webhook/:name
 // (API key + HMAC of the raw body). Every answer is the walker envelope.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { isUtf8 } from 'node:buffer'
 import { tokenFromRequest, type VerifiedUser } from '../src/auth/tokens.ts'
 import { CloseCode, CloseReason } from '../src/protocol/close-codes.ts'
 import { errorReply, Replies, validationReply, WalkerErrorCode, type WalkerReply } from '../src/protocol/walker.ts'
@@ -13,6 +14,8 @@ import { WebhookVerifier } from '../src/walkers/webhook-auth.ts'
 
 type NameParams = { name: string }
 
+const NOT_UTF8 = validationReply('Invalid JSON', [{ path: '', message: 'the body is not valid UTF-8' }])
+
 /** The walker `name` when it speaks `protocol`, else the 404 to answer. */
 function lookup(walker: LoadedWalker | undefined, protocol: WalkerProtocol): LoadedWalker | WalkerReply {
   if (!walker) return Replies.NOT_FOUND
@@ -22,6 +25,9 @@ function lookup(walker: LoadedWalker | undefined, protocol: WalkerProtocol): Loa
 
 /** A JSON body (a Buffer from the parser below) as walker input, or the VALIDATION reply. */
 function bodyInput(body: unknown): Record<string, unknown> | WalkerReply {
+  // JSON is UTF-8 (RFC 8259); decoding other bytes would hand the walker U+FFFD in place of
+  // what was sent. Refused like invalid UTF-8 in a WebSocket text frame (1007 there).
+  if (Buffer.isBuffer(body) && !isUtf8(body)) return NOT_UTF8
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : ''
   // A bodiless POST runs a walker whose fields all have defaults.
   return text.trim() === '' ? {} : parseInput(text)

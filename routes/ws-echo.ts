@@ -8,7 +8,7 @@ import type { EchoEnvelope, EchoError, EchoRaw, EchoWelcome, ServerPing } from '
 import { ActionSession, isActionFrame, type Consumer } from '../src/protocol/action.ts'
 import { echoConsumer } from '../src/consumers/echo.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
-import { isPlainObject, parseJson, type Parsed } from '../src/lib/json.ts'
+import { isPlainObject, parseJson, stringifyJson, type Parsed } from '../src/lib/json.ts'
 import { epochSeconds, round3 } from '../src/lib/clock.ts'
 
 const BINARY_REFUSED = JSON.stringify({ type: 'error', message: 'binary frames are not supported' } satisfies EchoError)
@@ -43,7 +43,8 @@ const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
       conn.appPongs++ // the answer to server_ping: counted, never answered
       return
     }
-    conn.send(JSON.stringify({
+    // stringifyJson: "deeply nested JSON comes back unchanged" (SPEC 4), deeper than V8's stringify recurses.
+    conn.send(stringifyJson({
       type: 'echo',
       original: parsed.value,
       server_timestamp: epochSeconds(now),
@@ -57,7 +58,10 @@ const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
   }
 
   app.get('/ws/echo', { websocket: true }, (socket, req) => {
-    const conn = app.connections.add(socket, { surface: 'echo', prefix: 'echo_client', log: req.log, onMessage, onBeat })
+    const conn = app.connections.add(socket, {
+      surface: 'echo', prefix: 'echo_client', log: req.log, onMessage, onBeat,
+      onClose: (c) => sessions.get(c)?.close()
+    })
     const session = new ActionSession(consumer, {
       send: (frame) => conn.send(frame),
       close: (code, reason) => conn.close(code, reason),

@@ -1,6 +1,7 @@
 // The root of the service: builds a Fastify instance from a Config and registers plugins/,
 // then routes/, in an order you can read. Tests call buildApp with their own config.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
 import cors from '@fastify/cors'
 import type { Config } from './config.ts'
 import { redactingLoggerOptions, stripQuery } from './lib/log-redaction.ts'
@@ -27,9 +28,37 @@ import docsRoutes from '../routes/docs.ts'
 import asyncapiRoutes from '../routes/asyncapi.ts'
 import pagesRoutes from '../routes/pages.ts'
 
+/**
+ * HTTP-level limits, in force before any route or upgrade runs, so that clients that open
+ * connections and then stall (slowloris), or send oversized headers, cannot hold sockets and
+ * memory. docs/security.md lists what each one protects.
+ */
+export interface HttpLimits {
+  /** A request's headers (a WebSocket handshake is nothing else) must be complete within this. */
+  headersTimeoutMs: number
+  /** The whole request, body included, must arrive within this (bodies are ≤ 1 MiB). */
+  requestTimeoutMs: number
+  /** How often Node checks the two timeouts above: the worst case is timeout + this. */
+  checkIntervalMs: number
+  /** An idle keep-alive connection closes after this; above nginx's 60 s upstream keepalive, so the proxy always closes first. */
+  keepAliveTimeoutMs: number
+  /** Request line plus headers, in bytes; more is answered 431. Fits an 8 KB token and cookies. */
+  maxHeaderSize: number
+}
+
+export const HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  checkIntervalMs: 1_000,
+  keepAliveTimeoutMs: 72_000,
+  maxHeaderSize: 16_384
+}
+
 export interface BuildOptions {
   /** A pino destination (tests capture logs through it); default stdout. */
   logStream?: NodeJS.WritableStream
+  /** Overrides of HTTP_LIMITS (tests shorten the timeouts to see them fire). */
+  httpLimits?: Partial<HttpLimits>
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -38,14 +67,27 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...redactingLoggerOptions,
     ...(opts.logStream ? { stream: opts.logStream } : {})
   }
-  const options: FastifyServerOptions = {
+  const limits = { ...HTTP_LIMITS, ...opts.httpLimits }
+  const options: FastifyHttpOptions<Server> = {
     logger,
     routerOptions: { ignoreTrailingSlash: true },
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
     // Upgrade requests carry no body; a small limit keeps header/body floods cheap.
     bodyLimit: 1_048_576,
     return503OnClosing: false, // plugins/lifecycle.ts answers 503 itself, /health with its body
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // Fastify's default requestTimeout is 0 (none): a client trickling a body would hold its
+    // socket forever. Node's headersTimeout (default 60 s, checked every 30 s) is tightened too.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // An HTTP socket with no traffic at all for this long is destroyed. Above the longest a
+    // walker may take to answer; WebSockets are exempt (ws clears the timeout on upgrade).
+    connectionTimeout: Math.max(config.WALKER_TIMEOUT_MS, limits.requestTimeoutMs) + 10_000,
+    http: {
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs
+    }
   }
   const app = Fastify(options)
 

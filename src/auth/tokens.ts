@@ -57,6 +57,23 @@ export class TokenVerifier {
   }
 }
 
+/** The longest delay setTimeout takes; a token expiring later than that is not worth a timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Call `expire` when `user`'s token passes its `exp` (SPEC 0: a socket authenticated by a token
+ * is closed when it expires, 1008 "token expired"). Returns the cancel, for the socket's close
+ * path and for a newer token replacing this one. The timer is unref'd.
+ */
+export function onTokenExpiry(user: VerifiedUser, expire: () => void, now = Date.now()): () => void {
+  if (user.expiresAt === undefined) return () => {}
+  const delay = Math.max(0, user.expiresAt - now)
+  if (delay > MAX_TIMER_MS) return () => {}
+  const timer = setTimeout(expire, delay)
+  timer.unref()
+  return () => clearTimeout(timer)
+}
+
 /** The token a handshake or HTTP request carries: bearer header, then `?token=`, then cookie. */
 export function tokenFromRequest(headers: Record<string, string | string[] | undefined>, query: unknown): string | undefined {
   const auth = headers.authorization

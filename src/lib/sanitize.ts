@@ -47,6 +47,38 @@ export function sanitizeText(input: string): string {
   return MAY_BE_MARKUP.test(text) ? text.replace(/[<>]/g, '') : text
 }
 
+// A UTF-16 half without its other half: not a character. Left in, it would be sent on escaped
+// (`\ud800`), and clients that re-encode text as UTF-8 (Python, Go, Rust) fail on it.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+// C0 and C1 controls (NUL, ESC, …): terminal escape sequences in a log viewer, truncation in C
+// clients. Tab, newline and carriage return are prose.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g
+// Bidi embeddings, overrides and isolates reorder the text around them ("invoice\u202Efdp.exe"
+// shows as "invoiceexe.pdf"). Natural RTL text needs none of them; the marks (LRM, RLM) stay.
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g
+// A name is what others trust to tell users apart: every control and invisible format
+// character goes (zero-width space, word joiner, BOM, soft hyphen, bidi marks, …), except
+// the zero-width (non-)joiner that emoji sequences and several scripts need, and the tag
+// characters of flag emoji.
+// eslint-disable-next-line no-misleading-character-class -- the joiners are listed one by one on purpose
+const INVISIBLE_IN_NAMES = /(?![\u200C\u200D\u{E0020}-\u{E007F}])[\p{Cc}\p{Cf}]/gu
+
+export type TextKind = 'name' | 'content'
+
+/**
+ * User text with the characters removed that deceive readers or break clients: lone
+ * surrogates become U+FFFD; controls (but tab and newlines in content) and bidi overrides go;
+ * in names every invisible format character goes too. Run before sanitizeText, so a removed
+ * character cannot join `<` and a letter into a tag behind the sanitizer's back.
+ */
+export function stripUnsafeChars(text: string, kind: TextKind): string {
+  const wellFormed = text.replace(LONE_SURROGATE, '\uFFFD')
+  // A name is one line: its tabs and line breaks read as spaces, not as nothing.
+  if (kind === 'name') return wellFormed.replace(/[\t\n\r]/g, ' ').replace(INVISIBLE_IN_NAMES, '')
+  return wellFormed.replace(CONTROLS, '').replace(BIDI_CONTROLS, '')
+}
+
 /** Length as a person counts it: code points, so an emoji is one character, not two. */
 export function codePointLength(text: string): number {
   let n = 0

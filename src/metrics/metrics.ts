@@ -12,8 +12,8 @@ export const SURFACES: readonly Surface[] = ['main', 'echo', 'health', 'walker']
 export type Direction = 'in' | 'out'
 
 /**
- * Why a handshake was refused before the upgrade. `capacity` and `per_ip` are for the
- * connection caps (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP) when admission enforces them.
+ * Why a handshake was refused before the upgrade: a foreign origin (403), the drain (503), the
+ * connection caps MAX_CONNECTIONS (`capacity`, 503) and MAX_CONNECTIONS_PER_IP (`per_ip`, 429).
  */
 export type RefusalReason = 'origin' | 'draining' | 'capacity' | 'per_ip'
 
@@ -37,11 +37,113 @@ const LEADING = /^\s*\{\s*"(type|action|ok)"\s*:\s*(?:"([A-Za-z_]{1,32})"|(true|
 // The code of an error frame the server built: FastChat's ERROR and the walker envelope.
 const ERROR_FRAME = /^\{"(?:type":"ERROR","data"|ok":false,"error"):\{"code":"([A-Z_]{1,32})"/
 
-/** The bounded `type` label for a frame. */
-export function frameType(data: RawData | string, isBinary: boolean, direction: Direction): string {
-  if (isBinary) return 'binary'
+/** Every `type` label value, so a frame is counted by index into a plain array. */
+const TYPE_LABELS: readonly string[] = [
+  ...MESSAGE_TYPES, ...[...ACTIONS].map((a) => `action:${a}`), 'text', 'binary', 'raw', 'reply_ok', 'reply_error', 'other'
+]
+const TYPE_INDEX = new Map(TYPE_LABELS.map((label, i) => [label, i]))
+const typeIndex = (label: string) => TYPE_INDEX.get(label) ?? OTHER
+const OTHER = TYPE_LABELS.length - 1
+const TEXT = TYPE_LABELS.indexOf('text')
+const BINARY = TYPE_LABELS.indexOf('binary')
+const RAW = TYPE_LABELS.indexOf('raw')
+const REPLY_OK = TYPE_LABELS.indexOf('reply_ok')
+const REPLY_ERROR = TYPE_LABELS.indexOf('reply_error')
+const ERROR = TYPE_LABELS.indexOf('ERROR')
+
+/**
+ * The fast path reads the frames the server builds, and well-behaved clients send, in place:
+ * `{"type":"NAME"`, `{"action":"NAME"` or `{"ok":true|false`, and plain text. A name is found by
+ * a hash of its characters, checked character by character, so counting a frame allocates
+ * nothing. Everything else (whitespace, other spellings) takes the regular expression above.
+ */
+interface KnownName {
+  name: string
+  /** Label index as `"type":"name"` and as `"action":"name"`. */
+  asType: number
+  asAction: number
+}
+const NAMES = new Map<number, KnownName[]>()
+for (const name of new Set([...MESSAGE_TYPES, ...ACTIONS])) {
+  let h = 0
+  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0
+  const known = { name, asType: MESSAGE_TYPES.has(name) ? typeIndex(name) : OTHER, asAction: ACTIONS.has(name) ? typeIndex(`action:${name}`) : OTHER }
+  NAMES.set(h, [...(NAMES.get(h) ?? []), known])
+}
+const TYPE_HEAD = '{"type":"'
+const ACTION_HEAD = '{"action":"'
+const OK_TRUE = '{"ok":true'
+const OK_FALSE = '{"ok":false'
+const LEADING_KEYS = ['{"type"', '{"action"', '{"ok"']
+const NO_MATCH = -1
+
+/** A frame's characters (string) or bytes (Buffer), read the same way. */
+type Chars = string | Buffer
+type CodeAt = (data: Chars, i: number) => number
+const stringCode: CodeAt = (s, i) => (s as string).charCodeAt(i)
+const bufferCode: CodeAt = (b, i) => (b as Buffer)[i] ?? NaN
+
+function startsWithAscii(data: Chars, length: number, code: CodeAt, head: string): boolean {
+  if (length < head.length) return false
+  for (let i = 0; i < head.length; i++) if (code(data, i) !== head.charCodeAt(i)) return false
+  return true
+}
+
+/** The label index of the name starting at `from` and ending at a quote, or NO_MATCH for other. */
+function nameAt(data: Chars, length: number, code: CodeAt, from: number, asAction: boolean): number {
+  let h = 0
+  let i = from
+  for (; i < length && i - from <= 32; i++) {
+    const c = code(data, i)
+    if (c === 0x22) break
+    // [A-Za-z_]: anything else is no known name ("other", as the regular expression says too)
+    if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f)) return OTHER
+    h = (Math.imul(h, 31) + c) | 0
+  }
+  const len = i - from
+  if (i >= length || len === 0 || len > 32) return OTHER
+  for (const known of NAMES.get(h) ?? []) {
+    if (known.name.length !== len) continue
+    let same = true
+    for (let j = 0; j < len && same; j++) same = known.name.charCodeAt(j) === code(data, from + j)
+    if (same) return asAction ? known.asAction : known.asType
+  }
+  return OTHER
+}
+
+function fastType(data: Chars, code: CodeAt): number {
+  const length = data.length
+  if (length === 0) return TEXT
+  const first = code(data, 0)
+  if (first !== 0x7b) {
+    // Plain text: an ASCII first character that is neither JSON's opening nor whitespace.
+    const ascii = first < 0x80
+    const space = first === 0x20 || (first >= 0x09 && first <= 0x0d)
+    return ascii && !space && first !== 0x5b ? TEXT : NO_MATCH
+  }
+  if (startsWithAscii(data, length, code, TYPE_HEAD)) return nameAt(data, length, code, TYPE_HEAD.length, false)
+  if (startsWithAscii(data, length, code, ACTION_HEAD)) return nameAt(data, length, code, ACTION_HEAD.length, true)
+  if (startsWithAscii(data, length, code, OK_TRUE)) return REPLY_OK
+  if (startsWithAscii(data, length, code, OK_FALSE)) return REPLY_ERROR
+  // Any other leading key (`{"message":…`, a walker's fields) is "other"; one of the three
+  // keys spelled with spaces around it is for the regular expression.
+  if (code(data, 1) !== 0x22) return NO_MATCH
+  for (const key of LEADING_KEYS) if (startsWithAscii(data, length, code, key)) return NO_MATCH
+  return OTHER
+}
+
+/** The bounded `type` label of a frame, as an index into TYPE_LABELS. */
+function frameTypeIndex(data: RawData | string, isBinary: boolean, direction: Direction): number {
+  if (isBinary) return BINARY
   // Outgoing Buffers are verbatim echoes of what a client sent: not the server's to classify.
-  if (direction === 'out' && typeof data !== 'string') return 'raw'
+  if (direction === 'out' && typeof data !== 'string') return RAW
+  const fast = typeof data === 'string'
+    ? fastType(data, stringCode)
+    : Buffer.isBuffer(data) ? fastType(data, bufferCode) : NO_MATCH
+  return fast === NO_MATCH ? typeIndex(slowType(data)) : fast
+}
+
+function slowType(data: RawData | string): string {
   const head = typeof data === 'string' ? data.slice(0, 64) : headOf(data)
   const m = LEADING.exec(head)
   if (!m) return /^\s*[[{]/.test(head) ? 'other' : 'text'
@@ -52,10 +154,30 @@ export function frameType(data: RawData | string, isBinary: boolean, direction: 
   return MESSAGE_TYPES.has(name) ? name : 'other'
 }
 
+/** The bounded `type` label for a frame. */
+export function frameType(data: RawData | string, isBinary: boolean, direction: Direction): string {
+  return TYPE_LABELS[frameTypeIndex(data, isBinary, direction)]!
+}
+
 function headOf(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.subarray(0, 64).toString()
   if (Array.isArray(data)) return Buffer.concat(data).subarray(0, 64).toString()
   return Buffer.from(data).subarray(0, 64).toString()
+}
+
+const SURFACE_INDEX = Object.fromEntries(SURFACES.map((surface, i) => [surface, i])) as Record<Surface, number>
+const DIRECTIONS: readonly Direction[] = ['in', 'out']
+
+/** Where a frame of this surface, direction and type label index is counted. */
+function frameSlot(surface: Surface, direction: Direction, type: number): number {
+  return (SURFACE_INDEX[surface] * DIRECTIONS.length + (direction === 'in' ? 0 : 1)) * TYPE_LABELS.length + type
+}
+
+/** The labels of a frameSlot. */
+function frameLabels(slot: number): { surface: Surface; direction: Direction; type: string } {
+  const type = slot % TYPE_LABELS.length
+  const rest = (slot - type) / TYPE_LABELS.length
+  return { surface: SURFACES[Math.floor(rest / DIRECTIONS.length)]!, direction: DIRECTIONS[rest % DIRECTIONS.length]!, type: TYPE_LABELS[type]! }
 }
 
 export interface MetricSources {
@@ -87,6 +209,13 @@ export class Metrics {
   private readonly refusals: Counter<'reason'>
   private readonly opened: Counter<'surface'>
   private readonly closed: Counter<'surface' | 'code'>
+  private readonly unhandledRejections: Counter
+  /**
+   * Frames per surface × direction × type, counted as plain numbers (a labelled prom-client
+   * inc hashes its labels: too dear for every frame) and handed to `messages` when scraped.
+   */
+  private readonly frames = new Float64Array(SURFACES.length * DIRECTIONS.length * TYPE_LABELS.length)
+  private readonly framesReported = new Float64Array(this.frames.length)
 
   constructor(sources: MetricSources) {
     const registers = [this.registry]
@@ -102,9 +231,28 @@ export class Metrics {
     })
     this.opened = counter('switchboard_ws_connections_opened_total', 'WebSocket connections accepted, per surface.', ['surface'])
     this.closed = counter('switchboard_ws_connections_closed_total', 'WebSocket connections closed, per surface and close code as this side saw it (1006: no close frame, e.g. a terminated dead peer).', ['surface', 'code'])
-    this.messages = counter('switchboard_ws_messages_total', 'WebSocket frames received (in) and sent (out), per surface and message type (the frame\'s leading type/action; text, binary, raw, other otherwise).', ['surface', 'direction', 'type'])
+    const frames = this.frames
+    const reported = this.framesReported
+    this.messages = new Counter({
+      name: 'switchboard_ws_messages_total',
+      help: 'WebSocket frames received (in) and sent (out), per surface and message type (the frame\'s leading type/action; text, binary, raw, other otherwise).',
+      labelNames: ['surface', 'direction', 'type'],
+      registers,
+      collect() {
+        for (let i = 0; i < frames.length; i++) {
+          if (frames[i] === reported[i]) continue
+          this.inc(frameLabels(i), frames[i]! - reported[i]!)
+          reported[i] = frames[i]!
+        }
+      }
+    })
     this.errors = counter('switchboard_errors_total', 'Error replies sent to clients, per error code (FastChat ERROR, walker envelope).', ['code'])
     this.refusals = counter('switchboard_handshakes_refused_total', 'WebSocket handshakes refused before the upgrade, per reason.', ['reason'])
+    this.unhandledRejections = new Counter({
+      name: 'switchboard_unhandled_rejections_total',
+      help: 'Promise rejections no code handled; logged, and the process kept serving (alert on any).',
+      registers
+    })
     new Gauge({
       name: 'switchboard_presence_users',
       help: 'Users online service-wide, as this instance sees them.',
@@ -127,13 +275,13 @@ export class Metrics {
       this.opened.inc({ surface }, 0)
       for (const direction of ['in', 'out'] as const) this.messages.inc({ surface, direction, type: 'other' }, 0)
     }
-    for (const reason of ['origin', 'draining'] as const) this.refusals.inc({ reason }, 0)
+    for (const reason of ['origin', 'draining', 'capacity', 'per_ip'] as const) this.refusals.inc({ reason }, 0)
     this.scraped = Registry.merge([this.registry, processMetrics()])
   }
 
   /** One message on a surface. `type` outside the known set is counted as "other". */
   countMessage(surface: Surface, direction: Direction, type: string): void {
-    this.messages.inc({ surface, direction, type: this.knownType(type) })
+    this.frames[frameSlot(surface, direction, typeIndex(type))]! += 1
   }
 
   /**
@@ -148,10 +296,15 @@ export class Metrics {
     this.refusals.inc({ reason })
   }
 
+  countUnhandledRejection(): void {
+    this.unhandledRejections.inc()
+  }
+
   /** The transport's report of one frame: counts it, and an error frame's code. */
   frame(surface: Surface, direction: Direction, data: RawData | string, isBinary: boolean): void {
-    this.messages.inc({ surface, direction, type: frameType(data, isBinary, direction) })
-    if (direction === 'out' && typeof data === 'string') {
+    const type = frameTypeIndex(data, isBinary, direction)
+    this.frames[frameSlot(surface, direction, type)]! += 1
+    if ((type === ERROR || type === REPLY_ERROR) && direction === 'out' && typeof data === 'string') {
       const m = ERROR_FRAME.exec(data)
       if (m) this.countError(m[1]!)
     }
@@ -172,11 +325,5 @@ export class Metrics {
   /** The Prometheus text exposition of this app's and the process's metrics. */
   scrape(): Promise<string> {
     return this.scraped.metrics()
-  }
-
-  private knownType(type: string): string {
-    if (MESSAGE_TYPES.has(type) || ['text', 'binary', 'raw', 'reply_ok', 'reply_error'].includes(type)) return type
-    if (type.startsWith('action:') && ACTIONS.has(type.slice(7))) return type
-    return 'other'
   }
 }

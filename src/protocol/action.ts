@@ -5,9 +5,10 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
-import type { VerifiedUser } from '../auth/tokens.ts'
+import { onTokenExpiry, type VerifiedUser } from '../auth/tokens.ts'
 import { CloseCode, CloseReason } from './close-codes.ts'
 import { Serial } from '../lib/serial.ts'
+import { stringifyJson } from '../lib/json.ts'
 import type { MessageDoc } from '../docs/asyncapi.ts'
 
 export const ActionError = Type.Object({
@@ -102,6 +103,9 @@ function toActionError(e: ValueError, actionName: string): ActionError {
   return { type: PYDANTIC_TYPE[e.type] ?? 'value_error', loc, msg: e.message }
 }
 
+/** At most this many error entries per frame: a frame of many unknown keys must not earn a reply many times its size. */
+export const MAX_ACTION_ERRORS = 20
+
 export type Validated =
   | { ok: true; action: string; payload: unknown }
   | { ok: false; errors: ActionError[] }
@@ -124,28 +128,34 @@ export class Consumer {
     const errors: ActionError[] = []
     const tags = this.actionNames.map((n) => `'${n}'`).join(', ')
     for (const key of Object.keys(msg)) {
+      if (errors.length === MAX_ACTION_ERRORS) break
       if (key !== 'action' && key !== 'payload') errors.push({ type: 'extra_forbidden', loc: [key], msg: 'Extra inputs are not permitted' })
     }
     if (!('action' in msg)) {
       errors.unshift({ type: 'union_tag_not_found', loc: ['action'], msg: `Unable to extract tag using discriminator 'action'` })
-      return { ok: false, errors }
+      return { ok: false, errors: errors.slice(0, MAX_ACTION_ERRORS) }
     }
     const name = msg.action
     const check = typeof name === 'string' ? this.checks.get(name) : undefined
     if (typeof name !== 'string' || !check) {
+      errors.splice(MAX_ACTION_ERRORS - 1) // room for the tag's own error, first
       errors.unshift({
         type: 'union_tag_invalid',
         loc: ['action'],
-        msg: `Input tag '${String(name)}' found using 'action' does not match any of the expected tags: ${tags}`
+        // JSON for a non-string tag: String(['echo']) would claim the tag 'echo' did not match 'echo'.
+        msg: `Input tag '${typeof name === 'string' ? name : stringifyJson(name)}' found using 'action' does not match any of the expected tags: ${tags}`
       })
       return { ok: false, errors }
     }
     const def = this.def.actions[name]!
     const payload = msg.payload === undefined && def.payloadOptional ? null : msg.payload
     if (msg.payload === undefined && !def.payloadOptional) {
-      errors.push({ type: 'missing', loc: [name, 'payload'], msg: 'Field required' })
+      if (errors.length < MAX_ACTION_ERRORS) errors.push({ type: 'missing', loc: [name, 'payload'], msg: 'Field required' })
     } else if (!check.Check(payload)) {
-      for (const e of check.Errors(payload)) errors.push(toActionError(e, name))
+      for (const e of check.Errors(payload)) {
+        if (errors.length >= MAX_ACTION_ERRORS) break
+        errors.push(toActionError(e, name))
+      }
     }
     return errors.length ? { ok: false, errors } : { ok: true, action: name, payload }
   }
@@ -163,7 +173,7 @@ export function isActionFrame(msg: Record<string, unknown>): boolean {
 
 export interface SessionIO {
   send(frame: string): void
-  /** Close the connection (4403 after a refused token). */
+  /** Close the connection (4403 after a refused token, 1008 when the token expires). */
   close(code: number, reason: string): void
   log: { error(obj: object, msg: string): void }
 }
@@ -177,6 +187,8 @@ export class ActionSession {
   user: VerifiedUser | null = null
   private readonly queue = new Serial()
   private readonly ctx: ConsumerContext
+  private cancelExpiry = () => {}
+  private closed = false
 
   constructor(
     private readonly consumer: Consumer,
@@ -207,9 +219,17 @@ export class ActionSession {
         return
       }
       this.user = user
+      // Authenticated until the token expires, then closed: never kept with a stale identity.
+      if (!this.closed) this.cancelExpiry = onTokenExpiry(user, () => this.io.close(CloseCode.POLICY_VIOLATION, CloseReason.TOKEN_EXPIRED))
       this.consumer.def.onAuthenticated?.(this.ctx)
       this.complete()
     })
+  }
+
+  /** The connection closed: no expiry timer outlives it. */
+  close(): void {
+    this.closed = true
+    this.cancelExpiry()
   }
 
   /** One parsed action-dialect frame. */

@@ -7,7 +7,12 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Invalid UTF-8 in a text frame (sent by `ws`). Reconnect: yes, after fixing the client. */
   INVALID_PAYLOAD: 1007,
-  /** Policy violation: frame flood past the budget, a walker backlog past its cap, expired token. Reconnect: yes, with backoff. */
+  /**
+   * Policy violation: frame flood past the budget (data frames and pings alike), a walker
+   * backlog past its cap, or the token that authenticated the connection expired (FastChat,
+   * walkers, the action dialect; reason "token expired"). Reconnect: yes, with backoff (with a
+   * fresh token after "token expired").
+   */
   POLICY_VIOLATION: 1008,
   /** Frame larger than WS_MAX_PAYLOAD (sent by `ws`). Reconnect: yes, send smaller frames. */
   MESSAGE_TOO_BIG: 1009,

@@ -5,12 +5,13 @@ import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typ
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ErrorCode } from './error-codes.ts'
 import '../lib/formats.ts'
-import { codePointLength, sanitizeText } from '../lib/sanitize.ts'
+import { codePointLength, sanitizeText, stripUnsafeChars, type TextKind } from '../lib/sanitize.ts'
+import { UUID_V4_PATTERN } from '../lib/uuid.ts'
 import type { MessageDoc } from '../docs/asyncapi.ts'
 
 /** `errorMessage` replaces TypeBox's wording (a regex dump) in details.errors. */
 const UserId = Type.String({
-  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$',
+  pattern: UUID_V4_PATTERN,
   description: 'a UUID v4',
   errorMessage: 'must be a UUID v4'
 })
@@ -137,14 +138,19 @@ export const ServerMessages = {
 export interface LengthRule {
   min: number
   max: number
+  /** Which characters are stripped before counting (src/lib/sanitize.ts, stripUnsafeChars). */
+  kind: TextKind
 }
 /** Counted in code points after HTML stripping and trimming (SPEC section 3). */
-export const DISPLAY_NAME_LENGTH: LengthRule = { min: 3, max: 50 }
-export const CONTENT_LENGTH: LengthRule = { min: 1, max: 1000 }
+export const DISPLAY_NAME_LENGTH: LengthRule = { min: 3, max: 50, kind: 'name' }
+export const CONTENT_LENGTH: LengthRule = { min: 1, max: 1000, kind: 'content' }
 
-/** User text as stored and relayed: markup stripped, trimmed, then held to its length rule. */
+/**
+ * User text as stored and relayed: unsafe characters (controls, bidi overrides, lone
+ * surrogates; invisible ones in names) and markup stripped, trimmed, then held to its length rule.
+ */
 export function cleanText(raw: string, rule: LengthRule): { ok: true; text: string } | { ok: false; message: string } {
-  const text = sanitizeText(raw).trim()
+  const text = sanitizeText(stripUnsafeChars(raw, rule.kind)).trim()
   const length = codePointLength(text)
   if (length >= rule.min && length <= rule.max) return { ok: true, text }
   return { ok: false, message: `must be ${rule.min}–${rule.max} characters after removing HTML (got ${length})` }
@@ -156,6 +162,12 @@ export interface FieldError {
 }
 
 export type Checked = { ok: true; message: ClientMessage } | { ok: false; errors: FieldError[] }
+
+/**
+ * At most this many field errors are reported per message (like walkers' details): a 60 KB
+ * frame of unknown keys would otherwise earn a reply nine times its size, an amplifier.
+ */
+export const MAX_FIELD_ERRORS = 20
 
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(ClientMessages).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])
@@ -181,13 +193,17 @@ export function checkClientMessage(msg: Record<string, unknown> & { type: Client
       seen.add(e.path)
       const custom = (e.schema as { errorMessage?: unknown }).errorMessage
       errors.push({ path: e.path, message: typeof custom === 'string' ? custom : e.message })
+      if (errors.length === MAX_FIELD_ERRORS) break
     }
   }
   const data = msg.data as Record<string, unknown> | undefined
   if (msg.type === 'HELLO' && typeof data?.display_name === 'string') {
     const name = cleanText(data.display_name, DISPLAY_NAME_LENGTH)
-    if (!name.ok) errors.push({ path: '/data/display_name', message: name.message })
-    else if (errors.length === 0) data.display_name = name.text
+    if (!name.ok) {
+      if (errors.length < MAX_FIELD_ERRORS) errors.push({ path: '/data/display_name', message: name.message })
+    } else if (errors.length === 0) {
+      data.display_name = name.text
+    }
   }
   return errors.length ? { ok: false, errors } : { ok: true, message: msg as unknown as ClientMessage }
 }

@@ -2,6 +2,7 @@
 // WebSocket frame or an HTTP body, and the error codes inside it with their HTTP statuses.
 import { Type, type Static } from '@sinclair/typebox'
 import { ErrorCode } from './error-codes.ts'
+import { stringifyJson } from '../lib/json.ts'
 
 /**
  * Walker error codes, with whether a client should retry. VALIDATION and UNAUTHORIZED are the
@@ -62,9 +63,12 @@ function statusOf(code: WalkerErrorCode): number {
   }
 }
 
-/** Throws when a report cannot be serialized (a BigInt, a cycle); callers turn that into EXECUTION_ERROR. */
+/**
+ * Throws when a report cannot be serialized (a BigInt, a cycle); callers turn that into
+ * EXECUTION_ERROR. Reports echoing deeply nested input (deeper than JSON.stringify recurses) are fine.
+ */
 export function successReply(reports: unknown[]): WalkerReply {
-  return { status: 200, frame: JSON.stringify({ ok: true, data: { reports } } satisfies WalkerSuccess) }
+  return { status: 200, frame: stringifyJson({ ok: true, data: { reports } } satisfies WalkerSuccess) }
 }
 
 export function errorReply(code: WalkerErrorCode, message: string, details?: WalkerErrorDetail[], status = statusOf(code)): WalkerReply {

@@ -9,6 +9,8 @@ export interface ConnectOptions {
   timeoutMs?: number
   /** Answer protocol pings automatically (a real client does); false simulates a dead peer. */
   autoPong?: boolean
+  /** Source address to connect from (e.g. 127.0.0.2: another client IP on loopback). */
+  localAddress?: string
 }
 
 export interface CloseInfo {
@@ -48,7 +50,12 @@ export class WsTestClient {
   /** Open a connection; rejects with the HTTP status when the handshake is refused. */
   static connect(url: string, opts: ConnectOptions = {}): Promise<WsTestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: opts.headers, autoPong: opts.autoPong ?? true, handshakeTimeout: opts.timeoutMs ?? 5000 })
+      const ws = new WebSocket(url, {
+        headers: opts.headers,
+        autoPong: opts.autoPong ?? true,
+        handshakeTimeout: opts.timeoutMs ?? 5000,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {})
+      })
       const client = new WsTestClient(ws, url)
       ws.once('open', () => resolve(client))
       ws.once('unexpected-response', (req, res) => {

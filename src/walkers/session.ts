@@ -2,7 +2,7 @@
 // order they arrived (a promise chain), the connection's authentication lives here, and replies
 // of broadcast walkers come back through the broadcaster like everyone else's.
 import type { RawData } from 'ws'
-import type { TokenVerifier, VerifiedUser } from '../auth/tokens.ts'
+import { onTokenExpiry, type TokenVerifier, type VerifiedUser } from '../auth/tokens.ts'
 import type { Conn } from '../transport/connections.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { Replies, type WalkerReply } from '../protocol/walker.ts'
@@ -28,18 +28,28 @@ export interface SessionDeps {
 export class WalkerSession {
   private tail: Promise<void>
   private queued = 0
+  /** The handshake's token is being verified: frames wait behind it on the chain. */
+  private verifying: boolean
+  /** One function per session, not a closure per frame, to count a frame answered. */
+  private readonly answered = () => {
+    this.queued--
+  }
   private user: VerifiedUser | null = null
   private conn: Conn | undefined
   private unsubscribe: (() => void) | undefined
+  /** Cancels the close scheduled for when the connection's token expires. */
+  private cancelExpiry = () => {}
   /** Aborts the running execution's ctx.signal when the socket closes. */
   private readonly gone = new AbortController()
 
   constructor(readonly walker: string, private readonly deps: SessionDeps, private log: WalkerLogger, handshakeToken: string | undefined) {
     // Verified before the first message runs, not before listeners attach (no frame is lost).
+    this.verifying = handshakeToken !== undefined
     this.tail = handshakeToken === undefined
       ? Promise.resolve()
       : deps.verifier.verify(handshakeToken).then((user) => {
-        this.user = user
+        this.verifying = false
+        if (user) this.authenticate(user)
       })
   }
 
@@ -53,6 +63,22 @@ export class WalkerSession {
   close(): void {
     this.gone.abort(new Error('client disconnected'))
     this.unsubscribe?.()
+    this.cancelExpiry()
+  }
+
+  /**
+   * The connection is authenticated by `user`'s token until it expires; then it is closed with
+   * 1008 "token expired" rather than kept open with a stale identity. A newer token (in a
+   * message) replaces the older one and its expiry.
+   */
+  private authenticate(user: VerifiedUser): void {
+    if (this.gone.signal.aborted) return // closed while the token was being verified: no timer to leave behind
+    this.user = user
+    this.cancelExpiry()
+    this.cancelExpiry = onTokenExpiry(user, () => {
+      this.log.info('token expired; closing with 1008')
+      this.conn?.close(CloseCode.POLICY_VIOLATION, CloseReason.TOKEN_EXPIRED)
+    })
   }
 
   /** Queue one frame behind the ones before it; the promise settles when it has been answered. */
@@ -65,11 +91,10 @@ export class WalkerSession {
       return undefined
     }
     this.queued++
-    const work = this.tail.then(() => this.handle(conn, data, isBinary)).finally(() => {
-      this.queued--
-    })
+    // With nothing queued or running the frame runs at once: no link is added to the chain.
+    const work = this.queued === 1 && !this.verifying ? this.handle(conn, data, isBinary) : this.tail.then(() => this.handle(conn, data, isBinary))
     // The chain goes on after a failure; the failure itself reaches the registry through `work`.
-    this.tail = work.catch(() => {})
+    this.tail = work.then(this.answered, this.answered)
     return work
   }
 
@@ -96,8 +121,12 @@ export class WalkerSession {
     if (token !== undefined) {
       const verified = typeof token === 'string' ? await this.deps.verifier.verify(token) : null
       // A good token authenticates the connection until it expires; a bad one changes nothing.
-      if (verified) user = this.user = verified
-      else if (!walker.public) return this.reply(conn, Replies.UNAUTHORIZED)
+      if (verified) {
+        this.authenticate(verified)
+        user = verified
+      } else if (!walker.public) {
+        return this.reply(conn, Replies.UNAUTHORIZED)
+      }
     }
     if (!walker.public && !user) return this.reply(conn, Replies.UNAUTHORIZED)
 

@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
-import { buildApp } from '../../src/app.ts'
+import { buildApp, type BuildOptions } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { WsTestClient, type ConnectOptions } from '../../src/testing/ws-test-client.ts'
 
@@ -16,8 +16,11 @@ export interface TestApp {
   close(): Promise<void>
 }
 
-/** `port`: listen there instead of a free port (a restart test starts a second app on the first one's port). */
-export async function startApp(env: Record<string, string | number | boolean> = {}, opts: { port?: number } = {}): Promise<TestApp> {
+/**
+ * `port`: listen there instead of a free port (a restart test starts a second app on the first one's port).
+ * `httpLimits`: shorter HTTP timeouts, so a test sees them fire.
+ */
+export async function startApp(env: Record<string, string | number | boolean> = {}, opts: { port?: number } & Pick<BuildOptions, 'httpLimits'> = {}): Promise<TestApp> {
   const logs: string[] = []
   const logStream = new Writable({
     write(chunk, _enc, cb) {
@@ -26,7 +29,7 @@ export async function startApp(env: Record<string, string | number | boolean> = 
     }
   })
   const config = loadConfig({ PORT: 0, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: 2000, ...env })
-  const app = await buildApp(config, { logStream })
+  const app = await buildApp(config, { logStream, httpLimits: opts.httpLimits })
   await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
   const clients: WsTestClient[] = []

@@ -30,7 +30,10 @@ export function runServer(env: Record<string, string>): { proc: ChildProcess; ou
 export async function startServer(env: Record<string, string> = {}, timeoutMs = 15_000): Promise<ServerProcess> {
   const s = runServer(env)
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${s.output()}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      s.proc.kill('SIGKILL') // no caller gets a handle on a server that never started: do not leave it running
+      reject(new Error(`server did not start within ${timeoutMs} ms:\n${s.output()}`))
+    }, timeoutMs)
     const check = () => {
       const m = /Server listening at http:\/\/[^:]+:(\d+)/.exec(s.output())
       if (m) {
