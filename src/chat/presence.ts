@@ -35,6 +35,12 @@ export class Presence implements BackplaneHandlers {
   private timerDue = Infinity
   private lastFlushAt = -Infinity
   private full: { version: number; frame: string } | undefined
+  /**
+   * `online` as the entries of a full PRESENCE, one object per user kept between builds: a join
+   * storm builds the full list for every HELLO, and making thousands of fresh entry objects
+   * each time was most of that (and of the garbage collector's work).
+   */
+  private readonly entries = new Map<string, PresenceEntry>()
   private stopped = false
   private readonly now: () => number
 
@@ -136,8 +142,13 @@ export class Presence implements BackplaneHandlers {
     if (before === after) return
     this.version++
     this.changes.push({ version: this.version, user_id: change.user_id, before })
-    if (after === undefined) this.online.delete(change.user_id)
-    else this.online.set(change.user_id, after) // a rename keeps the user's place in the list
+    if (after === undefined) {
+      this.online.delete(change.user_id)
+      this.entries.delete(change.user_id)
+    } else {
+      this.online.set(change.user_id, after) // a rename keeps the user's place in the list
+      this.entries.set(change.user_id, { user_id: change.user_id, display_name: after, online: true })
+    }
     this.schedule(Math.max(this.now(), this.lastFlushAt + this.opts.debounceMs))
   }
 
@@ -151,18 +162,24 @@ export class Presence implements BackplaneHandlers {
 
   /** The full list at the current version, serialized once however many flushes send it. */
   private fullFrame(): string {
-    if (this.full?.version !== this.version) {
-      const users = [...this.online].map(([user_id, display_name]) => ({ user_id, display_name, online: true }))
-      this.full = { version: this.version, frame: presenceFrame(users) }
-    }
+    if (this.full?.version !== this.version) this.full = { version: this.version, frame: presenceFrame([...this.entries.values()]) }
     return this.full.frame
   }
 
   /** Changed entries since `version`, or undefined when nothing visible changed. */
   private deltaFrame(version: number): string | undefined {
     const firstBefore = new Map<string, string | undefined>()
-    for (const c of this.changes) {
-      if (c.version > version && !firstBefore.has(c.user_id)) firstBefore.set(c.user_id, c.before)
+    // `changes` is in version order: start at the first one newer than `version`.
+    let lo = 0
+    let hi = this.changes.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.changes[mid]!.version > version) hi = mid
+      else lo = mid + 1
+    }
+    for (let i = lo; i < this.changes.length; i++) {
+      const c = this.changes[i]!
+      if (!firstBefore.has(c.user_id)) firstBefore.set(c.user_id, c.before)
     }
     const users: PresenceEntry[] = []
     for (const [user_id, before] of firstBefore) {

@@ -24,8 +24,12 @@ export class ChatSession {
   /** The presence version this connection last received (-1: no PRESENCE yet), and when. */
   presenceVersion = -1
   presenceSentAt = 0
-  /** Users this connection told `is_typing: true` and not yet `false`. */
-  readonly typingTo = new Set<string>()
+  private typing: Set<string> | undefined
+
+  /** Users this connection told `is_typing: true` and not yet `false` (made when first needed). */
+  get typingTo(): Set<string> {
+    return (this.typing ??= new Set())
+  }
   closed = false
   private expiry: NodeJS.Timeout | undefined
 

@@ -1,14 +1,15 @@
 // Run async work one piece at a time, in the order it was handed in: per connection (frames are
 // answered in order) and per key (per pair of users, messages arrive in the order sent).
 
-const noop = () => {}
-
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
 
 export class Serial {
-  private tail: Promise<void> = Promise.resolve()
+  /** The last piece of work handed in; none yet on a connection that never queued any. */
+  private tail: Promise<void> | undefined
   private pending = 0
+  /** Counts a piece of work finished; made on first use, so an idle connection carries none. */
+  private settled: (() => void) | undefined
 
   /** Nothing queued or running: work handed in now may run at once without breaking order. */
   get idle(): boolean {
@@ -18,10 +19,8 @@ export class Serial {
   /** Runs `fn` after everything queued before it; a failure does not stop the queue. */
   run<T>(fn: () => T | Promise<T>): Promise<T> {
     this.pending++
-    const result = this.tail.then(fn)
-    this.tail = result.then(noop, noop).finally(() => {
-      this.pending--
-    })
+    const result = (this.tail ?? Promise.resolve()).then(fn)
+    this.tail = result.then(this.onSettled(), this.onSettled())
     return result
   }
 
@@ -32,14 +31,25 @@ export class Serial {
    */
   submit(fn: () => void | Promise<void>): void | Promise<void> {
     if (this.pending > 0) return this.run(fn)
-    const result = fn()
+    return this.follow(fn())
+  }
+
+  /**
+   * The result of work the caller ran itself because the queue was `idle` (so no closure had
+   * to be made for it): a promise becomes the queue's tail, which later work waits for.
+   */
+  follow(result: void | Promise<void>): void | Promise<void> {
     if (!isThenable(result)) return
     this.pending++
     const p = Promise.resolve(result)
-    this.tail = p.then(noop, noop).finally(() => {
+    this.tail = p.then(this.onSettled(), this.onSettled())
+    return p
+  }
+
+  private onSettled(): () => void {
+    return (this.settled ??= () => {
       this.pending--
     })
-    return p
   }
 }
 
@@ -48,12 +58,12 @@ export class KeyedSerial {
 
   run<T>(key: string, fn: () => T | Promise<T>): Promise<T> {
     const result = (this.tails.get(key) ?? Promise.resolve()).then(fn)
-    const tail = result.then(noop, noop)
-    this.tails.set(key, tail)
     // Forget the key once its queue drains, so idle pairs cost no memory.
-    void tail.then(() => {
+    const forget = () => {
       if (this.tails.get(key) === tail) this.tails.delete(key)
-    })
+    }
+    const tail: Promise<void> = result.then(forget, forget)
+    this.tails.set(key, tail)
     return result
   }
 

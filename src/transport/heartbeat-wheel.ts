@@ -11,13 +11,14 @@ export interface Beating {
   beat(): void
   /** Called when the previous ping was not answered in time. */
   expire(): void
+  /** The wheel's slot for this item while it is on the wheel (kept on the item: no map entry each). */
+  wheelSlot: number | undefined
 }
 
 const SLOTS = 10
 
 export class HeartbeatWheel<T extends Beating> {
   private readonly slots: Set<T>[] = Array.from({ length: SLOTS }, () => new Set<T>())
-  private readonly slotOf = new Map<T, number>()
   private readonly timeoutSlots: number
   private cursor = 0
   private timer: NodeJS.Timeout | undefined
@@ -32,14 +33,14 @@ export class HeartbeatWheel<T extends Beating> {
   add(item: T): void {
     // The slot just visited comes round again one full interval from now.
     this.slots[this.cursor]!.add(item)
-    this.slotOf.set(item, this.cursor)
+    item.wheelSlot = this.cursor
   }
 
   remove(item: T): void {
-    const slot = this.slotOf.get(item)
+    const slot = item.wheelSlot
     if (slot === undefined) return
     this.slots[slot]!.delete(item)
-    this.slotOf.delete(item)
+    item.wheelSlot = undefined
   }
 
   stop(): void {

@@ -1,7 +1,7 @@
 // The walkers this process serves, by name, with their field validators compiled once. Walkers
 // are grouped by the file that defined them so a hot reload can swap one file's walkers as a
 // unit, and a reload that would clash with another file leaves everything as it was.
-import type { TObject } from '@sinclair/typebox'
+import { Kind, type TObject } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 import type { WalkerErrorDetail } from '../protocol/walker.ts'
@@ -29,6 +29,8 @@ export class LoadedWalker {
   /** The schema as validated: unknown fields are refused unless the walker allowed them. */
   readonly fields: TObject
   private readonly check: TypeCheck<TObject>
+  /** The fields' defaults as plain assignments, when that is all Value.Default would do. */
+  private readonly defaults: [string, unknown][] | undefined
 
   constructor(private readonly walker: Walker, readonly file: string) {
     this.name = walker.name
@@ -43,11 +45,12 @@ export class LoadedWalker {
     } catch (err) {
       throw new WalkerLoadError(file, `walker "${walker.name}": fields schema does not compile: ${(err as Error).message}`, { cause: err })
     }
+    this.defaults = plainDefaults(this.fields)
   }
 
   /** Fill defaults into `input` (a fresh object the caller owns) and validate it. */
   prepare(input: Record<string, unknown>): Prepared {
-    const value = Value.Default(this.fields, input) as Record<string, unknown>
+    const value = this.defaults ? assignDefaults(input, this.defaults) : Value.Default(this.fields, input) as Record<string, unknown>
     if (this.check.Check(value)) return { ok: true, fields: value }
     const details: WalkerErrorDetail[] = []
     for (const e of this.check.Errors(value)) {
@@ -60,6 +63,45 @@ export class LoadedWalker {
   run(fields: Record<string, unknown>, ctx: WalkerContext): void | Promise<void> {
     return this.walker.run(fields as never, ctx)
   }
+}
+
+/**
+ * Value.Default walks the schema for every message. When the only defaults are primitive values
+ * on top-level fields (the usual walker), filling them is an assignment per missing field; this
+ * returns those, or undefined when the schema needs the full walk (nested or computed defaults,
+ * references, defaults on additional properties).
+ */
+function plainDefaults(fields: TObject): [string, unknown][] | undefined {
+  if (Object.hasOwn(fields, 'default') || countDefaults(fields.additionalProperties) !== 0) return undefined
+  const defaults: [string, unknown][] = []
+  for (const [key, prop] of Object.entries(fields.properties)) {
+    const n = countDefaults(prop)
+    if (n === 0) continue
+    const value: unknown = Object.hasOwn(prop, 'default') ? prop.default : undefined
+    const primitive = value === null || ['string', 'number', 'boolean'].includes(typeof value)
+    if (n !== 1 || !primitive) return undefined
+    defaults.push([key, value])
+  }
+  return defaults
+}
+
+/** Default annotations in a schema tree; Infinity when it refers elsewhere (it could hold more). */
+function countDefaults(node: unknown): number {
+  if (typeof node !== 'object' || node === null) return 0
+  const schema = Kind in node
+  if (schema && ['Ref', 'This', 'Import'].includes((node as { [Kind]: string })[Kind])) return Infinity
+  let n = schema && Object.hasOwn(node, 'default') ? 1 : 0
+  for (const [key, child] of Object.entries(node)) {
+    // On a schema, `default`, `const`, `enum` and `examples` hold values, not schemas.
+    if (schema && ['default', 'const', 'enum', 'examples'].includes(key)) continue
+    n += countDefaults(child)
+  }
+  return n
+}
+
+function assignDefaults(input: Record<string, unknown>, defaults: [string, unknown][]): Record<string, unknown> {
+  for (const [key, value] of defaults) if (input[key] === undefined) input[key] = value
+  return input
 }
 
 export class WalkerRegistry {

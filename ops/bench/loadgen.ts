@@ -1,0 +1,638 @@
+// The load generator: one process, pinned by the runner to the core the server is not on. It
+// takes one job as JSON on argv, drives one server (its port and pid given), reads that
+// server's CPU time from /proc itself at the edges of the measured window, and prints one line
+// `BENCH_RESULT {…}`. Raw TCP connections with pre-built masked frames carry the load; the
+// latency probe (scenario 5) is a real `ws` client with a timestamp in every payload.
+import { randomUUID } from 'node:crypto'
+import net from 'node:net'
+import { existsSync, readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import WebSocket from 'ws'
+import { connect, connectMany, handshakeRequest, maskedFrame, nextText, repeated, SOURCE_ADDRESSES, startsWith, type RawConn } from './lib/wire.ts'
+import { coreBusy, coreTimes, percentiles, processCpuTimes, processRss, type CoreTimes } from './lib/stats.ts'
+
+export interface Target {
+  port: number
+  /** The server's pid, for /proc/<pid>/stat. */
+  pid: number
+}
+
+export interface ThroughputJob extends Target {
+  kind: 'throughput'
+  path: string
+  conns: number
+  inflight: number
+  payload: string
+  /** Wait for this first frame (the greeting) on every connection before loading it. */
+  greeting?: string
+  /** Only text frames starting with this are replies (others, e.g. server_ping, are skipped). */
+  replyPrefix?: string
+  warmupS: number
+  measureS: number
+}
+
+export interface RelayJob extends Target {
+  kind: 'relay'
+  server: 'switchboard' | 'raw'
+  pairs: number
+  inflight: number
+  warmupS: number
+  measureS: number
+}
+
+export interface LatencyJob extends Target {
+  kind: 'latency'
+  path: string
+  greeting?: string
+  warmup: number
+  samples: number
+}
+
+export interface IdleJob extends Target {
+  kind: 'idle'
+  path: string
+  steps: number[]
+  /** Where the server's memory hook writes (BENCH_MEMORY_FILE). */
+  memoryFile: string
+}
+
+export interface StormJob extends Target {
+  kind: 'storm'
+  mode: 'full' | 'delta' | 'naive'
+  path: string
+  users: number
+  spreadS: number
+  timeoutS: number
+  /** Abort when the server's RSS passes this (the naive server buffers without bound). */
+  rssLimitMb: number
+}
+
+export interface ConnectJob extends Target {
+  kind: 'connect'
+  path: string
+  concurrency: number
+  warmupS: number
+  measureS: number
+}
+
+export type Job = ThroughputJob | RelayJob | LatencyJob | IdleJob | StormJob | ConnectJob
+
+/** CPU and core readings at one instant; two of them make a window. */
+interface Snapshot {
+  at: number
+  serverCpu: number
+  /** Of serverCpu, the kernel's share (system time: mostly TCP). */
+  serverSys: number
+  clientCpu: number
+  cores: CoreTimes
+}
+
+function snapshot(pid: number): Snapshot {
+  const u = process.cpuUsage()
+  const server = processCpuTimes(pid)
+  return { at: performance.now(), serverCpu: server.user + server.system, serverSys: server.system, clientCpu: (u.user + u.system) / 1e6, cores: coreTimes() }
+}
+
+export interface Window {
+  seconds: number
+  serverCpuS: number
+  /** Of serverCpuS, kernel (system) time. */
+  serverSysS: number
+  serverCpuPct: number
+  clientCpuPct: number
+  /** Busy % of every core over the window, whoever used it (other processes included). */
+  coreBusyPct: number[]
+}
+
+function window(a: Snapshot, b: Snapshot): Window {
+  const seconds = (b.at - a.at) / 1000
+  return {
+    seconds,
+    serverCpuS: b.serverCpu - a.serverCpu,
+    serverSysS: b.serverSys - a.serverSys,
+    serverCpuPct: (100 * (b.serverCpu - a.serverCpu)) / seconds,
+    clientCpuPct: (100 * (b.clientCpu - a.clientCpu)) / seconds,
+    coreBusyPct: coreBusy(a.cores, b.cores).map((x) => Math.round(x))
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Latency samples in ms, preallocated so recording costs no allocation. */
+class Samples {
+  private readonly xs: Float64Array
+  n = 0
+  constructor(capacity: number) {
+    this.xs = new Float64Array(capacity)
+  }
+  add(x: number): void {
+    if (this.n < this.xs.length) this.xs[this.n++] = x
+  }
+  p50p99(): [number, number] {
+    const [p50, p99] = percentiles(this.xs, this.n, [50, 99])
+    return [p50!, p99!]
+  }
+}
+
+// ------------------------------------------------------------------ closed-loop driver
+
+/** Per connection: `inflight` frames always outstanding; send times in a ring, replies in order. */
+interface Loop {
+  sentAt: Float64Array
+  head: number
+  tail: number
+  owed: number
+}
+
+/** The bytes of `k` frames to write next; the same frame every time unless stamped. */
+type Batches = (k: number) => Buffer
+
+function sameFrame(frame: Buffer, inflight: number): Batches {
+  const batch = repeated(frame, inflight)
+  return (k) => (k === inflight ? batch : batch.subarray(0, k * frame.length))
+}
+
+/**
+ * Frames that differ only in a counter of fixed width, as FastChat clients give every MSG its
+ * own message_id: the masked frame is copied and the counter's digits written into the copy,
+ * masked with the frame's mask, so each frame costs a copy and a few byte writes.
+ */
+function stampedFrames(payload: string, placeholder: string): Batches {
+  const frame = maskedFrame(payload)
+  const at = frame.length - Buffer.byteLength(payload) + Buffer.byteLength(payload.slice(0, payload.indexOf(placeholder)))
+  const maskAt = frame.length - Buffer.byteLength(payload) - 4
+  const mask = frame.subarray(maskAt, maskAt + 4)
+  const payloadStart = maskAt + 4
+  const width = placeholder.length
+  let counter = 0
+  return (k) => {
+    const out = Buffer.allocUnsafe(k * frame.length)
+    for (let f = 0; f < k; f++) {
+      const base = f * frame.length
+      frame.copy(out, base)
+      let n = counter++
+      for (let i = width - 1; i >= 0; i--) {
+        const pos = at + i
+        out[base + pos] = (0x30 + (n % 10)) ^ mask[(pos - payloadStart) & 3]!
+        n = Math.floor(n / 10)
+      }
+    }
+    return out
+  }
+}
+
+interface LoopCounters {
+  running: boolean
+  measuring: boolean
+  replies: number
+  errors: number
+  latency: Samples
+}
+
+/** Drive `conn` closed-loop: every reply (per `isReply`) is answered with a fresh frame. */
+function drive(conn: RawConn, batches: Batches, inflight: number, counters: LoopCounters, isReply: (buf: Buffer, s: number, e: number) => 'reply' | 'error' | 'skip'): void {
+  const loop: Loop = { sentAt: new Float64Array(inflight), head: 0, tail: 0, owed: 0 }
+  const send = (k: number) => {
+    const t = performance.now()
+    for (let i = 0; i < k; i++) {
+      loop.sentAt[loop.tail] = t
+      loop.tail = (loop.tail + 1) % inflight
+    }
+    conn.write(batches(k))
+  }
+  conn.onText = (_c, buf, s, e) => {
+    const kind = isReply(buf, s, e)
+    if (kind === 'skip') return
+    counters.replies++
+    if (kind === 'error') counters.errors++
+    const sent = loop.sentAt[loop.head]!
+    loop.head = (loop.head + 1) % inflight
+    if (counters.measuring) counters.latency.add(performance.now() - sent)
+    loop.owed++
+  }
+  conn.onChunkEnd = () => {
+    if (loop.owed > 0 && counters.running) {
+      send(loop.owed)
+      loop.owed = 0
+    }
+  }
+  send(inflight)
+}
+
+/** Warm up, then measure: replies per second, server CPU, latency of replies in the window. */
+async function measure(pid: number, counters: LoopCounters, warmupS: number, measureS: number, extra?: () => number) {
+  await sleep(warmupS * 1000)
+  const a = snapshot(pid)
+  const r0 = counters.replies
+  const e0 = counters.errors
+  const x0 = extra?.() ?? 0
+  counters.measuring = true
+  await sleep(measureS * 1000)
+  const b = snapshot(pid)
+  counters.measuring = false
+  counters.running = false
+  const w = window(a, b)
+  const replies = counters.replies - r0
+  const [p50, p99] = counters.latency.p50p99()
+  return {
+    rate: replies / w.seconds,
+    perCpuSecond: replies / w.serverCpuS,
+    errors: counters.errors - e0,
+    extraRate: ((extra?.() ?? 0) - x0) / w.seconds,
+    p50,
+    p99,
+    window: w
+  }
+}
+
+async function throughput(job: ThroughputJob) {
+  const conns = await connectMany(job.conns, { port: job.port, path: job.path })
+  if (job.greeting) await Promise.all(conns.map((c) => nextText(c, (t) => t.startsWith(job.greeting!))))
+  const counters: LoopCounters = { running: true, measuring: false, replies: 0, errors: 0, latency: new Samples(4_000_000) }
+  const frame = maskedFrame(job.payload)
+  const prefix = job.replyPrefix ? Buffer.from(job.replyPrefix) : undefined
+  for (const c of conns) drive(c, sameFrame(frame, job.inflight), job.inflight, counters, (buf, s, e) => (!prefix || startsWith(buf, s, e, prefix) ? 'reply' : 'skip'))
+  const result = await measure(job.pid, counters, job.warmupS, job.measureS)
+  const closed = conns.filter((c) => c.closed).length
+  for (const c of conns) c.destroy()
+  return { ...result, closedConnections: closed }
+}
+
+// ------------------------------------------------------------------ relay with acks
+
+const MSG_PREFIX = Buffer.from('{"type":"MSG",')
+const ACK_PREFIX = Buffer.from('{"type":"MSG_ACK"')
+const ERROR_PREFIX = Buffer.from('{"type":"ERROR"')
+
+async function relay(job: RelayJob) {
+  const senders: RawConn[] = []
+  const receivers: RawConn[] = []
+  const targets: string[] = []
+  const opts = { port: job.port }
+  // Set up in batches so presence broadcasts of the joins do not pile up behind slow setup.
+  for (let i = 0; i < job.pairs; i++) {
+    if (job.server === 'raw') {
+      senders.push(await connect({ ...opts, path: `/?pair=${i}`, localAddress: SOURCE_ADDRESSES[i % 8] }))
+      receivers.push(await connect({ ...opts, path: `/?pair=${i}`, localAddress: SOURCE_ADDRESSES[i % 8] }))
+      targets.push(randomUUID())
+      continue
+    }
+    const from = await connect({ ...opts, path: '/ws', localAddress: SOURCE_ADDRESSES[i % 8] })
+    const to = await connect({ ...opts, path: '/ws', localAddress: SOURCE_ADDRESSES[(i + 1) % 8] })
+    const fromId = randomUUID()
+    const toId = randomUUID()
+    to.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: toId, display_name: `Recipient ${i}` } })))
+    await nextText(to, (t) => t.startsWith('{"type":"HELLO_ACK"'))
+    from.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: fromId, display_name: `Sender ${i}` } })))
+    await nextText(from, (t) => t.startsWith('{"type":"HELLO_ACK"'))
+    from.write(maskedFrame(JSON.stringify({ type: 'OPEN_CHAT', data: { target_user_id: toId } })))
+    await nextText(from, (t) => t.startsWith('{"type":"CHAT_OPENED"'))
+    senders.push(from)
+    receivers.push(to)
+    targets.push(toId)
+  }
+  await sleep(500) // the last presence broadcasts go out before the load starts
+  const counters: LoopCounters = { running: true, measuring: false, replies: 0, errors: 0, latency: new Samples(4_000_000) }
+  let delivered = 0
+  for (const r of receivers) {
+    r.onText = (_c, buf, s, e) => {
+      if (startsWith(buf, s, e, MSG_PREFIX)) delivered++
+    }
+  }
+  senders.forEach((c, i) => {
+    // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
+    const placeholder = '0000000000'
+    const payload = JSON.stringify({ type: 'MSG', data: { to: targets[i], content: 'relay bench message 0123456789', message_id: `m-${i}-${placeholder}` } })
+    drive(c, stampedFrames(payload, placeholder), job.inflight, counters, (buf, s, e) =>
+      startsWith(buf, s, e, ACK_PREFIX) ? 'reply' : startsWith(buf, s, e, ERROR_PREFIX) ? 'error' : 'skip')
+  })
+  const result = await measure(job.pid, counters, job.warmupS, job.measureS, () => delivered)
+  const closed = [...senders, ...receivers].filter((c) => c.closed).length
+  for (const c of [...senders, ...receivers]) c.destroy()
+  return { ...result, deliveredRate: result.extraRate, closedConnections: closed }
+}
+
+// ------------------------------------------------------------------ unloaded latency (ws client)
+
+async function latency(job: LatencyJob) {
+  const ws = new WebSocket(`ws://127.0.0.1:${job.port}${job.path}`, { perMessageDeflate: false })
+  const first = job.greeting ? new Promise<void>((resolve) => ws.once('message', () => resolve())) : Promise.resolve()
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('error', reject)
+  })
+  await first
+  const samples = new Samples(job.warmup + job.samples)
+  let n = 0
+  const a = snapshot(job.pid)
+  await new Promise<void>((resolve) => {
+    const send = () => ws.send(`probe ${performance.now().toFixed(4)}`)
+    ws.on('message', (data: Buffer) => {
+      const sentAt = Number(data.toString('latin1', 6))
+      if (n++ >= job.warmup) samples.add(performance.now() - sentAt)
+      if (n >= job.warmup + job.samples) resolve()
+      else send()
+    })
+    send()
+  })
+  const w = window(a, snapshot(job.pid))
+  ws.terminate()
+  const [p50, p99] = samples.p50p99()
+  return { p50, p99, samples: samples.n, window: w }
+}
+
+// ------------------------------------------------------------------ idle connections' memory
+
+interface MemoryReport {
+  seq: number
+  rss: number
+  heapTotal: number
+  heapUsed: number
+  external: number
+  arrayBuffers: number
+}
+
+let memorySeq = 0
+/** Ask the server (SIGUSR2) to collect garbage and report its memory. */
+async function serverMemory(job: IdleJob): Promise<MemoryReport> {
+  const want = ++memorySeq
+  process.kill(job.pid, 'SIGUSR2')
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    await sleep(50)
+    if (!existsSync(job.memoryFile)) continue
+    const report = JSON.parse(readFileSync(job.memoryFile, 'utf8')) as MemoryReport
+    if (report.seq >= want) return report
+  }
+  throw new Error('the server did not report its memory')
+}
+
+async function idle(job: IdleJob) {
+  // Warm the accept path first, so code compiled on the first connections is not counted.
+  const warm = await connectMany(200, { port: job.port, path: job.path })
+  for (const c of warm) c.destroy()
+  await sleep(1000)
+  const zero = await serverMemory(job)
+  const conns: RawConn[] = []
+  const steps: { connections: number; rss: number; heapUsed: number; external: number; rssPerConn: number; heapPerConn: number; connectS: number }[] = []
+  for (const step of job.steps) {
+    const t = performance.now()
+    const more = await connectMany(step - conns.length, { port: job.port, path: job.path }, 128)
+    const connectS = (performance.now() - t) / 1000
+    conns.push(...more)
+    await sleep(1500)
+    const open = conns.filter((c) => !c.closed).length
+    const m = await serverMemory(job)
+    steps.push({
+      connections: open,
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      rssPerConn: (m.rss - zero.rss) / open,
+      heapPerConn: (m.heapUsed - zero.heapUsed) / open,
+      connectS
+    })
+  }
+  for (const c of conns) c.destroy()
+  return { zero: { rss: zero.rss, heapUsed: zero.heapUsed }, steps }
+}
+
+// ------------------------------------------------------------------ presence join storm
+
+/** How the storm's frames begin, and an entry of a PRESENCE list. */
+const STORM = {
+  presence: Buffer.from('{"type":"PRESENCE","data":{"users":['),
+  entry: Buffer.from('{"user_id":"'),
+  helloAck: Buffer.from('{"type":"HELLO_ACK"')
+} as const
+
+/** What one client knows of the list: which users it has, as a bitmap over the storm's users. */
+interface Known {
+  bits: Uint8Array
+  count: number
+  /** Entries that were not exactly a storm user's entry (wrong name, unknown id). */
+  wrong: number
+  /** Delta mode: the first PRESENCE after HELLO_ACK is the full list. */
+  hadFull: boolean
+  acked: boolean
+  complete: boolean
+}
+
+async function storm(job: StormJob) {
+  const N = job.users
+  const ids: string[] = Array.from({ length: N }, () => randomUUID())
+  const names = ids.map((_, i) => `User ${String(i).padStart(5, '0')}`)
+  const entries = ids.map((id, i) => Buffer.from(JSON.stringify({ user_id: id, display_name: names[i], online: true })))
+  const index = new Map(ids.map((id, i) => [id, i]))
+  const fullLength = STORM.presence.length + entries.reduce((n, e) => n + e.length, 0) + (N - 1) + ']}}'.length
+  const capabilities = job.mode === 'delta' ? { capabilities: ['presence_delta'] } : {}
+  const hellos = ids.map((id, i) => maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: id, display_name: names[i], ...capabilities } })))
+
+  // Warm-up: a smaller crowd joins and leaves first, so the measured storm does not pay for
+  // compiling the HELLO and presence paths (a running server has them compiled).
+  const warm = await connectMany(Math.min(200, Math.ceil(N / 5)), { port: job.port, path: job.path }, 64)
+  warm.forEach((c, i) => c.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: randomUUID(), display_name: `Warm ${i}`, ...capabilities } }))))
+  await Promise.all(warm.map((c) => nextText(c, (t) => t.startsWith('{"type":"HELLO_ACK"'))))
+  await sleep(500)
+  for (const c of warm) c.destroy()
+  await sleep(1000)
+
+  const conns = await connectMany(N, { port: job.port, path: job.path }, 128)
+  await sleep(500)
+  let completed = 0
+  let lastCompleteAt = 0
+  let done: () => void = () => {}
+  const allDone = new Promise<void>((resolve) => (done = resolve))
+  const known: Known[] = conns.map(() => ({ bits: new Uint8Array(Math.ceil(N / 8)), count: 0, wrong: 0, hadFull: false, acked: false, complete: false }))
+
+  /** Apply the entries of a PRESENCE list; `replace`: it is the whole list. */
+  const apply = (k: Known, buf: Buffer, s: number, e: number, replace: boolean) => {
+    if (replace) {
+      k.bits.fill(0)
+      k.count = 0
+      k.wrong = 0
+    }
+    let pos = buf.indexOf(STORM.entry, s)
+    while (pos !== -1 && pos < e) {
+      const close = buf.indexOf(0x7d, pos) // '}': names here hold none
+      const id = buf.toString('latin1', pos + STORM.entry.length, pos + STORM.entry.length + 36)
+      const i = index.get(id)
+      const bit = i === undefined ? 0 : 1 << (i & 7)
+      if (i === undefined) {
+        k.wrong++
+      } else if (buf.compare(entries[i]!, 0, entries[i]!.length, pos, close + 1) === 0) {
+        if (!(k.bits[i >> 3]! & bit)) {
+          k.bits[i >> 3]! |= bit
+          k.count++
+        }
+      } else if (buf.indexOf('"online":false', pos, 'latin1') !== -1 && buf.indexOf('"online":false', pos, 'latin1') < close) {
+        if (k.bits[i >> 3]! & bit) {
+          k.bits[i >> 3]! &= ~bit
+          k.count--
+        }
+      } else {
+        k.wrong++
+      }
+      pos = buf.indexOf(STORM.entry, close)
+    }
+  }
+
+  conns.forEach((conn, c) => {
+    const k = known[c]!
+    conn.onText = (_conn, buf, s, e) => {
+      if (startsWith(buf, s, e, STORM.helloAck)) {
+        k.acked = true
+        return
+      }
+      if (!startsWith(buf, s, e, STORM.presence)) return
+      if (job.mode === 'delta') {
+        apply(k, buf, s, e, !k.hadFull)
+        k.hadFull = true
+      } else if (e - s === fullLength) {
+        apply(k, buf, s, e, true)
+      } else {
+        // A full list of another length cannot be the complete one: no need to read it.
+        k.count = -1
+      }
+      const complete = k.count === N && k.wrong === 0
+      if (complete && !k.complete) {
+        completed++
+        lastCompleteAt = performance.now()
+        if (completed === N) done()
+      } else if (!complete && k.complete) {
+        completed--
+      }
+      k.complete = complete
+    }
+  })
+
+  const bytesBefore = conns.reduce((n, c) => n + c.bytesIn, 0)
+  const a = snapshot(job.pid)
+  const start = performance.now()
+  // HELLOs spread evenly over spreadS, sent from a 5 ms tick.
+  let sent = 0
+  let lastHelloAt = start
+  const ticker = setInterval(() => {
+    const due = Math.min(N, Math.ceil(((performance.now() - start) / (job.spreadS * 1000)) * N))
+    for (; sent < due; sent++) conns[sent]!.write(hellos[sent]!)
+    if (sent >= N) {
+      lastHelloAt = performance.now()
+      clearInterval(ticker)
+    }
+  }, 5)
+  let aborted: string | undefined
+  const guard = setInterval(() => {
+    try {
+      if (processRss(job.pid) > job.rssLimitMb * 1024 * 1024) {
+        aborted = `server RSS passed ${job.rssLimitMb} MB`
+        done()
+      }
+    } catch {
+      aborted = 'server exited'
+      done()
+    }
+  }, 200)
+  const timeout = setTimeout(() => {
+    aborted = `not complete within ${job.timeoutS} s`
+    done()
+  }, job.timeoutS * 1000)
+  await allDone
+  clearTimeout(timeout)
+  clearInterval(guard)
+  clearInterval(ticker)
+  const atComplete = snapshot(job.pid)
+  // Whatever the server still had queued (retries of dropped frames) is its cost too.
+  let quietSince = performance.now()
+  let lastBytes = conns.reduce((n, c) => n + c.bytesIn, 0)
+  while (!aborted && performance.now() - quietSince < 500) {
+    await sleep(100)
+    const bytes = conns.reduce((n, c) => n + c.bytesIn, 0)
+    if (bytes !== lastBytes) {
+      lastBytes = bytes
+      quietSince = performance.now()
+    }
+  }
+  const b = snapshot(job.pid)
+  const bytes = conns.reduce((n, c) => n + c.bytesIn, 0) - bytesBefore
+  const exact = known.filter((k) => k.count === N && k.wrong === 0).length
+  const acked = known.filter((k) => k.acked).length
+  for (const c of conns) c.destroy()
+  return {
+    users: N,
+    mode: job.mode,
+    aborted,
+    serverCpuS: b.serverCpu - a.serverCpu,
+    serverCpuToCompleteS: atComplete.serverCpu - a.serverCpu,
+    bytesSent: bytes,
+    completeMs: aborted ? NaN : lastCompleteAt - start,
+    afterLastHelloMs: aborted ? NaN : lastCompleteAt - lastHelloAt,
+    exactLists: exact,
+    acked,
+    window: window(a, b)
+  }
+}
+
+// ------------------------------------------------------------------ connection establishment
+
+async function connectRate(job: ConnectJob) {
+  let running = true
+  let measuring = false
+  let opened = 0
+  let failed = 0
+  const latency = new Samples(2_000_000)
+  const request = handshakeRequest({ port: job.port, path: job.path })
+  const once = (localAddress: string) => new Promise<boolean>((resolve) => {
+    const t = performance.now()
+    const socket = net.connect({ port: job.port, host: '127.0.0.1', localAddress })
+    socket.setNoDelay(true)
+    let head = ''
+    socket.on('connect', () => socket.write(request))
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      const ok = head.startsWith('HTTP/1.1 101')
+      if (ok && measuring) latency.add(performance.now() - t)
+      // Abortive close: no TIME_WAIT, so ports are not exhausted over a long run.
+      socket.resetAndDestroy()
+      resolve(ok)
+    })
+    socket.on('error', () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+  const worker = async (w: number) => {
+    let i = w
+    while (running) {
+      const ok = await once(SOURCE_ADDRESSES[i++ % SOURCE_ADDRESSES.length]!)
+      if (!measuring) continue
+      if (ok) opened++
+      else failed++
+    }
+  }
+  const workers = Array.from({ length: job.concurrency }, (_, w) => worker(w))
+  await sleep(job.warmupS * 1000)
+  const a = snapshot(job.pid)
+  measuring = true
+  await sleep(job.measureS * 1000)
+  const b = snapshot(job.pid)
+  measuring = false
+  running = false
+  await Promise.all(workers)
+  const w = window(a, b)
+  const [p50, p99] = latency.p50p99()
+  return { rate: opened / w.seconds, perCpuSecond: opened / w.serverCpuS, errors: failed, p50, p99, window: w }
+}
+
+// ------------------------------------------------------------------ main
+
+const job = JSON.parse(process.argv[2] ?? '{}') as Job
+const run = { throughput, relay, latency, idle, storm, connect: connectRate }[job.kind] as (j: Job) => Promise<unknown>
+try {
+  const result = await run(job)
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`)
+  process.exit(0)
+} catch (err) {
+  process.stderr.write(`loadgen: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+}
