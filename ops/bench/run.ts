@@ -357,7 +357,8 @@ interface LatencyResult {
 async function latency(): Promise<Row> {
   const scenario = '5. unloaded round trip, 1 conn, 1 in flight (ws client)'
   log(`\n${scenario}`)
-  const samples = QUICK ? { warmup: 500, samples: 5000 } : { warmup: 2000, samples: 30_000 }
+  // A short warm-up leaves compilation in the window: the first thousands of round trips carry a JIT tail.
+  const samples = QUICK ? { warmup: 3000, samples: 10_000 } : { warmup: 3000, samples: 30_000 }
   const { base, sb } = await alternate('5 latency',
     () => once<LatencyResult>('raw-echo', (s) => ({ kind: 'latency', ...at(s), path: '/', ...samples })),
     () => once<LatencyResult>('switchboard', (s) => ({ kind: 'latency', ...at(s), path: '/ws', greeting: 'WELCOME', ...samples })),

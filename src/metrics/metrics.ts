@@ -77,24 +77,25 @@ const OK_FALSE = '{"ok":false'
 const LEADING_KEYS = ['{"type"', '{"action"', '{"ok"']
 const NO_MATCH = -1
 
-/** A frame's characters (string) or bytes (Buffer), read the same way. */
-type Chars = string | Buffer
-type CodeAt = (data: Chars, i: number) => number
-const stringCode: CodeAt = (s, i) => (s as string).charCodeAt(i)
-const bufferCode: CodeAt = (b, i) => (b as Buffer)[i] ?? NaN
+/**
+ * A frame's first characters as bytes: a Buffer is read as it is; a string's first characters
+ * are copied here (anything above 0xff as 0xff: every decision below compares with ASCII), so
+ * one monomorphic reader serves both.
+ */
+const HEAD = new Uint8Array(48) // '{"action":"' and a name of up to 32 characters and its quote
 
-function startsWithAscii(data: Chars, length: number, code: CodeAt, head: string): boolean {
+function startsWithAscii(bytes: Uint8Array, length: number, head: string): boolean {
   if (length < head.length) return false
-  for (let i = 0; i < head.length; i++) if (code(data, i) !== head.charCodeAt(i)) return false
+  for (let i = 0; i < head.length; i++) if (bytes[i] !== head.charCodeAt(i)) return false
   return true
 }
 
-/** The label index of the name starting at `from` and ending at a quote, or NO_MATCH for other. */
-function nameAt(data: Chars, length: number, code: CodeAt, from: number, asAction: boolean): number {
+/** The label index of the name starting at `from` and ending at a quote, or OTHER. */
+function nameAt(bytes: Uint8Array, length: number, from: number, asAction: boolean): number {
   let h = 0
   let i = from
   for (; i < length && i - from <= 32; i++) {
-    const c = code(data, i)
+    const c = bytes[i]!
     if (c === 0x22) break
     // [A-Za-z_]: anything else is no known name ("other", as the regular expression says too)
     if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f)) return OTHER
@@ -105,30 +106,29 @@ function nameAt(data: Chars, length: number, code: CodeAt, from: number, asActio
   for (const known of NAMES.get(h) ?? []) {
     if (known.name.length !== len) continue
     let same = true
-    for (let j = 0; j < len && same; j++) same = known.name.charCodeAt(j) === code(data, from + j)
+    for (let j = 0; j < len && same; j++) same = known.name.charCodeAt(j) === bytes[from + j]
     if (same) return asAction ? known.asAction : known.asType
   }
   return OTHER
 }
 
-function fastType(data: Chars, code: CodeAt): number {
-  const length = data.length
+function fastType(bytes: Uint8Array, length: number): number {
   if (length === 0) return TEXT
-  const first = code(data, 0)
+  const first = bytes[0]!
   if (first !== 0x7b) {
     // Plain text: an ASCII first character that is neither JSON's opening nor whitespace.
     const ascii = first < 0x80
     const space = first === 0x20 || (first >= 0x09 && first <= 0x0d)
     return ascii && !space && first !== 0x5b ? TEXT : NO_MATCH
   }
-  if (startsWithAscii(data, length, code, TYPE_HEAD)) return nameAt(data, length, code, TYPE_HEAD.length, false)
-  if (startsWithAscii(data, length, code, ACTION_HEAD)) return nameAt(data, length, code, ACTION_HEAD.length, true)
-  if (startsWithAscii(data, length, code, OK_TRUE)) return REPLY_OK
-  if (startsWithAscii(data, length, code, OK_FALSE)) return REPLY_ERROR
+  if (startsWithAscii(bytes, length, TYPE_HEAD)) return nameAt(bytes, length, TYPE_HEAD.length, false)
+  if (startsWithAscii(bytes, length, ACTION_HEAD)) return nameAt(bytes, length, ACTION_HEAD.length, true)
+  if (startsWithAscii(bytes, length, OK_TRUE)) return REPLY_OK
+  if (startsWithAscii(bytes, length, OK_FALSE)) return REPLY_ERROR
   // Any other leading key (`{"message":…`, a walker's fields) is "other"; one of the three
   // keys spelled with spaces around it is for the regular expression.
-  if (code(data, 1) !== 0x22) return NO_MATCH
-  for (const key of LEADING_KEYS) if (startsWithAscii(data, length, code, key)) return NO_MATCH
+  if (bytes[1] !== 0x22) return NO_MATCH
+  for (const key of LEADING_KEYS) if (startsWithAscii(bytes, length, key)) return NO_MATCH
   return OTHER
 }
 
@@ -137,9 +137,17 @@ function frameTypeIndex(data: RawData | string, isBinary: boolean, direction: Di
   if (isBinary) return BINARY
   // Outgoing Buffers are verbatim echoes of what a client sent: not the server's to classify.
   if (direction === 'out' && typeof data !== 'string') return RAW
-  const fast = typeof data === 'string'
-    ? fastType(data, stringCode)
-    : Buffer.isBuffer(data) ? fastType(data, bufferCode) : NO_MATCH
+  let fast = NO_MATCH
+  if (typeof data === 'string') {
+    const length = Math.min(data.length, HEAD.length)
+    for (let i = 0; i < length; i++) {
+      const c = data.charCodeAt(i)
+      HEAD[i] = c > 0xff ? 0xff : c
+    }
+    fast = fastType(HEAD, length)
+  } else if (Buffer.isBuffer(data)) {
+    fast = fastType(data, data.length)
+  }
   return fast === NO_MATCH ? typeIndex(slowType(data)) : fast
 }
 
