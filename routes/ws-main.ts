@@ -12,6 +12,7 @@ import { ErrorCode } from '../src/protocol/error-codes.ts'
 import { isPlainObject, looksLikeJsonObject, parseJson, stringifyJson } from '../src/lib/json.ts'
 import { epochSeconds, isoNow, round3 } from '../src/lib/clock.ts'
 import { Serial } from '../src/lib/serial.ts'
+import type { Awaitable } from '../src/lib/awaitable.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
 import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/service.ts'
 import type { ChatSession } from '../src/chat/session.ts'
@@ -27,7 +28,7 @@ function welcome(clientId: string): string {
 }
 
 /** SPEC section 2's dispatch order: binary, not a JSON object, FastChat, ping, echo. */
-function onMessage(chat: ChatService, session: ChatSession, conn: Conn, data: RawData, isBinary: boolean): void | Promise<void> {
+function onMessage(chat: ChatService, session: ChatSession, conn: Conn, data: RawData, isBinary: boolean): Awaitable<void> {
   // A frame whose turn in the queue comes after the server ended the connection (flood,
   // shutdown past its grace, 1011) is not handled: its reply could not reach the client, and a
   // MSG delivered now could never be acknowledged. The client resends what was not

@@ -256,6 +256,31 @@ t.test('frameType reads the leading key of a frame', async (t) => {
   t.equal(frameType(Buffer.from([0]), true, 'in'), 'binary')
 })
 
+t.test('frameType reads a text and its UTF-8 bytes alike, however little of the head it needs', async (t) => {
+  const cases: [string, string][] = [
+    ['{"type":"echo","original":{"type":"MSG"}}', 'echo'],
+    ['{"type":"echo_raw","data":"x"}', 'echo_raw'],
+    ['{"type":"e"}', 'other'],
+    ['{"type":""}', 'other'],
+    ['{"type":"server_ping_but_much_longer_than_any_name"}', 'other'],
+    ['{"action":"complete","payload":null}', 'action:complete'],
+    ['{"action":"","payload":null}', 'other'],
+    ['{"action":"echo', 'other'],
+    ['{"message":"hello","client_id":"x"}', 'other'],
+    ['{"ok":true', 'reply_ok'],
+    ['{"ok":tru', 'other'],
+    ['{"', 'other'],
+    ['{', 'other'],
+    ['', 'text'],
+    ['"quoted text"', 'text'],
+    ['héllo "world"', 'text']
+  ]
+  for (const [frame, type] of cases) {
+    t.equal(frameType(frame, false, 'in'), type, frame)
+    t.equal(frameType(Buffer.from(frame), false, 'in'), type, `${frame} as bytes`)
+  }
+})
+
 t.test('the plugin on a bare Fastify, without presence or a backplane', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())

@@ -52,3 +52,23 @@ t.test('every server frame matches its schema', async (t) => {
     t.ok(Value.Check(ServerMessages[msg.type], msg), `${msg.type}: ${f.slice(0, 60)}`)
   }
 })
+
+t.test('MSG and MSG_ACK templates write exactly what JSON.stringify of the object writes', async (t) => {
+  const hostile = ['hi', '"quoted" \\ back\\slash', 'line\nbreak\ttab\u0000nul', '\u2028\u2029', 'é 中文 🎉', '\ud800 lone', '</script><b>', '']
+  // Compared silently and reported once: raw U+2028 in a TAP comment line would split it.
+  const differ: string[] = []
+  const hex = (s: string) => [...s].map((c) => c.codePointAt(0)!.toString(16)).join(' ')
+  let checked = 0
+  for (const content of hostile) {
+    for (const id of ['m-1', '"', '\\u0000', 'ü\n']) {
+      const data = { from: 'a"b', to: 'c\\d', content, message_id: id, timestamp: '2026-11-23T16:00:00.000Z' }
+      if (msgFrame(data) !== JSON.stringify({ type: 'MSG', data })) differ.push(`MSG ${hex(content)} / ${hex(id)}`)
+      for (const status of ['delivered', 'received'] as const) {
+        if (msgAckFrame(id, status) !== JSON.stringify({ type: 'MSG_ACK', data: { message_id: id, status } })) differ.push(`MSG_ACK ${hex(id)}`)
+      }
+      checked++
+    }
+  }
+  t.equal(checked, 32)
+  t.same(differ, [], 'no frame differs')
+})

@@ -1,8 +1,11 @@
 // The state FastChat instances share, behind one interface: who is online across the service,
 // routing a frame to a user's connections on whichever instance holds them, open chats, and
 // short-lived keys (message-id dedupe, where a read receipt goes). memory.ts implements it in one
-// process; a Redis implementation slots in behind the same calls (every call is async, every
-// instance has an id, frames travel already serialized).
+// process; a Redis implementation slots in behind the same calls (every call may be async, every
+// instance has an id, frames travel already serialized). The calls on a chat message's path
+// return Awaitable: the in-memory store answers them synchronously, and the chat service keeps
+// them synchronous end to end (src/lib/awaitable.ts) instead of paying a promise for each.
+import type { Awaitable } from '../lib/awaitable.ts'
 
 /** A user as presence lists them. */
 export interface UserEntry {
@@ -46,26 +49,33 @@ export interface PresenceRegistry {
    * The display name of a user online on any instance, asked of the shared store itself: for an
    * id this instance has not heard of yet (its join event may still be on the way).
    */
-  lookup(userId: string): Promise<string | undefined>
+  lookup(userId: string): Awaitable<string | undefined>
 }
 
 /** Open chats, as unordered pairs of user ids. */
 export interface ChatStore {
   /** True when this call opened it, false when it was already open. */
   open(a: string, b: string): Promise<boolean>
-  isOpen(a: string, b: string): Promise<boolean>
+  isOpen(a: string, b: string): Awaitable<boolean>
   partners(userId: string): Promise<string[]>
   close(a: string, b: string): Promise<void>
 }
 
-/** Keys that expire (Redis: SET NX PX, GETDEL, DEL). */
+/** What expiring keys hold: message ids a sender used (dedupe), whom a recipient confirms to. */
+export type KeySpace = 'dedupe' | 'receipt'
+
+/**
+ * Keys that expire (Redis: SET NX PX, GETDEL, DEL), named by a space, an owner (a user id) and
+ * an id (a message id): `<space>:<owner>:<id>` in Redis. Three parts rather than one string so
+ * the in-memory store looks keys up without building a string per operation (src/lib/ttl-map.ts).
+ */
 export interface KeyStore {
   /** Set when absent; true when this call set it. */
-  claim(key: string, value: string, ttlMs: number): Promise<boolean>
-  put(key: string, value: string, ttlMs: number): Promise<void>
+  claim(space: KeySpace, owner: string, id: string, value: string, ttlMs: number): Awaitable<boolean>
+  put(space: KeySpace, owner: string, id: string, value: string, ttlMs: number): Awaitable<void>
   /** Get and delete. */
-  take(key: string): Promise<string | undefined>
-  delete(key: string): Promise<void>
+  take(space: KeySpace, owner: string, id: string): Awaitable<string | undefined>
+  delete(space: KeySpace, owner: string, id: string): Awaitable<void>
 }
 
 export interface Backplane {
@@ -82,7 +92,7 @@ export interface Backplane {
   /** Start receiving presence changes and deliveries for this instance. Called once. */
   attach(handlers: BackplaneHandlers): Promise<void>
   /** Hand `delivery` to every connection of `userId` on every instance; how many took it. */
-  deliver(userId: string, delivery: Delivery): Promise<number>
+  deliver(userId: string, delivery: Delivery): Awaitable<number>
   /** Leave: this instance's users drop out of presence, deliveries stop. */
   close(): Promise<void>
 }

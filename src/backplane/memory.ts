@@ -1,9 +1,10 @@
 // The in-process Backplane, used when REDIS_URL is unset. State lives in a MemoryHub; each
 // MemoryBackplane is one instance's view of it. The app uses one hub and one instance; tests put
-// several instances on one hub to exercise the instance-aware paths without Redis.
+// several instances on one hub to exercise the instance-aware paths without Redis. What a chat
+// message touches (deliver, keys, isOpen, lookup) answers synchronously, not through a promise.
 import { randomUUID } from 'node:crypto'
 import { TtlMap } from '../lib/ttl-map.ts'
-import type { Backplane, BackplaneHandlers, ChatStore, Delivery, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
+import type { Backplane, BackplaneHandlers, ChatStore, Delivery, KeySpace, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
 
 interface OnlineUser {
   display_name: string
@@ -12,7 +13,7 @@ interface OnlineUser {
 }
 
 export interface MemoryHubOptions {
-  /** Cap on short-lived keys (dedupe, receipts); past it the oldest go first. */
+  /** Cap on short-lived keys per space (dedupe, receipts); past it the oldest go first. */
   maxKeys?: number
   now?: () => number
 }
@@ -22,10 +23,11 @@ export class MemoryHub {
   readonly instances = new Map<string, BackplaneHandlers>()
   /** user → users they have an open chat with (both directions stored). */
   readonly partners = new Map<string, Set<string>>()
-  readonly keys: TtlMap<string, string>
+  readonly keys: Readonly<Record<KeySpace, TtlMap<string>>>
 
   constructor(opts: MemoryHubOptions = {}) {
-    this.keys = new TtlMap(opts.maxKeys ?? 200_000, opts.now)
+    const max = opts.maxKeys ?? 100_000
+    this.keys = { dedupe: new TtlMap(max, opts.now), receipt: new TtlMap(max, opts.now) }
   }
 
   emit(change: PresenceChange): void {
@@ -53,7 +55,7 @@ export class MemoryBackplane implements Backplane {
     this.hub.instances.set(this.instanceId, handlers)
   }
 
-  async deliver(userId: string, delivery: Delivery): Promise<number> {
+  deliver(userId: string, delivery: Delivery): number {
     const user = this.hub.users.get(userId)
     if (!user) return 0
     let taken = 0
@@ -94,7 +96,7 @@ function presenceRegistry(hub: MemoryHub, instanceId: string): PresenceRegistry 
     async list(): Promise<UserEntry[]> {
       return [...hub.users].map(([user_id, u]) => ({ user_id, display_name: u.display_name }))
     },
-    async lookup(userId: string): Promise<string | undefined> {
+    lookup(userId: string): string | undefined {
       return hub.users.get(userId)?.display_name
     }
   }
@@ -117,7 +119,7 @@ function chatStore(hub: MemoryHub): ChatStore {
       link(b, a)
       return true
     },
-    async isOpen(a, b) {
+    isOpen(a, b) {
       return hub.partners.get(a)?.has(b) ?? false
     },
     async partners(userId) {
@@ -132,17 +134,17 @@ function chatStore(hub: MemoryHub): ChatStore {
 
 function keyStore(hub: MemoryHub): KeyStore {
   return {
-    async claim(key, value, ttlMs) {
-      return hub.keys.setIfAbsent(key, value, ttlMs)
+    claim(space, owner, id, value, ttlMs) {
+      return hub.keys[space].setIfAbsent(owner, id, value, ttlMs)
     },
-    async put(key, value, ttlMs) {
-      hub.keys.set(key, value, ttlMs)
+    put(space, owner, id, value, ttlMs) {
+      hub.keys[space].set(owner, id, value, ttlMs)
     },
-    async take(key) {
-      return hub.keys.take(key)
+    take(space, owner, id) {
+      return hub.keys[space].take(owner, id)
     },
-    async delete(key) {
-      hub.keys.delete(key)
+    delete(space, owner, id) {
+      hub.keys[space].delete(owner, id)
     }
   }
 }

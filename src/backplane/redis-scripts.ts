@@ -25,7 +25,7 @@ export const Keys = {
   /** SET of users a user has an open chat with (both directions stored). */
   chats: (user: string) => `${PREFIX}chats:${user}`,
   /** Dedupe and receipt keys (KeyStore). */
-  key: (key: string) => `${PREFIX}k:${key}`
+  key: (space: string, owner: string, id: string) => `${PREFIX}k:${space}:${owner}:${id}`
 }
 
 export const Channels = {

@@ -9,6 +9,7 @@
 // takes over the keys. When Redis returns, the instance registers everything again. docs/redis.md
 // describes the design; the semantics are MemoryBackplane's.
 import { randomUUID } from 'node:crypto'
+import type { Awaitable } from '../lib/awaitable.ts'
 import type { Backplane, BackplaneHandlers, ChatStore, Delivery, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
 import { MemoryBackplane, MemoryHub } from './memory.ts'
 import { RedisLink, type BackplaneLog } from './redis-link.ts'
@@ -382,15 +383,15 @@ export class RedisBackplane implements Backplane {
     const cmd = this.link.cmd
     const local = this.local.keys
     return {
-      claim: (key, value, ttlMs) => this.shared(async () => (await cmd.set(Keys.key(key), value, 'PX', ttlMs, 'NX')) === 'OK', () => local.claim(key, value, ttlMs)),
-      put: (key, value, ttlMs) => this.shared(async () => void (await cmd.set(Keys.key(key), value, 'PX', ttlMs)), () => local.put(key, value, ttlMs)),
-      take: (key) => this.shared(async () => (await cmd.getdel(Keys.key(key))) ?? undefined, () => local.take(key)),
-      delete: (key) => this.shared(async () => void (await cmd.del(Keys.key(key))), () => local.delete(key))
+      claim: (space, owner, id, value, ttlMs) => this.shared(async () => (await cmd.set(Keys.key(space, owner, id), value, 'PX', ttlMs, 'NX')) === 'OK', () => local.claim(space, owner, id, value, ttlMs)),
+      put: (space, owner, id, value, ttlMs) => this.shared(async () => void (await cmd.set(Keys.key(space, owner, id), value, 'PX', ttlMs)), () => local.put(space, owner, id, value, ttlMs)),
+      take: (space, owner, id) => this.shared(async () => (await cmd.getdel(Keys.key(space, owner, id))) ?? undefined, () => local.take(space, owner, id)),
+      delete: (space, owner, id) => this.shared(async () => void (await cmd.del(Keys.key(space, owner, id))), () => local.delete(space, owner, id))
     }
   }
 
   /** Redis while it is healthy; this instance's own state while it is away or when a call fails. */
-  private async shared<T>(viaRedis: () => Promise<T>, locally: () => Promise<T>): Promise<T> {
+  private async shared<T>(viaRedis: () => Promise<T>, locally: () => Awaitable<T>): Promise<T> {
     if (!this.healthy) return locally()
     try {
       return await viaRedis()

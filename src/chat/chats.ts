@@ -3,6 +3,7 @@
 // forgotten once both users are offline, so the store stays bounded by who is online.
 import { createHash } from 'node:crypto'
 import type { ChatStore } from '../backplane/backplane.ts'
+import type { Awaitable } from '../lib/awaitable.ts'
 
 export interface OpenedChat {
   chat_id: string
@@ -32,7 +33,7 @@ export class Chats {
     return { chat_id: chatId(a, b), participants: participants(a, b), created }
   }
 
-  isOpen(a: string, b: string): Promise<boolean> {
+  isOpen(a: string, b: string): Awaitable<boolean> {
     return this.store.isOpen(a, b)
   }
 

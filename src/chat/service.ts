@@ -1,6 +1,11 @@
 // FastChat behaviour (SPEC section 3) for validated client messages: identity, chats, messages,
 // receipts, typing, ping, and the cleanup when a connection goes. Plain code over the Backplane,
 // Presence and RateLimits; it writes to connections only through ChatPeer.
+//
+// MSG and MSG_ACK, the hot path, are generators run by runSyncFirst (src/lib/awaitable.ts):
+// `yield` where an async function would `await`, so that over the in-memory backplane a message
+// is relayed and acknowledged synchronously, without a promise per step; over Redis the same
+// code goes async at its first real wait. The rarer messages are plain async functions.
 import { randomUUID } from 'node:crypto'
 import { connRef, type Backplane, type UserEntry } from '../backplane/backplane.ts'
 import type { VerifiedUser } from '../auth/tokens.ts'
@@ -11,6 +16,7 @@ import {
 } from '../protocol/fastchat.ts'
 import { isoNow } from '../lib/clock.ts'
 import { KeyedSerial } from '../lib/serial.ts'
+import { runSyncFirst, type Awaitable, type SyncFirst } from '../lib/awaitable.ts'
 import { Chats } from './chats.ts'
 import { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
@@ -63,8 +69,8 @@ export class ChatService {
     return new ChatSession(peer, connRef(this.backplane.instanceId, peer.id), handshakeToken)
   }
 
-  /** One validated message. */
-  async dispatch(session: ChatSession, msg: ClientMessage): Promise<void> {
+  /** One validated message; a promise only when its handling had to wait. */
+  dispatch(session: ChatSession, msg: ClientMessage): Awaitable<void> {
     if (msg.type === 'PING') {
       session.peer.send(pongFrame(isoNow()))
       return
@@ -77,7 +83,7 @@ export class ChatService {
     switch (msg.type) {
       case 'OPEN_CHAT': return this.openChat(session, msg.data)
       case 'MSG': return this.sendMessage(session, msg.data)
-      case 'MSG_ACK': return this.confirm(session, msg.data)
+      case 'MSG_ACK': return runSyncFirst(this.confirm(session, msg.data))
       case 'TYPING': return this.setTyping(session, msg.data)
     }
   }
@@ -144,53 +150,61 @@ export class ChatService {
     await this.backplane.deliver(target, { frame: frameFor({ user_id: me, display_name: myName }), droppable: false })
   }
 
-  private sendMessage(session: Identified, data: ClientMsg['data']): Promise<void> {
+  private sendMessage(session: Identified, data: ClientMsg['data']): Awaitable<void> {
     const me = session.user.user_id
-    const messageId = data.message_id ?? randomUUID()
-    const fail = (code: ErrorCode, message: string, details: Record<string, unknown> = {}) =>
-      void session.peer.send(errorFrame(code, message, { message_id: messageId, ...details }))
     if (data.to === me) {
-      fail(ErrorCode.VALIDATION, 'invalid MSG: cannot message yourself', { errors: [{ path: '/data/to', message: 'cannot message yourself' }] })
-      return Promise.resolve()
+      session.peer.send(errorFrame(ErrorCode.VALIDATION, 'invalid MSG: cannot message yourself', {
+        message_id: data.message_id ?? randomUUID(), errors: [{ path: '/data/to', message: 'cannot message yourself' }]
+      }))
+      return
     }
-    return this.pairs.run(`${me}\n${data.to}`, async () => {
-      // Counted before the costlier work below, so a flood of bad messages is bounded too.
-      const wait = await this.limits.consume('msg', me)
-      if (wait) return fail(ErrorCode.RATE_LIMITED, 'too many messages', { retry_after_ms: wait })
-      const content = cleanText(data.content, CONTENT_LENGTH)
-      if (!content.ok) {
-        return fail(ErrorCode.VALIDATION, `invalid MSG: /data/content: ${content.message}`, { errors: [{ path: '/data/content', message: content.message }] })
-      }
-      // A message_id seen in the last 10 minutes was delivered already: acknowledge, do not resend.
-      if (!(await this.ledger.claim(me, messageId))) {
-        session.peer.send(msgAckFrame(messageId, 'delivered'))
-        return
-      }
-      const failure = await this.deliver(session, data.to, content.text, messageId)
-      if (failure) {
-        await this.ledger.release(me, messageId) // not delivered: a retry with this id must go through
-        fail(failure.code, failure.message)
-      }
-    })
+    // In order per (sender, recipient), even across the sender's tabs, whenever a step has to wait.
+    return this.pairs.submit(() => `${me}\n${data.to}`, () => runSyncFirst(this.relay(session, data)))
   }
 
-  private async deliver(session: Identified, to: string, content: string, messageId: string): Promise<{ code: ErrorCode; message: string } | undefined> {
+  /** One MSG: limit, clean, dedupe, deliver, acknowledge (or fail with the reason). */
+  private *relay(session: Identified, data: ClientMsg['data']): SyncFirst<void> {
     const me = session.user.user_id
-    if ((await this.presence.resolve(to)) === undefined) return { code: ErrorCode.USER_NOT_FOUND, message: 'user is not online' }
-    if (!(await this.chats.isOpen(me, to))) return { code: ErrorCode.CHAT_NOT_OPENED, message: 'open a chat with this user first' }
+    const messageId = data.message_id ?? randomUUID()
+    // Counted before the costlier work below, so a flood of bad messages is bounded too.
+    const wait: number = yield this.limits.consume('msg', me)
+    if (wait) return failMsg(session, messageId, ErrorCode.RATE_LIMITED, 'too many messages', { retry_after_ms: wait })
+    const content = cleanText(data.content, CONTENT_LENGTH)
+    if (!content.ok) {
+      return failMsg(session, messageId, ErrorCode.VALIDATION, `invalid MSG: /data/content: ${content.message}`, { errors: [{ path: '/data/content', message: content.message }] })
+    }
+    // A message_id seen in the last 10 minutes was delivered already: acknowledge, do not resend.
+    const first: boolean = yield this.ledger.claim(me, messageId)
+    if (!first) {
+      session.peer.send(msgAckFrame(messageId, 'delivered'))
+      return
+    }
+    const failure: Failure | undefined = yield* this.deliver(session, data.to, content.text, messageId)
+    if (failure) {
+      yield this.ledger.release(me, messageId) // not delivered: a retry with this id must go through
+      failMsg(session, messageId, failure.code, failure.message)
+    }
+  }
+
+  private *deliver(session: Identified, to: string, content: string, messageId: string): SyncFirst<Failure | undefined> {
+    const me = session.user.user_id
+    const name: string | undefined = yield this.presence.resolve(to)
+    if (name === undefined) return { code: ErrorCode.USER_NOT_FOUND, message: 'user is not online' }
+    const open: boolean = yield this.chats.isOpen(me, to)
+    if (!open) return { code: ErrorCode.CHAT_NOT_OPENED, message: 'open a chat with this user first' }
     const frame = msgFrame({ from: me, to, content, message_id: messageId, timestamp: isoNow() })
-    const taken = await this.backplane.deliver(to, { frame, droppable: false })
+    const taken: number = yield this.backplane.deliver(to, { frame, droppable: false })
     if (taken === 0) return { code: ErrorCode.MESSAGE_FAILED, message: 'the message could not be handed to the recipient' }
-    await this.ledger.rememberSender(to, messageId, me)
+    yield this.ledger.rememberSender(to, messageId, me)
     session.peer.send(msgAckFrame(messageId, 'delivered'))
-    await this.backplane.deliver(me, { frame, droppable: false, except: session.ref }) // the sender's other tabs
+    yield this.backplane.deliver(me, { frame, droppable: false, except: session.ref }) // the sender's other tabs
     return undefined
   }
 
   /** A recipient's MSG_ACK: the sender learns the message was received. */
-  private async confirm(session: Identified, data: ClientMsgAck['data']): Promise<void> {
-    const sender = await this.ledger.takeSender(session.user.user_id, data.message_id)
-    if (sender !== undefined) await this.backplane.deliver(sender, { frame: msgAckFrame(data.message_id, 'received'), droppable: false })
+  private *confirm(session: Identified, data: ClientMsgAck['data']): SyncFirst<void> {
+    const sender: string | undefined = yield this.ledger.takeSender(session.user.user_id, data.message_id)
+    if (sender !== undefined) yield this.backplane.deliver(sender, { frame: msgAckFrame(data.message_id, 'received'), droppable: false })
   }
 
   private async setTyping(session: Identified, data: ClientTyping['data']): Promise<void> {
@@ -216,6 +230,16 @@ export class ChatService {
     }
     await this.typing.relay(session, to, data.is_typing)
   }
+}
+
+interface Failure {
+  code: ErrorCode
+  message: string
+}
+
+/** An ERROR about one MSG: it names the message_id, so the client knows which one to retry. */
+function failMsg(session: ChatSession, messageId: string, code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
+  session.peer.send(errorFrame(code, message, { message_id: messageId, ...details }))
 }
 
 function isIdentified(session: ChatSession): session is Identified {

@@ -1,104 +1,121 @@
-// A Map whose entries expire, with a hard cap on size, for state that must be remembered for a
+// A map whose entries expire, with a hard cap on size, for state that must be remembered for a
 // while but never grow without bound (dedupe of message ids, where to send a read receipt).
-// Expired entries are swept from the oldest end on every write; past the cap the oldest go first.
-// The sweep keeps its place in the Map between writes: a Map iterated from its start again and
-// again walks over the slots its deleted oldest entries left, which made every write O(n).
+// Keys have two parts, an owner and an id (a user id and a message id).
+//
+// Built for the relay's hot path, where every MSG writes keys into maps sitting at their cap:
+// - Two parts, not one joined string: the parts are strings that already exist (the session's
+//   user id, the id JSON.parse made), whose hashes V8 caches, so a lookup builds nothing. A
+//   joined key was a fresh string per operation, flattened and hashed, and lived as long as its
+//   entry: garbage the collector had to promote and then reclaim.
+// - Entries live in a ring of slots in write order (parallel arrays: owner, id, value, expiry);
+//   the maps hold only id → slot number, a small integer V8 stores unboxed. The sweep walks the
+//   ring from its oldest end, with no iterator (a Map iterator allocates two objects a step).
+//
+// The ring has `maxEntries` slots; writing into a full ring evicts its oldest entry. Re-setting
+// a key moves it to the young end and leaves its old slot empty until the sweep passes it, so a
+// key re-set very often takes ring slots from others sooner (dedupe and receipt keys are
+// written once). Expired entries are swept from the oldest end on every write, and get() never
+// returns one, whatever order their TTLs put them in.
 
-interface Entry<V> {
-  value: V
-  expiresAt: number
-}
-
-export class TtlMap<K, V> {
-  private readonly entries = new Map<K, Entry<V>>()
-  /** Where the last sweep stopped: an iterator over `entries`, and the entry it stopped at. */
-  private cursor: Iterator<[K, Entry<V>]> | undefined
-  private oldest: [K, Entry<V>] | undefined
+export class TtlMap<V> {
+  /** owner → id → slot; an owner's map goes when its last entry does. */
+  private readonly slots = new Map<string, Map<string, number>>()
+  private count = 0
+  // Made on the first write: an instance that never stores anything costs nothing.
+  private owners: (string | undefined)[] = []
+  private ids: string[] = []
+  private values: (V | undefined)[] = []
+  private expires: Float64Array | undefined
+  /** Ring positions as ever-growing counters; the slot is the counter modulo the capacity. */
+  private head = 0
+  private tail = 0
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number = Date.now
-  ) {}
+  ) {
+    if (!(maxEntries >= 1)) throw new RangeError('TtlMap needs room for at least one entry')
+  }
 
-  get(key: K): V | undefined {
-    const e = this.entries.get(key)
-    if (!e) return undefined
-    if (e.expiresAt <= this.now()) {
-      this.remove(key)
+  get(owner: string, id: string): V | undefined {
+    const slot = this.slots.get(owner)?.get(id)
+    if (slot === undefined) return undefined
+    if (this.expires![slot]! <= this.now()) {
+      this.clear(slot)
       return undefined
     }
-    return e.value
+    return this.values[slot]
   }
 
-  has(key: K): boolean {
-    return this.get(key) !== undefined
+  has(owner: string, id: string): boolean {
+    return this.get(owner, id) !== undefined
   }
 
-  set(key: K, value: V, ttlMs: number): void {
-    const entry = { value, expiresAt: this.now() + ttlMs }
-    const size = this.entries.size
-    this.entries.set(key, entry)
-    if (this.entries.size === size) {
-      // It was there, and Map.set keeps a key's place: re-inserted, it moves to the young end,
-      // so Map order stays roughly expiry order.
-      this.remove(key)
-      this.entries.set(key, entry)
-    }
-    this.sweep()
+  set(owner: string, id: string, value: V, ttlMs: number): void {
+    const old = this.slots.get(owner)?.get(id)
+    if (old !== undefined) this.clear(old)
+    this.append(owner, id, value, ttlMs)
   }
 
   /** Set only when absent (or expired); true when this call set it. */
-  setIfAbsent(key: K, value: V, ttlMs: number): boolean {
-    if (this.has(key)) return false
-    // Absent now (has() dropped it if it had expired): no older entry to move out of the way.
-    this.entries.set(key, { value, expiresAt: this.now() + ttlMs })
-    this.sweep()
+  setIfAbsent(owner: string, id: string, value: V, ttlMs: number): boolean {
+    if (this.has(owner, id)) return false
+    this.append(owner, id, value, ttlMs)
     return true
   }
 
-  delete(key: K): boolean {
-    return this.remove(key)
+  delete(owner: string, id: string): boolean {
+    const slot = this.slots.get(owner)?.get(id)
+    if (slot === undefined) return false
+    this.clear(slot)
+    return true
   }
 
   /** Get and delete in one step. */
-  take(key: K): V | undefined {
-    const v = this.get(key)
-    if (v !== undefined) this.remove(key)
+  take(owner: string, id: string): V | undefined {
+    const v = this.get(owner, id)
+    if (v !== undefined) this.delete(owner, id)
     return v
   }
 
   get size(): number {
-    return this.entries.size
+    return this.count
   }
 
-  /** Every removal goes through here, so the entry the sweep stopped at is never stale. */
-  private remove(key: K): boolean {
-    if (this.oldest && sameKey(this.oldest[0], key)) this.oldest = undefined
-    return this.entries.delete(key)
-  }
-
-  private sweep(): void {
+  /** The key is absent: write it at the young end, after making room and sweeping. */
+  private append(owner: string, id: string, value: V, ttlMs: number): void {
     const now = this.now()
-    for (;;) {
-      if (!this.oldest) {
-        // A Map iterator stays valid while the Map changes: it skips what was deleted and
-        // yields what was added later.
-        this.cursor ??= this.entries.entries()
-        const next = this.cursor.next()
-        if (next.done) {
-          this.cursor = undefined // a finished iterator stays finished; start afresh next time
-          return
-        }
-        this.oldest = next.value
+    const cap = this.maxEntries
+    const expires = (this.expires ??= new Float64Array(cap))
+    // Empty and expired slots go from the oldest end; a full ring gives up its oldest, live or not.
+    while (this.head < this.tail) {
+      const slot = this.head % cap
+      if (this.owners[slot] !== undefined) {
+        if (this.tail - this.head < cap && expires[slot]! > now) break
+        this.clear(slot)
       }
-      const [key, e] = this.oldest
-      if (e.expiresAt > now && this.entries.size <= this.maxEntries) return
-      this.remove(key)
+      this.head++
     }
+    const slot = this.tail++ % cap
+    this.owners[slot] = owner
+    this.ids[slot] = id
+    this.values[slot] = value
+    expires[slot] = now + ttlMs
+    let byId = this.slots.get(owner)
+    if (!byId) this.slots.set(owner, (byId = new Map()))
+    byId.set(id, slot)
+    this.count++
   }
-}
 
-/** Map's key equality (SameValueZero). */
-function sameKey(a: unknown, b: unknown): boolean {
-  return a === b || (a !== a && b !== b)
+  /** Empties a slot; the sweep steps over it when it reaches it. */
+  private clear(slot: number): void {
+    const owner = this.owners[slot]!
+    const byId = this.slots.get(owner)!
+    byId.delete(this.ids[slot]!)
+    if (byId.size === 0) this.slots.delete(owner)
+    this.owners[slot] = undefined
+    this.ids[slot] = ''
+    this.values[slot] = undefined
+    this.count--
+  }
 }

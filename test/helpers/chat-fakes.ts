@@ -100,10 +100,10 @@ export async function setup(t: { teardown(fn: () => unknown): void }, opts: Inst
   return node
 }
 
-export function openChat(node: Instance, from: Connected, to: Connected): Promise<void> {
+export async function openChat(node: Instance, from: Connected, to: Connected): Promise<void> {
   return node.chat.dispatch(from.session, { type: 'OPEN_CHAT', data: { target_user_id: to.userId } })
 }
 
-export function sendMsg(node: Instance, from: Connected, to: Connected, content: string, message_id: string): Promise<void> {
+export async function sendMsg(node: Instance, from: Connected, to: Connected, content: string, message_id: string): Promise<void> {
   return node.chat.dispatch(from.session, { type: 'MSG', data: { to: to.userId, content, message_id } })
 }
