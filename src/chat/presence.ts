@@ -2,9 +2,11 @@
 // many connections), a mirror of who is online service-wide (fed by the backplane), and the
 // PRESENCE broadcasts to this instance's connections. Broadcasts are coalesced: at most one per
 // connection per debounce window, the last state always goes out, and each distinct frame is
-// serialized once and the same string written to every receiver.
+// built once and the same string written to every receiver. Entries are serialized once, when
+// their user joins or is renamed; frames are those strings joined (presence-frames.ts).
+import type { Awaitable } from '../lib/awaitable.ts'
 import type { Backplane, BackplaneHandlers, Delivery, PresenceChange, UserEntry } from '../backplane/backplane.ts'
-import { presenceFrame, type PresenceEntry } from '../protocol/fastchat.ts'
+import { bodyOf, entryJson, frameOf, joinBodies } from './presence-frames.ts'
 import type { ChatSession } from './session.ts'
 
 export interface PresenceOptions {
@@ -13,34 +15,64 @@ export interface PresenceOptions {
   now?: () => number
 }
 
+interface OnlineUser {
+  name: string
+  /** The user's entry in a PRESENCE list, serialized when they joined or were renamed. */
+  entry: string
+}
+
 interface Change {
   version: number
   user_id: string
   /** The display name before this change; undefined: the user was offline. */
   before: string | undefined
+  /**
+   * What a delta says of this change when it is the user's only one since the receiver's
+   * baseline: the entry as it became, or the user offline under the name they left with.
+   */
+  entry: string
 }
 
 /** How soon to retry a connection whose PRESENCE was dropped (slow reader), at the least. */
 const RETRY_DROPPED_MS = 250
 
+/**
+ * Full lists go to one connection at most at this many bytes per second: the debounce window
+ * grows with the list. At 50 ms a 1,000-user list (94 KB) would be ~1.9 MB/s to every
+ * connection, most of it superseded before it is read. Lists under 25 KB (~270 users) keep
+ * PRESENCE_DEBOUNCE_MS; a 1,000-user room gets a fresh list every ~180 ms, 5,000 users every
+ * ~0.9 s. SPEC asks for at most one PRESENCE per window and the last state always arriving; both
+ * hold. Delta connections are not affected: their frames carry only what changed.
+ */
+export const FULL_LIST_BYTES_PER_SEC = 512 * 1024
+
 export class Presence implements BackplaneHandlers {
-  /** Service-wide: user_id → display_name, in the order users came online. */
-  private readonly online = new Map<string, string>()
+  /** Service-wide: user_id → name and entry, in the order users came online. */
+  private readonly online = new Map<string, OnlineUser>()
   /** This instance: user_id → identified connections. */
   private readonly local = new Map<string, Set<ChatSession>>()
   private version = 0
   /** Changes newer than the oldest version a delta connection still has to catch up from. */
   private changes: Change[] = []
+  /** user_id → the version of their latest change still in `changes`. */
+  private readonly lastChange = new Map<string, number>()
+  /**
+   * The highest version at which a user changed and then changed again. From a baseline at or
+   * above it every user changed at most once, so a delta is simply the entries of the changes
+   * after the baseline, in order; below it, a delta is worked out user by user.
+   */
+  private changedTwiceAt = 0
   private timer: NodeJS.Timeout | undefined
   private timerDue = Infinity
   private lastFlushAt = -Infinity
   private full: { version: number; frame: string } | undefined
   /**
-   * `online` as the entries of a full PRESENCE, one object per user kept between builds: a join
-   * storm builds the full list for every HELLO, and making thousands of fresh entry objects
-   * each time was most of that (and of the garbage collector's work).
+   * The body of the next full list: `online`'s entries in order. A join appends to it; a leave
+   * or rename drops it (rebuilt when next needed). A join storm builds a full list for every
+   * HELLO, so this is what most of a storm's lists are made of (see fullFrame()).
    */
-  private readonly entries = new Map<string, PresenceEntry>()
+  private listed: string | undefined
+  private built = 0
   private stopped = false
   private readonly now: () => number
 
@@ -68,7 +100,7 @@ export class Presence implements BackplaneHandlers {
   }
 
   displayName(userId: string): string | undefined {
-    return this.online.get(userId)
+    return this.online.get(userId)?.name
   }
 
   /**
@@ -76,8 +108,13 @@ export class Presence implements BackplaneHandlers {
    * of them yet: a user who just joined on another instance can be messaged at once, before
    * the join event arrives here (their id may have come some other way than PRESENCE).
    */
-  async resolve(userId: string): Promise<string | undefined> {
-    return this.online.get(userId) ?? this.backplane.presence.lookup(userId)
+  resolve(userId: string): Awaitable<string | undefined> {
+    return this.online.get(userId)?.name ?? this.backplane.presence.lookup(userId)
+  }
+
+  /** PRESENCE frames built so far: one per distinct frame, however many receivers it goes to. */
+  get framesBuilt(): number {
+    return this.built
   }
 
   /** Users online service-wide. */
@@ -137,19 +174,32 @@ export class Presence implements BackplaneHandlers {
 
   /** Idempotent: the backplane echoes changes this instance already applied. */
   private apply(change: PresenceChange): void {
-    const before = this.online.get(change.user_id)
+    const id = change.user_id
+    const current = this.online.get(id)
+    const before = current?.name
     const after = change.online ? change.display_name : undefined
     if (before === after) return
     this.version++
-    this.changes.push({ version: this.version, user_id: change.user_id, before })
+    let entry: string
     if (after === undefined) {
-      this.online.delete(change.user_id)
-      this.entries.delete(change.user_id)
+      entry = entryJson(id, before!, false)
+      this.online.delete(id)
+      this.listed = undefined
     } else {
-      this.online.set(change.user_id, after) // a rename keeps the user's place in the list
-      this.entries.set(change.user_id, { user_id: change.user_id, display_name: after, online: true })
+      entry = entryJson(id, after, true)
+      this.online.set(id, { name: after, entry }) // a rename keeps the user's place in the list
+      if (current) this.listed = undefined
+      else if (this.listed !== undefined) this.listed = joinBodies(this.listed, entry)
     }
+    this.record({ version: this.version, user_id: id, before, entry })
     this.schedule(Math.max(this.now(), this.lastFlushAt + this.opts.debounceMs))
+  }
+
+  private record(change: Change): void {
+    const previous = this.lastChange.get(change.user_id)
+    if (previous !== undefined) this.changedTwiceAt = Math.max(this.changedTwiceAt, previous)
+    this.lastChange.set(change.user_id, change.version)
+    this.changes.push(change)
   }
 
   private schedule(due: number): void {
@@ -160,16 +210,28 @@ export class Presence implements BackplaneHandlers {
     this.timer.unref()
   }
 
-  /** The full list at the current version, serialized once however many flushes send it. */
+  /** Every frame is made here, so `framesBuilt` counts them all. */
+  private frame(body: string): string {
+    this.built++
+    return frameOf(body)
+  }
+
+  /** The full list at the current version, built once however many flushes send it. */
   private fullFrame(): string {
-    if (this.full?.version !== this.version) this.full = { version: this.version, frame: presenceFrame([...this.entries.values()]) }
+    if (this.full?.version !== this.version) {
+      this.listed ??= Array.from(this.online.values(), (u) => u.entry).join(',')
+      const frame = this.frame(this.listed)
+      this.full = { version: this.version, frame }
+      // Appends make a chain of string pieces that every later list would walk again. Sliced
+      // back out of the frame (slicing flattens it, as encoding it for the socket would), the
+      // body is one flat piece: the next list after a join copies it at once.
+      this.listed = bodyOf(frame)
+    }
     return this.full.frame
   }
 
-  /** Changed entries since `version`, or undefined when nothing visible changed. */
-  private deltaFrame(version: number): string | undefined {
-    const firstBefore = new Map<string, string | undefined>()
-    // `changes` is in version order: start at the first one newer than `version`.
+  /** The index of the first change newer than `version` (`changes` is in version order). */
+  private firstAfter(version: number): number {
     let lo = 0
     let hi = this.changes.length
     while (lo < hi) {
@@ -177,17 +239,58 @@ export class Presence implements BackplaneHandlers {
       if (this.changes[mid]!.version > version) hi = mid
       else lo = mid + 1
     }
-    for (let i = lo; i < this.changes.length; i++) {
+    return lo
+  }
+
+  /** The entries of changes[from, to) joined: a delta's body when no user changed twice. */
+  private entriesOf(from: number, to: number): string {
+    const parts: string[] = []
+    for (let i = from; i < to; i++) parts.push(this.changes[i]!.entry)
+    return parts.join(',')
+  }
+
+  /**
+   * A delta's body worked out user by user: every user who changed since `version` and is not
+   * back where they were, in the order of their first change, with their entry as it is now.
+   */
+  private changedSince(version: number): string {
+    const firstBefore = new Map<string, string | undefined>()
+    for (let i = this.firstAfter(version); i < this.changes.length; i++) {
       const c = this.changes[i]!
       if (!firstBefore.has(c.user_id)) firstBefore.set(c.user_id, c.before)
     }
-    const users: PresenceEntry[] = []
-    for (const [user_id, before] of firstBefore) {
-      const now = this.online.get(user_id)
-      if (now === before) continue // left and came back under the same name: nothing to say
-      users.push(now === undefined ? { user_id, display_name: before!, online: false } : { user_id, display_name: now, online: true })
+    const parts: string[] = []
+    for (const [id, before] of firstBefore) {
+      const now = this.online.get(id)
+      if (now?.name === before) continue // left and came back under the same name: nothing to say
+      parts.push(now === undefined ? entryJson(id, before!, false) : now.entry)
     }
-    return users.length ? presenceFrame(users) : undefined
+    return parts.join(',')
+  }
+
+  /**
+   * The delta frames for these baselines (undefined: nothing visible changed). Where no user
+   * changed twice, a baseline's delta is the one of the next newer baseline with the changes
+   * between the two in front: built newest first, each joiner's or lagging reader's delta
+   * costs its own changes only, and the shared rest is the same string.
+   */
+  private deltaFrames(baselines: Set<number>): Map<number, string | undefined> {
+    const frames = new Map<number, string | undefined>()
+    const chained = [...baselines].filter((b) => b >= this.changedTwiceAt).sort((a, b) => b - a)
+    let body = ''
+    let upTo = this.changes.length
+    for (const b of chained) {
+      const from = this.firstAfter(b)
+      body = joinBodies(this.entriesOf(from, upTo), body)
+      upTo = from
+      frames.set(b, body === '' ? undefined : this.frame(body))
+    }
+    for (const b of baselines) {
+      if (frames.has(b)) continue
+      const changed = this.changedSince(b)
+      frames.set(b, changed === '' ? undefined : this.frame(changed))
+    }
+    return frames
   }
 
   private flush(): void {
@@ -195,39 +298,56 @@ export class Presence implements BackplaneHandlers {
     this.timerDue = Infinity
     const now = this.now()
     this.lastFlushAt = now
-    const deltas = new Map<number, string | undefined>() // baseline version → frame
+    const due: ChatSession[] = []
+    const baselines = new Set<number>()
     let retryAt = Infinity
     let oldestDelta = this.version
+    const fullWindow = this.fullListWindow()
     for (const sessions of this.local.values()) {
       for (const s of sessions) {
         if (s.closed || s.presenceVersion < 0 || s.presenceVersion === this.version) continue
-        const readyAt = s.presenceSentAt + this.opts.debounceMs
-        if (readyAt > now) {
-          retryAt = Math.min(retryAt, readyAt)
+        const readyAt = s.presenceSentAt + (s.delta ? this.opts.debounceMs : fullWindow)
+        if (readyAt <= now) {
+          due.push(s)
+          if (s.delta) baselines.add(s.presenceVersion)
         } else {
-          let frame: string | undefined
-          if (s.delta) {
-            if (!deltas.has(s.presenceVersion)) deltas.set(s.presenceVersion, this.deltaFrame(s.presenceVersion))
-            frame = deltas.get(s.presenceVersion)
-          } else {
-            frame = this.fullFrame()
-          }
-          if (frame === undefined) {
-            s.presenceVersion = this.version // nothing it can see changed; nothing sent
-          } else if (s.peer.sendDroppable(frame)) {
-            s.presenceVersion = this.version
-            s.presenceSentAt = now
-          } else {
-            retryAt = Math.min(retryAt, now + Math.max(this.opts.debounceMs, RETRY_DROPPED_MS))
-          }
+          retryAt = Math.min(retryAt, readyAt)
+          if (s.delta) oldestDelta = Math.min(oldestDelta, s.presenceVersion)
         }
-        if (s.delta) oldestDelta = Math.min(oldestDelta, s.presenceVersion)
       }
     }
-    // Only delta connections still behind need the change log; the rest of it can go.
-    const keepFrom = this.changes.findIndex((c) => c.version > oldestDelta)
-    this.changes = keepFrom === -1 ? [] : this.changes.slice(keepFrom)
+    const deltas = this.deltaFrames(baselines)
+    for (const s of due) {
+      const frame = s.delta ? deltas.get(s.presenceVersion) : this.fullFrame()
+      if (frame === undefined) {
+        s.presenceVersion = this.version // nothing it can see changed; nothing sent
+      } else if (s.peer.sendDroppable(frame)) {
+        s.presenceVersion = this.version
+        s.presenceSentAt = now
+      } else {
+        retryAt = Math.min(retryAt, now + Math.max(this.opts.debounceMs, RETRY_DROPPED_MS))
+      }
+      if (s.delta) oldestDelta = Math.min(oldestDelta, s.presenceVersion)
+    }
+    this.forget(oldestDelta)
     if (retryAt !== Infinity) this.schedule(retryAt)
+  }
+
+  /** How long a full-mode connection waits between lists: the debounce, or longer for long lists. */
+  private fullListWindow(): number {
+    // The last list built stands for the next one's size (a storm changes it a little per flush).
+    const bytes = this.full?.frame.length ?? 0
+    return Math.max(this.opts.debounceMs, (bytes * 1000) / FULL_LIST_BYTES_PER_SEC)
+  }
+
+  /** Only delta connections still behind `oldest` need the change log; the rest of it can go. */
+  private forget(oldest: number): void {
+    let keep = 0
+    while (keep < this.changes.length && this.changes[keep]!.version <= oldest) {
+      const c = this.changes[keep++]!
+      if (this.lastChange.get(c.user_id) === c.version) this.lastChange.delete(c.user_id)
+    }
+    if (keep > 0) this.changes = this.changes.slice(keep)
   }
 }
 
