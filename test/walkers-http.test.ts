@@ -36,6 +36,8 @@ t.test('HTTP walker: 200, 400, 401, 404 with the walker envelope', async (t) => 
   r = await postJson(url('Greeting'), '{"name": "unterminated')
   t.equal(r.status, 400)
   t.match(r.json, { ok: false, error: { code: 'VALIDATION', message: 'Invalid JSON', details: [{ path: '' }] } })
+  r = await postJson(url('Greeting'), { frame: 'not from the server', status: 1 })
+  t.same([r.status, r.json.error.code], [400, 'VALIDATION'], 'fields named frame and status are input, not a reply')
   r = await postJson(url('Greeting'), '[1]')
   t.same([r.status, r.json.error.message], [400, 'Expected a JSON object of walker fields'])
   r = await postJson(url('Greeting'), 'name=x', { 'content-type': 'application/x-www-form-urlencoded' })

@@ -33,6 +33,17 @@ t.test('EchoMessage: exact envelope, three messages in order, client_id defaults
   t.equal(s.app.connections.count('walker'), 1, 'the socket is registered on the walker surface')
 })
 
+t.test('walker fields named frame and status are input like any other, not a reply to send back', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  const c = await s.connect('/ws/EchoMessage')
+  c.send({ frame: 'not from the server', status: 200 })
+  const reply = await c.receiveJson()
+  t.equal(reply.ok, false, 'refused as fields the walker does not have')
+  t.equal(reply.error.code, 'VALIDATION')
+  t.ok(envelope.Check(reply), 'a walker envelope, not the client\'s own text')
+})
+
 t.test('PingPong answers {} with a pong', async (t) => {
   const s = await startApp()
   t.teardown(s.close)
@@ -254,6 +265,55 @@ t.test('messages run one at a time: a slow first message is still answered first
   t.same(await n.receiveJson(), ok(0, 1, 2), 'every report, in order')
   n.send({ n: 0 })
   t.same(await n.receiveJson(), ok(), 'no reports is an empty list')
+})
+
+t.test('a burst keeps its order whatever answers each frame: token checks, refusals, async and sync walkers', async (t) => {
+  const s = await startApp({ JWT_SECRET: TEST_SECRET, WALKERS_DIR: fixtureDir() })
+  t.teardown(s.close)
+  const dave = await signToken({ sub: 'dave', name: 'Dave' })
+  const c = await s.connect('/ws/InspectPublic')
+  // Sent at once: the token checks are async, the refusals are answered without the walker.
+  c.send({ a: 1, token: dave })
+  c.send('not json')
+  c.send({ b: 2 })
+  c.sendBinary(Buffer.from('{}'))
+  c.send({ c: 3, token: 5 })
+  c.send({ d: 4, token: 'garbage' })
+  c.send([1])
+  c.send({ e: 5 })
+  const dUser = { sub: 'dave', name: 'Dave' }
+  t.same(await c.receiveJson(), ok({ fields: { a: 1 }, user: dUser }))
+  t.match(await c.receiveJson(), { ok: false, error: { code: 'VALIDATION', message: 'Invalid JSON' } })
+  t.same(await c.receiveJson(), ok({ fields: { b: 2 }, user: dUser }), 'the token of the frame before authenticated the connection')
+  t.match(await c.receiveJson(), { ok: false, error: { code: 'VALIDATION', message: 'Binary frames are not supported' } })
+  t.same(await c.receiveJson(), ok({ fields: { c: 3 }, user: dUser }), 'a token that is not a string changes nothing')
+  t.same(await c.receiveJson(), ok({ fields: { d: 4 }, user: dUser }), 'nor does a bad one')
+  t.match(await c.receiveJson(), { ok: false, error: { code: 'VALIDATION', details: [{ message: 'Expected object' }] } })
+  t.same(await c.receiveJson(), ok({ fields: { e: 5 }, user: dUser }))
+
+  // Plain's run() is not async: its replies are made at once, in order with the rest.
+  const p = await s.connect('/ws/Plain')
+  p.send({})
+  p.send('{')
+  p.send({})
+  t.same(await p.receiveJson(), ok({ plain: true }))
+  t.match(await p.receiveJson(), { ok: false, error: { code: 'VALIDATION' } })
+  t.same(await p.receiveJson(), ok({ plain: true }))
+  await p.expectNoMessage(50)
+})
+
+t.test('a shutdown drain waits for the running message and the ones queued behind it', async (t) => {
+  const s = await startApp({ WALKERS_DIR: fixtureDir() })
+  t.teardown(s.close)
+  const c = await s.connect('/ws/Slow')
+  c.send({ tag: 'running', ms: 200 })
+  c.send({ tag: 'queued' })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const drained = s.app.connections.closeAll(5000)
+  t.same(await c.receiveJson(), ok({ tag: 'running' }))
+  t.same(await c.receiveJson(), ok({ tag: 'queued' }), 'the queued message was answered too')
+  t.same(await c.expectClose(), { code: 1001, reason: 'server shutting down' }, 'and only then the socket closed')
+  await drained
 })
 
 t.test(`more than ${MAX_QUEUED_MESSAGES} waiting messages close the socket with 1008`, async (t) => {

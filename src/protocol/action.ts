@@ -209,6 +209,16 @@ export class ActionSession {
     return this.queue.submit(work)
   }
 
+  /** Nothing queued or running: the caller may do a frame's work at once and hand its result to follow(). */
+  get idle(): boolean {
+    return this.queue.idle
+  }
+
+  /** The result of work done at once while `idle`: a promise becomes what later frames wait for. */
+  follow(result: void | Promise<void>): void | Promise<void> {
+    return this.queue.follow(result)
+  }
+
   /** The handshake carried a token: verify it before any frame is handled. */
   authenticate(verify: () => Promise<VerifiedUser | null>): void {
     void this.queue.run(async () => {

@@ -2,6 +2,8 @@
 // server_ping. The action dialect on the same socket lives in action.ts.
 import { Type, type Static } from '@sinclair/typebox'
 import type { MessageDoc } from '../docs/asyncapi.ts'
+import { stringifyJson } from '../lib/json.ts'
+import { epochSeconds, round3 } from '../lib/clock.ts'
 
 const PingConfig = Type.Object({ ping_interval: Type.Number(), ping_timeout: Type.Number() })
 
@@ -22,6 +24,18 @@ export const EchoEnvelope = Type.Object({
   latency_info: Type.Object({ received_at: Type.Number(), connection_age_ms: Type.Number() })
 }, { additionalProperties: false })
 export type EchoEnvelope = Static<typeof EchoEnvelope>
+
+/**
+ * The echo envelope's text for `original`, a parsed JSON value: the same as stringifyJson of an EchoEnvelope
+ * `{ type, original, server_timestamp, client_id, latency_info: { received_at, connection_age_ms } }`
+ * (its numbers are finite, written as JSON.stringify writes them), without building the two
+ * wrapper objects and serializing their keys for every frame. stringifyJson: "deeply nested
+ * JSON comes back unchanged" (SPEC 4), deeper than V8's stringify recurses.
+ */
+export function echoEnvelope(original: unknown, nowMs: number, quotedClientId: string, ageMs: number): string {
+  const at = epochSeconds(nowMs)
+  return `{"type":"echo","original":${stringifyJson(original)},"server_timestamp":${at},"client_id":${quotedClientId},"latency_info":{"received_at":${at},"connection_age_ms":${round3(ageMs)}}}`
+}
 
 export const EchoRaw = Type.Object({
   type: Type.Literal('echo_raw'),

@@ -48,10 +48,16 @@ export type WalkerFailure = Static<typeof WalkerFailure>
 export const WalkerEnvelope = Type.Union([WalkerSuccess, WalkerFailure])
 export type WalkerEnvelope = Static<typeof WalkerEnvelope>
 
-/** An envelope ready to send: the serialized frame and the status it gets over HTTP. */
-export interface WalkerReply {
-  status: number
-  frame: string
+/**
+ * An envelope ready to send: the serialized frame and the status it gets over HTTP. A class, so
+ * that a reply is told from parsed input by what it is (`instanceof`), not by its keys: a client
+ * may well send `{"frame": …, "status": …}` as walker fields.
+ */
+export class WalkerReply {
+  constructor(
+    readonly status: number,
+    readonly frame: string
+  ) {}
 }
 
 function statusOf(code: WalkerErrorCode): number {
@@ -68,12 +74,14 @@ function statusOf(code: WalkerErrorCode): number {
  * EXECUTION_ERROR. Reports echoing deeply nested input (deeper than JSON.stringify recurses) are fine.
  */
 export function successReply(reports: unknown[]): WalkerReply {
-  return { status: 200, frame: stringifyJson({ ok: true, data: { reports } } satisfies WalkerSuccess) }
+  // The same text as stringifyJson({ ok: true, data: { reports } }) (a WalkerSuccess), without
+  // building the two wrapper objects for every message.
+  return new WalkerReply(200, `{"ok":true,"data":{"reports":${stringifyJson(reports)}}}`)
 }
 
 export function errorReply(code: WalkerErrorCode, message: string, details?: WalkerErrorDetail[], status = statusOf(code)): WalkerReply {
   const error: WalkerFailure['error'] = details === undefined ? { code, message } : { code, message, details }
-  return { status, frame: JSON.stringify({ ok: false, error } satisfies WalkerFailure) }
+  return new WalkerReply(status, JSON.stringify({ ok: false, error } satisfies WalkerFailure))
 }
 
 export function validationReply(message: string, details: WalkerErrorDetail[], status?: number): WalkerReply {

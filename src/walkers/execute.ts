@@ -1,14 +1,15 @@
 // One walker execution, whatever carried the message: fill defaults and validate, run with a
 // context whose signal aborts on disconnect or WALKER_TIMEOUT_MS, and turn the outcome into the
 // envelope. A failure's details (the stack) go to the log; the client only learns that it failed.
+import { isThenable } from '../lib/awaitable.ts'
 import type { VerifiedUser } from '../auth/tokens.ts'
-import { invalidFieldsReply, invalidJsonReply, Replies, successReply, type WalkerReply } from '../protocol/walker.ts'
+import { invalidFieldsReply, invalidJsonReply, Replies, successReply, WalkerReply } from '../protocol/walker.ts'
 import { isPlainObject, parseJson } from '../lib/json.ts'
 import type { WalkerContext, WalkerLogger } from './define.ts'
 import type { LoadedWalker } from './registry.ts'
 
-export interface ExecuteOptions {
-  user: VerifiedUser | null
+/** What an execution needs besides its user; a WebSocket session keeps one for all its messages. */
+export interface RunOptions {
   /** Already bound to the walker and the client; the walker's ctx.log. */
   log: WalkerLogger
   /** The caller's: aborts when the client goes away. */
@@ -16,7 +17,18 @@ export interface ExecuteOptions {
   timeoutMs: number
 }
 
-export const isReply = (v: object): v is WalkerReply => 'frame' in v && 'status' in v
+export interface ExecuteOptions extends RunOptions {
+  user: VerifiedUser | null
+}
+
+/** The reply of an execution that finished later; undefined when its client went away first. */
+export type ReplyCallback = (reply: WalkerReply | undefined) => void
+
+/** runWalker's answer when the walker has not finished yet: the reply comes through the callback. */
+export const PENDING = Symbol('walker execution pending')
+
+export const isReply = (v: object): v is WalkerReply => v instanceof WalkerReply
+
 
 /** A message or body as walker input (prototype-safe), or the VALIDATION reply it earns. */
 export function parseInput(text: string): Record<string, unknown> | WalkerReply {
@@ -29,29 +41,42 @@ export class WalkerTimeoutError extends Error {
   override readonly name = 'WalkerTimeoutError'
 }
 
-type Outcome = 'done' | 'failed' | 'timeout' | 'gone'
-
 /**
  * One execution: the walker's ctx, and the race between the walker finishing, its timeout and
  * its client leaving. ctx.signal is made only when the walker asks for it (an AbortSignal is
  * an EventTarget, dear to make for every message); one that comes too late is born aborted.
+ *
+ * Most walkers are `async run()` that finish without awaiting anything: their promise is
+ * settled when run() returns, so no timer or disconnect watch is set up for them at all. An
+ * execution still running at the end of the event-loop turn is armed then (`arm`), its
+ * deadline counted from its start.
  */
 class Execution implements WalkerContext {
-  /** Due at this Date.now(); set by the deadline queue. */
+  /** Due at this Date.now(); WALKER_TIMEOUT_MS after the start. */
   deadline = 0
-  error: unknown
-  private readonly reports: unknown[] = []
+  readonly user: VerifiedUser | null
+  readonly log: WalkerLogger
+  /** Made by the first report, exactly as long as it: most walkers report once. */
+  private reports: unknown[] | undefined
+  /** The reply was decided: later reports are ignored. */
   private finished = false
   private controller: AbortController | undefined
   private ended: { outcome: 'timeout' | 'gone'; reason: unknown } | undefined
-  private settle: ((outcome: Outcome) => void) | undefined
+  /** Set while the walker runs past its return; taken by whichever outcome comes first. */
+  private done: ReplyCallback | undefined
+  private deadlines: DeadlineQueue | undefined
+  private watched: Set<Execution> | undefined
 
-  constructor(readonly walker: string, readonly user: VerifiedUser | null, readonly log: WalkerLogger) {}
+  constructor(readonly walker: string, user: VerifiedUser | null, private readonly opts: RunOptions) {
+    this.user = user
+    this.log = opts.log
+  }
 
   /** An own property, so a walker may destructure it from ctx. */
   readonly report = (value: unknown): void => {
     if (this.finished) this.log.warn('report() after the walker finished; ignored')
-    else this.reports.push(value)
+    else if (this.reports) this.reports.push(value)
+    else this.reports = [value]
   }
 
   get signal(): AbortSignal {
@@ -62,40 +87,90 @@ class Execution implements WalkerContext {
     return this.controller.signal
   }
 
-  /** Resolves with how the race ended. */
-  race(run: Promise<void>): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      this.settle = resolve
-      run.then(() => this.finish('done'), (err: unknown) => {
-        if (this.ended?.outcome === 'timeout') this.log.warn({ err }, 'walker failed after it had timed out')
-        this.error = err
-        this.finish('failed')
-      })
+  /** The walker returned normally (or its promise fulfilled): the reports become the reply. */
+  succeeded(): WalkerReply {
+    this.finished = true
+    try {
+      return successReply(this.reports ?? [])
+    } catch (err) {
+      this.log.error({ err }, 'walker reported a value that is not JSON-serializable')
+      return Replies.EXECUTION_ERROR
+    }
+  }
+
+  /** The walker threw (or its promise rejected). */
+  failed(err: unknown): WalkerReply | undefined {
+    this.finished = true
+    if (this.opts.signal.aborted) return undefined // it failed because its client left
+    this.log.error({ err }, 'walker threw; answered EXECUTION_ERROR')
+    return Replies.EXECUTION_ERROR
+  }
+
+  /** The walker returned a promise: one reaction decides the reply, unless an end() comes first. */
+  awaitRun(run: PromiseLike<void>, done: ReplyCallback): void {
+    this.done = done
+    this.deadline = Date.now() + this.opts.timeoutMs
+    Promise.resolve(run).then(() => {
+      if (this.done) this.settle(this.succeeded())
+    }, (err: unknown) => {
+      if (this.ended?.outcome === 'timeout') this.log.warn({ err }, 'walker failed after it had timed out')
+      if (this.done) this.settle(this.failed(err))
     })
+    armLater(this)
+  }
+
+  /** Still running at the end of the turn: now it gets its deadline and its disconnect watch. */
+  arm(): void {
+    if (!this.done) return
+    if (this.opts.signal.aborted) return this.end('gone', this.opts.signal.reason)
+    this.deadlines = deadlineQueue(this.opts.timeoutMs)
+    this.deadlines.add(this)
+    this.watched = watch(this.opts.signal, this)
   }
 
   /** The timeout or the client's leaving: the race is decided first, then ctx.signal aborts. */
   end(outcome: 'timeout' | 'gone', reason: unknown): void {
-    if (this.ended || !this.settle) return
+    const done = this.done
+    if (!done) return
+    this.done = undefined
+    this.disarm()
     this.ended = { outcome, reason }
-    this.finish(outcome)
     this.controller?.abort(reason)
-  }
-
-  /** The reply, built from the reports; nothing more may be reported after this. */
-  close(): void {
     this.finished = true
+    if (outcome === 'gone') return done(undefined)
+    this.log.error({ timeout_ms: this.opts.timeoutMs }, 'walker timed out; answered EXECUTION_ERROR')
+    done(Replies.EXECUTION_ERROR)
   }
 
-  get collected(): unknown[] {
-    return this.reports
+  private settle(reply: WalkerReply | undefined): void {
+    const done = this.done!
+    this.done = undefined
+    this.disarm()
+    done(reply)
   }
 
-  private finish(outcome: Outcome): void {
-    const settle = this.settle
-    this.settle = undefined
-    settle?.(outcome)
+  private disarm(): void {
+    this.deadlines?.delete(this)
+    this.watched?.delete(this)
   }
+}
+
+/** Executions whose walker had not finished when it returned, in the order they started. */
+let unarmed: Execution[] = []
+
+function armLater(execution: Execution): void {
+  if (unarmed.length === 0) setImmediate(armPending)
+  unarmed.push(execution)
+}
+
+/**
+ * The end of the event-loop turn: executions that settled meanwhile (the usual case) are
+ * skipped, the others are armed in start order, which keeps each deadline queue in order.
+ */
+function armPending(): void {
+  const executions = unarmed
+  unarmed = []
+  for (const execution of executions) execution.arm()
 }
 
 /**
@@ -109,10 +184,10 @@ class DeadlineQueue {
 
   constructor(private readonly ms: number) {}
 
+  /** `execution.deadline` is set: executions are added in the order they started. */
   add(execution: Execution): void {
-    execution.deadline = Date.now() + this.ms
     this.queue.add(execution)
-    if (!this.timer) this.arm(this.ms)
+    if (!this.timer) this.arm(execution.deadline - Date.now())
   }
 
   delete(execution: Execution): void {
@@ -165,48 +240,33 @@ function watch(signal: AbortSignal, execution: Execution): Set<Execution> {
 }
 
 /**
- * Validate `input` (the message without its token) and run the walker. Resolves to the reply,
- * or undefined when the client went away first (there is no one left to answer).
+ * Validate `input` (the message without its token) and run the walker. Returns the reply when
+ * the outcome is known at once (invalid fields, a walker that returned or threw without a
+ * promise; undefined when the client is already gone), else PENDING: `done` is then called
+ * exactly once, never before this returns, with the reply or undefined when the client went
+ * away first (there is no one left to answer).
  */
-export async function executeWalker(walker: LoadedWalker, input: Record<string, unknown>, opts: ExecuteOptions): Promise<WalkerReply | undefined> {
+export function runWalker(walker: LoadedWalker, input: Record<string, unknown>, user: VerifiedUser | null, opts: RunOptions, done: ReplyCallback): WalkerReply | undefined | typeof PENDING {
   const prepared = walker.prepare(input)
   if (!prepared.ok) return invalidFieldsReply(prepared.details)
   if (opts.signal.aborted) return undefined
 
-  const { log } = opts
-  const execution = new Execution(walker.name, opts.user, log)
-  const queue = deadlineQueue(opts.timeoutMs)
-  queue.add(execution)
-  const watched = watch(opts.signal, execution)
+  const execution = new Execution(walker.name, user, opts)
+  let run: void | Promise<void>
   try {
-    let run: Promise<void>
-    try {
-      // A walker that throws synchronously is caught the same as one that rejects.
-      run = Promise.resolve(walker.run(prepared.fields, execution))
-    } catch (err) {
-      run = Promise.reject(err)
-    }
-    const outcome = await execution.race(run)
-    if (outcome === 'gone') return undefined
-    if (outcome === 'timeout') {
-      log.error({ timeout_ms: opts.timeoutMs }, 'walker timed out; answered EXECUTION_ERROR')
-      return Replies.EXECUTION_ERROR
-    }
-    if (outcome === 'failed') {
-      if (opts.signal.aborted) return undefined // it failed because its client left
-      log.error({ err: execution.error }, 'walker threw; answered EXECUTION_ERROR')
-      return Replies.EXECUTION_ERROR
-    }
-    execution.close()
-    try {
-      return successReply(execution.collected)
-    } catch (err) {
-      log.error({ err }, 'walker reported a value that is not JSON-serializable')
-      return Replies.EXECUTION_ERROR
-    }
-  } finally {
-    execution.close()
-    queue.delete(execution)
-    watched.delete(execution)
+    run = walker.run(prepared.fields, execution)
+  } catch (err) {
+    return execution.failed(err)
   }
+  if (!isThenable(run)) return execution.succeeded()
+  execution.awaitRun(run, done)
+  return PENDING
+}
+
+/** runWalker as a promise, for callers that await anyway (HTTP, webhooks). */
+export function executeWalker(walker: LoadedWalker, input: Record<string, unknown>, opts: ExecuteOptions): Promise<WalkerReply | undefined> {
+  return new Promise((resolve) => {
+    const reply = runWalker(walker, input, opts.user, opts, resolve)
+    if (reply !== PENDING) resolve(reply)
+  })
 }
