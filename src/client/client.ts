@@ -54,8 +54,9 @@ export interface FastChatClientOptions {
   /** Source of randomness for the jitter (tests pin it). */
   random?: () => number
   /**
-   * After each HELLO_ACK, how long messages and chats queued while disconnected wait for their
-   * peer to come back online (the peer may be reconnecting too) before USER_NOT_FOUND. Default 15000.
+   * After each HELLO_ACK, how long messages and chats queued while disconnected, and messages to
+   * the peers of chats open before a reconnect, wait for their peer to come back online (the peer
+   * may be reconnecting too) before USER_NOT_FOUND. Default 15000.
    */
   peerGraceMs?: number
   /** Confirm every incoming message with MSG_ACK, so its sender sees `received`. Default true. */
@@ -203,6 +204,12 @@ export class FastChatClient extends Emitter<FastChatEvents> {
   private readonly opening: string[] = []
   /** Peers the server called USER_NOT_FOUND during the grace period: wait for PRESENCE. */
   private readonly missing = new Set<string>()
+  /**
+   * Chat peers when the connection dropped: after a server restart everyone reconnects at once,
+   * so a message sent just after our reconnect may find its peer not back yet. During the
+   * grace period such a peer is waited for, as queued messages are.
+   */
+  private rejoining = new Set<string>()
   private readonly openWaiters = new Map<string, Deferred<ChatOpened['data']>[]>()
   private readonly outbox: Outgoing[] = []
   /** Incoming `from\nmessage_id`, to drop duplicates. */
@@ -418,6 +425,7 @@ export class FastChatClient extends Emitter<FastChatEvents> {
       e.deferred = true
     }
     for (const waiters of this.openWaiters.values()) for (const w of waiters) w.deferred = true
+    this.rejoining = new Set(this.chats.keys())
   }
 
   private scheduleReconnect(reason: string): void {
@@ -512,7 +520,12 @@ export class FastChatClient extends Emitter<FastChatEvents> {
     this.settleUntil = Date.now() + this.opts.peerGraceMs
     clearTimeout(this.timers.settle)
     // When the grace ends, whatever still waits for an absent peer gets the server's verdict.
-    this.timers.settle = setTimeout(() => this.reconcile(), this.opts.peerGraceMs)
+    // The timer ends the grace itself: timers may fire a millisecond before Date.now() reaches
+    // settleUntil, and a reconcile that still saw the grace running would hold for ever.
+    this.timers.settle = setTimeout(() => {
+      this.settleUntil = 0
+      this.reconcile()
+    }, this.opts.peerGraceMs)
     this.setState('open')
     this.emit('HELLO_ACK', data)
     for (const w of this.helloWaiters.splice(0)) w.resolve(data)
@@ -720,6 +733,7 @@ export class FastChatClient extends Emitter<FastChatEvents> {
   /** Requests for `peer` queued across a reconnect wait for it until the grace period ends. */
   private holding(peer: string): boolean {
     if (Date.now() >= this.settleUntil) return false
+    if (this.rejoining.has(peer)) return true
     return this.outbox.some((e) => e.to === peer && e.deferred) || (this.openWaiters.get(peer)?.some((w) => w.deferred) ?? false)
   }
 
