@@ -41,6 +41,11 @@ export function limitsSuite(t: Test, start: Start): void {
     await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'a-4', { timeout: 3000 })
     alice.client.send({ type: 'TYPING', data: { is_typing: true } })
     alice.client.send({ type: 'TYPING', data: { is_typing: false } })
+    // The third proves the first two were counted before the reconnect. Without waiting for it,
+    // the new connection (on the other instance) could reach Redis before the old one's
+    // fire-and-forget TYPINGs had: a race between instances, not a reset.
+    alice.client.send({ type: 'TYPING', data: { is_typing: true } })
+    t.equal((await next(alice.client, 'ERROR')).data.code, 'RATE_LIMITED', 'the third TYPING is limited')
     alice.client.close()
     await alice.client.closed
 
