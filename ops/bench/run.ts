@@ -65,6 +65,9 @@ function build(): void {
   buildDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'))
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'ops/bench/tsconfig.build.json'), '--outDir', join(buildDir, 'dist')], { encoding: 'utf8' })
   if (tsc.status !== 0) throw new Error(`building for the bench failed:\n${tsc.stdout}${tsc.stderr}`)
+  // The chat page's bundle (gitignored): a fresh clone has none until `npm run build:web`.
+  const web = spawnSync('npm', ['run', '--silent', 'build:web'], { cwd: root, encoding: 'utf8' })
+  if (web.status !== 0) throw new Error(`npm run build:web failed:\n${web.stdout}${web.stderr}`)
   // Found at run time by walking up from dist/: packages, the version, the pages' assets.
   symlinkSync(join(root, 'node_modules'), join(buildDir, 'node_modules'))
   symlinkSync(join(root, 'package.json'), join(buildDir, 'package.json'))
@@ -190,7 +193,12 @@ function judge(row: Row): Row {
   const { op, value } = row.target
   row.met = op === '>=' ? v >= value : v <= value
   const floor = row.target.strict ? 1 : FLOOR
-  row.aboveFloor = op === '>=' ? v >= value * floor : v <= value / floor
+  // The floor is a regression alarm, not a measurement: a throughput row passes it when either
+  // its wall-clock ratio or its ratio per server CPU-second does. Other processes on a shared
+  // machine (CI runs suites in parallel) move the first; the second they hardly touch, and a
+  // real regression lowers both.
+  const best = row.checked === undefined && row.perCpuRatio !== undefined && op === '>=' ? Math.max(v, row.perCpuRatio) : v
+  row.aboveFloor = op === '>=' ? best >= value * floor : best <= value / floor
   return row
 }
 
@@ -248,10 +256,10 @@ function summarize(runs: RateResult[]): { rate: number; perCpu: number; cpu: num
   }
 }
 
-async function alternate<R>(label: string, a: () => Promise<R>, b: () => Promise<R>, describe: (r: R) => string): Promise<{ base: R[]; sb: R[] }> {
+async function alternate<R>(label: string, a: () => Promise<R>, b: () => Promise<R>, describe: (r: R) => string, rounds = ROUNDS): Promise<{ base: R[]; sb: R[] }> {
   const base: R[] = []
   const sb: R[] = []
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     // Alternate which goes first, so drift (heat, other load) favours neither.
     const order: ['base' | 'sb', () => Promise<R>][] = round % 2 === 0 ? [['base', a], ['sb', b]] : [['sb', b], ['base', a]]
     for (const [side, run] of order) {
@@ -358,11 +366,13 @@ async function latency(): Promise<Row> {
   const scenario = '5. unloaded round trip, 1 conn, 1 in flight (ws client)'
   log(`\n${scenario}`)
   // A short warm-up leaves compilation in the window: the first thousands of round trips carry a JIT tail.
-  const samples = QUICK ? { warmup: 3000, samples: 10_000 } : { warmup: 3000, samples: 30_000 }
+  const samples = QUICK ? { warmup: 3000, samples: 6000 } : { warmup: 3000, samples: 30_000 }
   const { base, sb } = await alternate('5 latency',
     () => once<LatencyResult>('raw-echo', (s) => ({ kind: 'latency', ...at(s), path: '/', ...samples })),
     () => once<LatencyResult>('switchboard', (s) => ({ kind: 'latency', ...at(s), path: '/ws', greeting: 'WELCOME', ...samples })),
-    (r) => `p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms  cores ${r.window.coreBusyPct.join('/')} %`)
+    (r) => `p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms  cores ${r.window.coreBusyPct.join('/')} %`,
+    // One round's p99 is one scheduling hiccup away from double: quick mode takes three short ones.
+    QUICK ? Math.max(3, ROUNDS) : ROUNDS)
   const b = { p50: median(base.map((r) => r.p50)), p99: median(base.map((r) => r.p99)) }
   const s = { p50: median(sb.map((r) => r.p50)), p99: median(sb.map((r) => r.p99)) }
   // A p99 of ~0.2 ms moves tenfold with the machine's load from one minute to the next, so the

@@ -1,0 +1,52 @@
+// The benchmark's quick mode (ops/bench, issue 9) as a CI gate: Switchboard against raw `ws` in
+// the same run, every scenario with short windows. It fails only when a ratio falls below 0.7
+// of its target (the bench's own floor), so a noisy shared machine does not break CI but a real
+// regression does. It takes about two minutes and both cores, so it runs only when asked:
+// CI=true or BENCH_QUICK=1.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const enabled = process.env.CI === 'true' || process.env.BENCH_QUICK === '1'
+const BUDGET_MS = 240_000
+
+interface Row {
+  id: string
+  ratio: number
+  met?: boolean
+  aboveFloor?: boolean
+  target?: { op: string; value: number; what?: string }
+  checked?: number
+}
+
+if (!enabled) console.log('# bench-quick skipped: set CI=true or BENCH_QUICK=1 to run the 2-minute benchmark (npm run bench -- --quick)')
+
+t.test('npm run bench -- --quick: every ratio above 0.7 of its target', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: BUDGET_MS }, async (t) => {
+  t.setTimeout(BUDGET_MS)
+  const dir = mkdtempSync(join(tmpdir(), 'bench-quick-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'quick.json')
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'ops/bench/run.ts', '--quick', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  proc.stdout.on('data', (d) => (log += d))
+  proc.stderr.on('data', (d) => (log += d))
+  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+  let result: { rows: Row[]; table: string; minutes: number }
+  try {
+    result = JSON.parse(readFileSync(out, 'utf8'))
+  } catch {
+    t.fail(`the bench wrote no results (exit ${code}):\n${log.slice(-3000)}`)
+    return
+  }
+  t.comment(result.table)
+  t.ok(result.minutes < 2.5, `quick mode took ${result.minutes.toFixed(1)} min`)
+  for (const row of result.rows.filter((r) => r.target)) {
+    const value = row.checked ?? row.ratio
+    t.not(row.aboveFloor, false, `${row.id}: ${value.toFixed(2)} (target ${row.target!.what ?? 'ratio'} ${row.target!.op} ${row.target!.value}${row.met ? ', met' : ''})`)
+  }
+  t.equal(code, 0, `the bench exits 0${code === 0 ? '' : `:\n${log.slice(-3000)}`}`)
+})
