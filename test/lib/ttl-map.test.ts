@@ -78,7 +78,7 @@ t.test('Serial.submit runs synchronously when idle and queues behind pending wor
 })
 
 t.test('TtlMap against a model: never an expired or stale value, nothing young evicted, bounded', async (t) => {
-  // Random writes, re-sets, deletes and reads on a small ring. The model remembers every key's
+  // Random writes, re-sets, deletes, takes and reads on a small ring. The model remembers every key's
   // latest value, expiry and write number: an entry written fewer than `cap` writes ago that has
   // not expired must be there with its latest value; nothing else may come back wrong.
   const cap = 8
@@ -109,8 +109,11 @@ t.test('TtlMap against a model: never an expired or stale value, nothing young e
       m.delete(owner, id)
       model.delete(key)
     } else {
-      const got = m.get(owner, id)
+      // take is get and delete in one step: checked like get, then the key is gone.
+      const taking = rand(4) === 0
+      const got = taking ? m.take(owner, id) : m.get(owner, id)
       const known = model.get(key)
+      if (taking) model.delete(key)
       const fresh = known && known.expiresAt > now
       if (got !== undefined && !(fresh && got === known.value)) t.fail(`step ${step}: ${key} gave ${got}, expected ${fresh ? known.value : 'nothing'}`)
       if (fresh && writes - known.write < cap && got !== known.value) t.fail(`step ${step}: ${key} was evicted young`)
