@@ -54,7 +54,7 @@ t.test('every server frame matches its schema', async (t) => {
 })
 
 t.test('MSG and MSG_ACK templates write exactly what JSON.stringify of the object writes', async (t) => {
-  const hostile = ['hi', '"quoted" \\ back\\slash', 'line\nbreak\ttab\u0000nul', '\u2028\u2029', 'é 中文 🎉', '\ud800 lone', '</script><b>', '']
+  const hostile = ['hi', '"quoted" \\ back\\slash', 'line\nbreak\ttab\u0000nul', '\u2028\u2029', 'é 中文 🎉', '\ud800 lone', 'end \udfff', '\u007f\u001f', '</script><b>', '']
   // Compared silently and reported once: raw U+2028 in a TAP comment line would split it.
   const differ: string[] = []
   const hex = (s: string) => [...s].map((c) => c.codePointAt(0)!.toString(16)).join(' ')
@@ -69,6 +69,6 @@ t.test('MSG and MSG_ACK templates write exactly what JSON.stringify of the objec
       checked++
     }
   }
-  t.equal(checked, 32)
+  t.equal(checked, 40)
   t.same(differ, [], 'no frame differs')
 })

@@ -7,6 +7,7 @@ import { ErrorCode } from './error-codes.ts'
 import '../lib/formats.ts'
 import { codePointLength, sanitizeText, stripUnsafeChars, type TextKind } from '../lib/sanitize.ts'
 import { UUID_V4_PATTERN } from '../lib/uuid.ts'
+import { jsonString } from '../lib/json.ts'
 import type { MessageDoc } from '../docs/asyncapi.ts'
 
 /** `errorMessage` replaces TypeBox's wording (a regex dump) in details.errors. */
@@ -232,13 +233,11 @@ export const chatOpenedFrame = (data: ChatOpened['data']): string =>
 // JSON-encoded values instead of by stringifying an object (the relay's hottest frames). The
 // output is byte for byte JSON.stringify's of the same object; test/protocol-fastchat.test.ts
 // compares the two on hostile strings.
-const str = JSON.stringify as (s: string) => string
-
 export const msgFrame = (d: ServerMsg['data']): string =>
-  `{"type":"MSG","data":{"from":${str(d.from)},"to":${str(d.to)},"content":${str(d.content)},"message_id":${str(d.message_id)},"timestamp":${str(d.timestamp)}}}`
+  `{"type":"MSG","data":{"from":${jsonString(d.from)},"to":${jsonString(d.to)},"content":${jsonString(d.content)},"message_id":${jsonString(d.message_id)},"timestamp":${jsonString(d.timestamp)}}}`
 
 export const msgAckFrame = (messageId: string, status: ServerMsgAck['data']['status']): string =>
-  `{"type":"MSG_ACK","data":{"message_id":${str(messageId)},"status":"${status}"}}`
+  `{"type":"MSG_ACK","data":{"message_id":${jsonString(messageId)},"status":"${status}"}}`
 
 export const typingFrame = (userId: string, isTyping: boolean): string =>
   JSON.stringify({ type: 'TYPING', data: { user_id: userId, is_typing: isTyping } } satisfies ServerTyping)
