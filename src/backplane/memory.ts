@@ -12,8 +12,16 @@ interface OnlineUser {
   instances: Set<string>
 }
 
+/** TtlMap's space numbers. */
+const KEY_SPACES: readonly KeySpace[] = ['dedupe', 'receipt']
+
 export interface MemoryHubOptions {
-  /** Cap on short-lived keys per space (dedupe, receipts); past it the oldest go first. */
+  /**
+   * Cap on short-lived keys, per space (dedupe, receipts): the spaces share one ring of
+   * maxKeys × 2 slots, and past it the oldest key goes first, whatever its space. A MSG writes
+   * one of each, so under a relay's load each space keeps about maxKeys; a sender whose
+   * messages are never confirmed leaves receipts that age out with their dedupe keys.
+   */
   maxKeys?: number
   now?: () => number
 }
@@ -23,11 +31,11 @@ export class MemoryHub {
   readonly instances = new Map<string, BackplaneHandlers>()
   /** user → users they have an open chat with (both directions stored). */
   readonly partners = new Map<string, Set<string>>()
-  readonly keys: Readonly<Record<KeySpace, TtlMap<string>>>
+  /** Dedupe and receipt keys in one ring (see TtlMap: a MSG writes both with one id). */
+  readonly keys: TtlMap<string>
 
   constructor(opts: MemoryHubOptions = {}) {
-    const max = opts.maxKeys ?? 100_000
-    this.keys = { dedupe: new TtlMap(max, opts.now), receipt: new TtlMap(max, opts.now) }
+    this.keys = new TtlMap((opts.maxKeys ?? 100_000) * KEY_SPACES.length, opts.now)
   }
 
   emit(change: PresenceChange): void {
@@ -135,16 +143,16 @@ function chatStore(hub: MemoryHub): ChatStore {
 function keyStore(hub: MemoryHub): KeyStore {
   return {
     claim(space, owner, id, value, ttlMs) {
-      return hub.keys[space].setIfAbsent(owner, id, value, ttlMs)
+      return hub.keys.setIfAbsent(owner, id, value, ttlMs, KEY_SPACES.indexOf(space))
     },
     put(space, owner, id, value, ttlMs) {
-      hub.keys[space].set(owner, id, value, ttlMs)
+      hub.keys.set(owner, id, value, ttlMs, KEY_SPACES.indexOf(space))
     },
     take(space, owner, id) {
-      return hub.keys[space].take(owner, id)
+      return hub.keys.take(owner, id, KEY_SPACES.indexOf(space))
     },
     delete(space, owner, id) {
-      hub.keys[space].delete(owner, id)
+      hub.keys.delete(owner, id, KEY_SPACES.indexOf(space))
     }
   }
 }

@@ -1,6 +1,7 @@
 // A map whose entries expire, with a hard cap on size, for state that must be remembered for a
 // while but never grow without bound (dedupe of message ids, where to send a read receipt).
-// Keys have two parts, an owner and an id (a user id and a message id).
+// Keys have two parts, an owner and an id (a user id and a message id), in a numbered space:
+// several kinds of key (dedupe and receipts) share one ring and one index.
 //
 // Built for the relay's hot path, where every MSG writes keys into maps sitting at their cap:
 // - One index, id → slot, not one joined string and not a map per owner: the id is a string
@@ -12,8 +13,11 @@
 // - The same id under several owners (ids are the clients' own: "1", "msg-2") is a chain of
 //   slots through `next`, youngest first; the owner is compared along it. Chains are short:
 //   they hold the owners that used one id within the TTL.
-// - Entries live in a ring of slots in write order (parallel arrays: owner, id, value, expiry,
-//   next); the index holds small integers V8 stores unboxed. The sweep walks the ring from its
+// - One ring for every space: a MSG writes a dedupe key and a receipt key with the same id, so
+//   the second finds the index entry the first just touched, and evicting the older of the two
+//   warms the index for the younger (in a map at its cap, the cold lookups are the cost).
+// - Entries live in a ring of slots in write order (parallel arrays: space, owner, id, value,
+//   expiry, next); the index holds small integers V8 stores unboxed. The sweep walks the ring from its
 //   oldest end, with no iterator (a Map iterator allocates two objects a step).
 //
 // The ring has `maxEntries` slots; writing into a full ring evicts its oldest entry. Re-setting
@@ -31,6 +35,8 @@ export class TtlMap<V> {
   private ids: string[] = []
   private values: (V | undefined)[] = []
   private expires: Float64Array | undefined
+  /** Each slot's space (0–255). */
+  private spaces: Uint8Array | undefined
   /** The next older slot with the same id, or -1. */
   private next: Int32Array | undefined
   /** Ring positions as ever-growing counters; the slot is the counter modulo the capacity. */
@@ -44,8 +50,8 @@ export class TtlMap<V> {
     if (!(maxEntries >= 1)) throw new RangeError('TtlMap needs room for at least one entry')
   }
 
-  get(owner: string, id: string): V | undefined {
-    const slot = this.find(owner, id)
+  get(owner: string, id: string, space = 0): V | undefined {
+    const slot = this.find(owner, id, space)
     if (slot < 0) return undefined
     if (this.expires![slot]! <= this.now()) {
       this.clear(slot)
@@ -54,33 +60,33 @@ export class TtlMap<V> {
     return this.values[slot]
   }
 
-  has(owner: string, id: string): boolean {
-    return this.get(owner, id) !== undefined
+  has(owner: string, id: string, space = 0): boolean {
+    return this.get(owner, id, space) !== undefined
   }
 
-  set(owner: string, id: string, value: V, ttlMs: number): void {
-    const old = this.find(owner, id)
+  set(owner: string, id: string, value: V, ttlMs: number, space = 0): void {
+    const old = this.find(owner, id, space)
     if (old >= 0) this.clear(old)
-    this.append(owner, id, value, ttlMs)
+    this.append(owner, id, value, ttlMs, space)
   }
 
   /** Set only when absent (or expired); true when this call set it. */
-  setIfAbsent(owner: string, id: string, value: V, ttlMs: number): boolean {
-    if (this.has(owner, id)) return false
-    this.append(owner, id, value, ttlMs)
+  setIfAbsent(owner: string, id: string, value: V, ttlMs: number, space = 0): boolean {
+    if (this.has(owner, id, space)) return false
+    this.append(owner, id, value, ttlMs, space)
     return true
   }
 
-  delete(owner: string, id: string): boolean {
-    const slot = this.find(owner, id)
+  delete(owner: string, id: string, space = 0): boolean {
+    const slot = this.find(owner, id, space)
     if (slot < 0) return false
     this.clear(slot)
     return true
   }
 
   /** Get and delete in one step. */
-  take(owner: string, id: string): V | undefined {
-    const slot = this.find(owner, id)
+  take(owner: string, id: string, space = 0): V | undefined {
+    const slot = this.find(owner, id, space)
     if (slot < 0) return undefined
     const v = this.expires![slot]! > this.now() ? this.values[slot] : undefined
     this.clear(slot)
@@ -91,20 +97,21 @@ export class TtlMap<V> {
     return this.count
   }
 
-  /** The slot holding (owner, id), live or expired, or -1. */
-  private find(owner: string, id: string): number {
+  /** The slot holding (space, owner, id), live or expired, or -1. */
+  private find(owner: string, id: string, space: number): number {
     let slot = this.index.get(id)
     if (slot === undefined) return -1
-    while (slot >= 0 && this.owners[slot] !== owner) slot = this.next![slot]!
+    while (slot >= 0 && (this.owners[slot] !== owner || this.spaces![slot] !== space)) slot = this.next![slot]!
     return slot
   }
 
   /** The key is absent: write it at the young end, after making room and sweeping. */
-  private append(owner: string, id: string, value: V, ttlMs: number): void {
+  private append(owner: string, id: string, value: V, ttlMs: number, space: number): void {
     const now = this.now()
     const cap = this.maxEntries
     const expires = (this.expires ??= new Float64Array(cap))
     const next = (this.next ??= new Int32Array(cap))
+    const spaces = (this.spaces ??= new Uint8Array(cap))
     // Empty and expired slots go from the oldest end; a full ring gives up its oldest, live or not.
     while (this.head < this.tail) {
       const slot = this.head % cap
@@ -116,6 +123,7 @@ export class TtlMap<V> {
     }
     const slot = this.tail++ % cap
     this.owners[slot] = owner
+    spaces[slot] = space
     this.ids[slot] = id
     this.values[slot] = value
     expires[slot] = now + ttlMs

@@ -78,7 +78,7 @@ t.test('Serial.submit runs synchronously when idle and queues behind pending wor
 })
 
 t.test('TtlMap against a model: never an expired or stale value, nothing young evicted, bounded', async (t) => {
-  // Random writes, re-sets, deletes, takes and reads on a small ring. The model remembers every key's
+  // Random writes, re-sets, deletes, takes and reads on a small ring, in two spaces. The model remembers every key's
   // latest value, expiry and write number: an entry written fewer than `cap` writes ago that has
   // not expired must be there with its latest value; nothing else may come back wrong.
   const cap = 8
@@ -91,27 +91,28 @@ t.test('TtlMap against a model: never an expired or stale value, nothing young e
   for (let step = 0; step < 20_000; step++) {
     const owner = `o${rand(3)}`
     const id = `k${rand(8)}`
-    const key = `${owner}:${id}`
+    const space = rand(2)
+    const key = `${space}:${owner}:${id}`
     const op = rand(10)
     now += rand(3)
     if (op < 4) {
       const ttl = 1 + rand(60)
-      m.set(owner, id, step, ttl)
+      m.set(owner, id, step, ttl, space)
       model.set(key, { value: step, expiresAt: now + ttl, write: writes++ })
     } else if (op < 6) {
       const ttl = 1 + rand(60)
       const known = model.get(key)
       const fresh = known && known.expiresAt > now && writes - known.write < cap
-      const set = m.setIfAbsent(owner, id, step, ttl)
+      const set = m.setIfAbsent(owner, id, step, ttl, space)
       if (fresh && set) t.fail(`step ${step}: setIfAbsent overwrote a live key`)
       if (set) model.set(key, { value: step, expiresAt: now + ttl, write: writes++ })
     } else if (op < 7) {
-      m.delete(owner, id)
+      m.delete(owner, id, space)
       model.delete(key)
     } else {
       // take is get and delete in one step: checked like get, then the key is gone.
       const taking = rand(4) === 0
-      const got = taking ? m.take(owner, id) : m.get(owner, id)
+      const got = taking ? m.take(owner, id, space) : m.get(owner, id, space)
       const known = model.get(key)
       if (taking) model.delete(key)
       const fresh = known && known.expiresAt > now
