@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const enabled = process.env.CI === 'true' || process.env.BENCH_QUICK === '1'
-const BUDGET_MS = 240_000
+const BUDGET_MS = 290_000 // under the 300 s file timeout npm test gives this file
 
 interface Row {
   id: string
@@ -43,7 +43,9 @@ t.test('npm run bench -- --quick: every ratio above 0.7 of its target', { skip: 
     return
   }
   t.comment(result.table)
-  t.ok(result.minutes < 2.5, `quick mode took ${result.minutes.toFixed(1)} min`)
+  // About 1.5 minutes on our machines; the bound catches a scenario that hangs or crawls, not
+  // a slow machine (the CI machines differ from ours, and this is not a timed test).
+  t.ok(result.minutes < 4, `quick mode took ${result.minutes.toFixed(1)} min`)
   for (const row of result.rows.filter((r) => r.target)) {
     const value = row.checked ?? row.ratio
     t.not(row.aboveFloor, false, `${row.id}: ${value.toFixed(2)} (target ${row.target!.what ?? 'ratio'} ${row.target!.op} ${row.target!.value}${row.met ? ', met' : ''})`)
