@@ -12,8 +12,8 @@ interface OnlineUser {
   instances: Set<string>
 }
 
-/** TtlMap's space numbers. */
-const KEY_SPACES: readonly KeySpace[] = ['dedupe', 'receipt']
+/** Each key space's number in the shared TtlMap. */
+const SPACE = { dedupe: 0, receipt: 1 } as const satisfies Record<KeySpace, number>
 
 export interface MemoryHubOptions {
   /**
@@ -35,7 +35,7 @@ export class MemoryHub {
   readonly keys: TtlMap<string>
 
   constructor(opts: MemoryHubOptions = {}) {
-    this.keys = new TtlMap((opts.maxKeys ?? 100_000) * KEY_SPACES.length, opts.now)
+    this.keys = new TtlMap((opts.maxKeys ?? 100_000) * Object.keys(SPACE).length, opts.now)
   }
 
   emit(change: PresenceChange): void {
@@ -143,16 +143,16 @@ function chatStore(hub: MemoryHub): ChatStore {
 function keyStore(hub: MemoryHub): KeyStore {
   return {
     claim(space, owner, id, value, ttlMs) {
-      return hub.keys.setIfAbsent(owner, id, value, ttlMs, KEY_SPACES.indexOf(space))
+      return hub.keys.setIfAbsent(owner, id, value, ttlMs, SPACE[space])
     },
     put(space, owner, id, value, ttlMs) {
-      hub.keys.set(owner, id, value, ttlMs, KEY_SPACES.indexOf(space))
+      hub.keys.set(owner, id, value, ttlMs, SPACE[space])
     },
     take(space, owner, id) {
-      return hub.keys.take(owner, id, KEY_SPACES.indexOf(space))
+      return hub.keys.take(owner, id, SPACE[space])
     },
     delete(space, owner, id) {
-      hub.keys.delete(owner, id, KEY_SPACES.indexOf(space))
+      hub.keys.delete(owner, id, SPACE[space])
     }
   }
 }
