@@ -1,5 +1,5 @@
-// Chats between two users: the chat_id is derived from the pair, so it is the same whoever
-// opens it and on whichever instance. Open pairs live in the backplane's ChatStore; a pair is
+// Chats: open chats between two users, kept in the backplane's ChatStore. The chat_id is derived
+// from the pair, so it is the same whoever opens it and on whichever instance; a pair is
 // forgotten once both users are offline, so the store stays bounded by who is online.
 import { createHash } from 'node:crypto'
 import type { ChatStore } from '../backplane/backplane.ts'

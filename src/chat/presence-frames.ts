@@ -1,6 +1,6 @@
-// PRESENCE frames from entries serialized once. A join storm builds a full list for every
-// HELLO: serializing each entry when its user joins (or is renamed) and joining the strings
-// costs one copy per list instead of a JSON.stringify of thousands of objects.
+// PRESENCE frame text for Presence: entries serialized once, frames as those strings joined. A
+// join storm builds a full list for every HELLO: serializing each entry when its user joins (or
+// is renamed) and joining the strings costs one copy per list, not thousands of JSON.stringify.
 //
 // The text is byte-identical to presenceFrame() (src/protocol/fastchat.ts): JSON.stringify of
 // an array is its elements' JSON joined by commas with no whitespace, and every entry here is

@@ -1,11 +1,11 @@
-// Presence: this instance's users → their connections (one presence entry per user however
-// many connections), a mirror of who is online service-wide (fed by the backplane), and the
-// PRESENCE broadcasts to this instance's connections. Broadcasts are coalesced: at most one per
-// connection per debounce window, the last state always goes out, and each distinct frame is
-// built once and the same string written to every receiver. Entries are serialized once, when
-// their user joins or is renamed; frames are those strings joined (presence-frames.ts).
+// Presence: who is online service-wide (a mirror fed by the backplane, one entry per user however
+// many connections), its versions, and the PRESENCE broadcasts to the local hub's connections.
+// Broadcasts are coalesced: at most one per connection per debounce window, the last state always
+// goes out, and each distinct frame is built once and the same string written to every receiver.
+// Entries are serialized once, when their user joins or is renamed (presence-frames.ts).
 import type { Awaitable } from '../lib/awaitable.ts'
-import type { Backplane, BackplaneHandlers, Delivery, PresenceChange, UserEntry } from '../backplane/backplane.ts'
+import type { Backplane, BackplaneHandlers, PresenceChange, UserEntry } from '../backplane/backplane.ts'
+import { LocalHub } from './hub.ts'
 import { bodyOf, entryJson, frameOf, joinBodies } from './presence-frames.ts'
 import type { ChatSession } from './session.ts'
 
@@ -46,11 +46,17 @@ const RETRY_DROPPED_MS = 250
  */
 export const FULL_LIST_BYTES_PER_SEC = 512 * 1024
 
-export class Presence implements BackplaneHandlers {
+/** What reaches this instance from the backplane: deliveries go to the hub, changes to presence. */
+export function backplaneHandlers(presence: Presence, hub: LocalHub): BackplaneHandlers {
+  return {
+    presence: (change) => presence.presence(change),
+    deliver: (userId, delivery) => hub.deliver(userId, delivery)
+  }
+}
+
+export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   /** Service-wide: user_id → name and entry, in the order users came online. */
   private readonly online = new Map<string, OnlineUser>()
-  /** This instance: user_id → identified connections. */
-  private readonly local = new Map<string, Set<ChatSession>>()
   private version = 0
   /** Changes newer than the oldest version a delta connection still has to catch up from. */
   private changes: Change[] = []
@@ -78,14 +84,16 @@ export class Presence implements BackplaneHandlers {
 
   constructor(
     private readonly backplane: Backplane,
-    private readonly opts: PresenceOptions
+    private readonly opts: PresenceOptions,
+    /** This instance's connections: whom PRESENCE goes to, and where deliveries land. */
+    private readonly hub: LocalHub = new LocalHub()
   ) {
     this.now = opts.now ?? Date.now
   }
 
-  /** Subscribe to the backplane and load who is already online. */
+  /** Subscribe to the backplane (deliveries to the hub, changes here) and load who is online. */
   async start(): Promise<void> {
-    await this.backplane.attach(this)
+    await this.backplane.attach(backplaneHandlers(this, this.hub))
     for (const user of await this.backplane.presence.list()) this.apply({ ...user, online: true })
   }
 
@@ -122,27 +130,22 @@ export class Presence implements BackplaneHandlers {
     return this.online.size
   }
 
-  sessionsOf(userId: string): ReadonlySet<ChatSession> {
-    return this.local.get(userId) ?? EMPTY
-  }
-
-  /** An identified connection joins: the user comes online (or is renamed) service-wide. */
+  /**
+   * An identified connection joins: the user comes online (or is renamed) service-wide, and
+   * only then does the hub hold the connection and deliveries reach it.
+   */
   async add(session: ChatSession & { user: UserEntry }): Promise<void> {
     const user = session.user
     await this.backplane.presence.join(user)
     // Applied here as well as through the backplane's echo, so the joiner's own list has it.
     this.apply({ ...user, online: true })
-    let sessions = this.local.get(user.user_id)
-    if (!sessions) this.local.set(user.user_id, (sessions = new Set()))
-    sessions.add(session)
+    this.hub.add(session)
   }
 
-  /** A connection leaves; true when that took its user offline service-wide. */
+  /** A connection leaves the hub; true when that took its user offline service-wide. */
   async remove(session: ChatSession): Promise<boolean> {
     const user = session.user
-    const sessions = user && this.local.get(user.user_id)
-    if (!user || !sessions?.delete(session) || sessions.size > 0) return false
-    this.local.delete(user.user_id)
+    if (!user || !this.hub.remove(session)) return false
     const offline = await this.backplane.presence.leave(user.user_id)
     if (offline) this.apply({ ...user, online: false })
     return offline
@@ -155,22 +158,12 @@ export class Presence implements BackplaneHandlers {
     session.presenceSentAt = this.now()
   }
 
-  // ---- BackplaneHandlers
-
+  /** The backplane's handler: a change somewhere in the service (this instance's own ones too). */
   presence(change: PresenceChange): void {
     this.apply(change)
   }
 
-  deliver(userId: string, delivery: Delivery): number {
-    let taken = 0
-    for (const s of this.sessionsOf(userId)) {
-      if (s.closed || s.ref === delivery.except) continue
-      if (delivery.droppable ? s.peer.sendDroppable(delivery.frame) : s.peer.send(delivery.frame)) taken++
-    }
-    return taken
-  }
-
-  // ---- the mirror and its broadcasts
+  // ---- the mirror, its change log and its broadcasts
 
   /** Idempotent: the backplane echoes changes this instance already applied. */
   private apply(change: PresenceChange): void {
@@ -303,7 +296,7 @@ export class Presence implements BackplaneHandlers {
     let retryAt = Infinity
     let oldestDelta = this.version
     const fullWindow = this.fullListWindow()
-    for (const sessions of this.local.values()) {
+    for (const sessions of this.hub.perUser()) {
       for (const s of sessions) {
         if (s.closed || s.presenceVersion < 0 || s.presenceVersion === this.version) continue
         const readyAt = s.presenceSentAt + (s.delta ? this.opts.debounceMs : fullWindow)
@@ -350,5 +343,3 @@ export class Presence implements BackplaneHandlers {
     if (keep > 0) this.changes = this.changes.slice(keep)
   }
 }
-
-const EMPTY: ReadonlySet<ChatSession> = new Set()

@@ -1,6 +1,7 @@
-// FastChat behaviour (SPEC section 3) for validated client messages: identity, chats, messages,
-// receipts, typing, ping, and the cleanup when a connection goes. Plain code over the Backplane,
-// Presence and RateLimits; it writes to connections only through ChatPeer.
+// ChatService: FastChat behaviour (SPEC section 3) for validated client messages: identity,
+// chats, messages, receipts, typing, ping, and the cleanup when a connection goes. Plain code over
+// Presence (who is online, their names), the Backplane (deliveries, which land in each instance's
+// LocalHub) and RateLimits; it writes to the sender's own connection only through ChatPeer.
 //
 // MSG and MSG_ACK, the hot path, are generators run by runSyncFirst (src/lib/awaitable.ts):
 // `yield` where an async function would `await`, so that over the in-memory backplane a message

@@ -1,6 +1,6 @@
-// One FastChat connection as the domain sees it: the peer it writes to, the identity its HELLO
-// established, and what presence and typing remember about it. No socket in sight: the route
-// hands in anything with send/sendDroppable/close (the transport's Conn fits).
+// ChatSession: one FastChat connection as the domain sees it: the peer it writes to, the identity
+// its HELLO established, and what presence and typing remember about it. ChatPeer: what the route
+// hands in for the socket, anything with send/sendDroppable/close (the transport's Conn fits).
 import type { UserEntry } from '../backplane/backplane.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 

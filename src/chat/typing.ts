@@ -1,5 +1,6 @@
-// TYPING relay. Each connection remembers whom it told `is_typing: true`, so that when it goes
-// away those users get `is_typing: false` instead of an indicator stuck on.
+// TypingRelay: TYPING frames to users through the backplane. Each connection remembers whom
+// it told `is_typing: true`, so that when it goes those users get `is_typing: false` instead of
+// an indicator stuck on.
 import type { Backplane } from '../backplane/backplane.ts'
 import { typingFrame } from '../protocol/fastchat.ts'
 import type { ChatSession } from './session.ts'

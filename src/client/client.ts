@@ -9,6 +9,7 @@ import type {
 } from '../protocol/fastchat.ts'
 import type { Welcome } from '../protocol/main.ts'
 import type { ErrorCode } from '../protocol/error-codes.ts'
+import { isPlainObject } from '../lib/is-plain-object.ts'
 import { isUuidV4, uuidv4 } from '../lib/uuid.ts'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
 import { Emitter } from './emitter.ts'
@@ -104,7 +105,8 @@ export interface ReconnectScheduled {
   reason: string
 }
 
-export interface PresenceChange {
+/** The `presence` event: everyone online now and what moved since the last one. */
+export interface PresenceUpdate {
   /** Everyone online now, the receiver included (a copy). */
   users: Map<string, PresenceEntry>
   /** Who came (online:true), went (online:false) or was renamed since the last event. */
@@ -137,7 +139,7 @@ export interface FastChatEvents {
   // What the client makes of them.
   state: StateChange
   reconnect: ReconnectScheduled
-  presence: PresenceChange
+  presence: PresenceUpdate
   /** Each incoming message once: a resend after a lost ack is not reported again. */
   message: ServerMsg['data']
   /** The progress of a message this client sent. */
@@ -491,7 +493,7 @@ export class FastChatClient extends Emitter<FastChatEvents> {
     } catch {
       return // plain text on /ws is the echo dialect, not ours
     }
-    if (!isObject(msg) || typeof msg.type !== 'string' || !isObject(msg.data)) return
+    if (!isPlainObject(msg) || typeof msg.type !== 'string' || !isPlainObject(msg.data)) return
     const data = msg.data
     switch (msg.type) {
       case 'WELCOME': return this.emit('WELCOME', data as Welcome['data'])
@@ -599,7 +601,7 @@ export class FastChatClient extends Emitter<FastChatEvents> {
    */
   private onError(data: ErrorMessage['data']): void {
     this.emit('ERROR', data)
-    const details = isObject(data.details) ? data.details : {}
+    const details = isPlainObject(data.details) ? data.details : {}
     const err = new FastChatError(data.code, data.message, details)
     const messageId = details.message_id
     if (typeof messageId === 'string') {
@@ -784,8 +786,4 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
 function removeFirst<T>(list: T[], value: T): void {
   const i = list.indexOf(value)
   if (i >= 0) list.splice(i, 1)
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -1,7 +1,7 @@
 // The FastChat client SDK: import from here (browser bundles and Node alike).
 export {
   FastChatClient, FastChatError,
-  type ConnectionState, type FastChatClientOptions, type FastChatEvents, type Identity, type MessageStatus, type PresenceChange,
+  type ConnectionState, type FastChatClientOptions, type FastChatEvents, type Identity, type MessageStatus, type PresenceUpdate,
   type ReconnectScheduled, type SendOptions, type SendResult, type StateChange, type StatusChange, type WebSocketConstructor, type WebSocketLike
 } from './client.ts'
 export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'

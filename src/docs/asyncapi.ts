@@ -1,18 +1,11 @@
 // Builds the AsyncAPI 3.0 document from the very TypeBox schemas that validate the wire, so the
 // docs and the playground cannot drift from what the server accepts. Each dialect describes
-// itself as a SurfaceDoc (in its protocol file); this file only assembles them.
+// its messages as MessageDocs (in its protocol file); this file only assembles them.
 import type { TSchema } from '@sinclair/typebox'
+import type { MessageDoc } from '../protocol/message-doc.ts'
 
-export interface MessageDoc {
-  /** Unique within its surface: the message's `type` or `action`, or a descriptive name. */
-  name: string
-  summary?: string
-  schema: TSchema
-  /** At least one; client messages' examples are accepted by the server as they are. */
-  examples: unknown[]
-  /** Client examples that are plain text frames rather than JSON (verbatim echo). */
-  text?: boolean
-}
+// Until every protocol file imports it from its new home (src/protocol/message-doc.ts).
+export type { MessageDoc } from '../protocol/message-doc.ts'
 
 export interface SurfaceDoc {
   /** Channel id: letters, digits, underscores. */

@@ -30,9 +30,7 @@ export function looksLikeJsonObject(text: string | Buffer): boolean {
   return false
 }
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
+export { isPlainObject } from './is-plain-object.ts'
 
 /** What JSON.stringify escapes in a string (quote, backslash, controls), or a surrogate, paired or not. */
 // eslint-disable-next-line no-control-regex -- control characters are what JSON escapes

@@ -1,7 +1,7 @@
 // `/ws/echo` smoke-test dialect (SPEC section 4, first half): welcome, echo envelope, echo_raw,
 // server_ping. The action dialect on the same socket lives in action.ts.
 import { Type, type Static } from '@sinclair/typebox'
-import type { MessageDoc } from '../docs/asyncapi.ts'
+import type { MessageDoc } from './message-doc.ts'
 import { stringifyJson } from '../lib/json.ts'
 import { epochSeconds, round3 } from '../lib/clock.ts'
 

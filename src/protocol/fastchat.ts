@@ -8,7 +8,7 @@ import '../lib/formats.ts'
 import { codePointLength, sanitizeText, stripUnsafeChars, type TextKind } from '../lib/sanitize.ts'
 import { UUID_V4_PATTERN } from '../lib/uuid.ts'
 import { jsonString } from '../lib/json.ts'
-import type { MessageDoc } from '../docs/asyncapi.ts'
+import type { MessageDoc } from './message-doc.ts'
 
 /** `errorMessage` replaces TypeBox's wording (a regex dump) in details.errors. */
 const UserId = Type.String({

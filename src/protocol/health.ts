@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ClientPong, EchoError, PingConfig } from './echo.ts'
 import { LowerPing, LowerPong } from './main.ts'
-import type { MessageDoc } from '../docs/asyncapi.ts'
+import type { MessageDoc } from './message-doc.ts'
 
 export const HealthConnected = Type.Object({
   type: Type.Literal('health_status'),

@@ -1,7 +1,7 @@
 // `/ws` greeting and echo dialect (SPEC section 2): the WELCOME greeting, `{"type":"ping"}` →
 // pong, and the echo envelope for any other JSON object. FastChat lives in fastchat.ts.
 import { Type, type Static } from '@sinclair/typebox'
-import type { MessageDoc } from '../docs/asyncapi.ts'
+import type { MessageDoc } from './message-doc.ts'
 import '../lib/formats.ts'
 
 export const Welcome = Type.Object({

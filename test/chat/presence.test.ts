@@ -1,5 +1,5 @@
-// Presence, without sockets: one entry per user, coalesced broadcasts built once, delta mode,
-// slow readers, several instances sharing one backplane hub, and every frame's exact bytes.
+// Presence and the LocalHub, without sockets: one entry per user, coalesced broadcasts built once,
+// delta mode, slow readers, several instances sharing one backplane hub, and every frame's bytes.
 import t from 'tap'
 import { MemoryHub } from '../../src/backplane/memory.ts'
 import { entryJson, frameOf } from '../../src/chat/presence-frames.ts'
@@ -15,13 +15,13 @@ t.test('one entry per user however many connections; offline after the last one'
   const a1 = await node.connect('Alice')
   const a2 = await node.connect('Alice', a1.userId)
   t.equal(node.presence.size, 1)
-  t.equal(node.presence.sessionsOf(a1.userId).size, 2)
+  t.equal(node.hub.sessionsOf(a1.userId).size, 2)
   t.same(users(a2.peer), [[{ user_id: a1.userId, display_name: 'Alice', online: true }]])
   t.equal(await node.presence.remove(a1.session), false, 'one connection left: still online')
   t.ok(node.presence.isOnline(a1.userId))
   t.equal(await node.presence.remove(a2.session), true, 'the last connection: offline')
   t.notOk(node.presence.isOnline(a1.userId))
-  t.equal(node.presence.sessionsOf(a1.userId).size, 0)
+  t.equal(node.hub.sessionsOf(a1.userId).size, 0)
 })
 
 t.test('a burst is one PRESENCE per receiver, built once, the same string for everyone', async (t) => {

@@ -1,8 +1,10 @@
 // Socket-free fixtures for the FastChat domain tests: peers that record frames, and a service
-// wired to an in-memory backplane (several instances may share one hub).
+// wired to an in-memory backplane (several instances may share one MemoryHub, each with its own
+// LocalHub).
 import { randomUUID } from 'node:crypto'
 import { RateLimiterMemory } from 'rate-limiter-flexible'
 import { MemoryBackplane, MemoryHub } from '../../src/backplane/memory.ts'
+import { LocalHub } from '../../src/chat/hub.ts'
 import { Presence } from '../../src/chat/presence.ts'
 import { RateLimits } from '../../src/chat/rate-limits.ts'
 import { ChatService } from '../../src/chat/service.ts'
@@ -48,6 +50,8 @@ export class FakePeer implements ChatPeer {
 
 export interface Instance {
   backplane: MemoryBackplane
+  /** This instance's connections by user. */
+  hub: LocalHub
   presence: Presence
   chat: ChatService
   /** A connection that said HELLO. */
@@ -61,9 +65,10 @@ export interface InstanceOptions {
   typingPerMin?: number
 }
 
-export async function instance(hub: MemoryHub = new MemoryHub(), opts: InstanceOptions = {}): Promise<Instance> {
-  const backplane = new MemoryBackplane(hub)
-  const presence = new Presence(backplane, { debounceMs: opts.debounceMs ?? 10 })
+export async function instance(shared: MemoryHub = new MemoryHub(), opts: InstanceOptions = {}): Promise<Instance> {
+  const backplane = new MemoryBackplane(shared)
+  const hub = new LocalHub()
+  const presence = new Presence(backplane, { debounceMs: opts.debounceMs ?? 10 }, hub)
   await presence.start()
   const limits = new RateLimits({
     msg: new RateLimiterMemory({ keyPrefix: `m_${backplane.instanceId}`, points: opts.msgPerMin ?? 1000, duration: 60 }),
@@ -73,6 +78,7 @@ export async function instance(hub: MemoryHub = new MemoryHub(), opts: InstanceO
   const chat = new ChatService(backplane, presence, limits, tokens, { authRequired: false })
   return {
     backplane,
+    hub,
     presence,
     chat,
     async connect(name, userId = randomUUID(), capabilities) {
