@@ -13,24 +13,17 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const metrics = new Metrics({
     connections: (surface) => app.connections.count(surface),
-    // Presence and the backplane belong to FastChat and may be absent (a bare app, a test);
-    // read them when scraped, duck-typed, so metrics never depends on their plugins.
-    presenceSize() {
-      if (!app.hasDecorator('presence')) return 0
-      const size = (app.presence as { size?: unknown }).size
-      return typeof size === 'number' ? size : 0
-    },
-    backplaneUp() {
-      if (!app.hasDecorator('backplane')) return 0
-      // The in-memory backplane is always up; a networked one (Redis) reports `healthy`.
-      const healthy = (app.backplane as { healthy?: unknown }).healthy
-      return healthy === false ? 0 : 1
-    }
+    // Presence and the backplane belong to FastChat, registered after this plugin and absent
+    // from a bare app: looked up when scraped, so metrics depends on neither.
+    presenceSize: () => (app.hasDecorator('presence') ? app.presence.size : 0),
+    backplaneUp: () => (app.hasDecorator('backplane') && app.backplane.healthy ? 1 : 0)
   })
+  metrics.onUnknownLabel = (label) => app.log.warn({ label }, 'a frame label no protocol schema names; counted as "other"')
   app.decorate('metrics', metrics)
   app.connections.observer = {
     opened: (surface) => metrics.connectionOpened(surface),
-    frame: (surface, direction, data, isBinary) => metrics.frame(surface, direction, data, isBinary),
+    frame: (surface, direction, label) => metrics.countMessage(surface, direction, label),
+    error: (code) => metrics.countError(code),
     closed: (surface, code) => metrics.connectionClosed(surface, code)
   }
 }, { name: 'metrics', dependencies: ['config', 'websocket'], fastify: '5.x' })

@@ -20,7 +20,7 @@ export default fp(async (app) => {
     frameBurst: c.WS_FRAME_BURST,
     sendSoftCap: c.WS_SEND_SOFT_CAP,
     sendHardCap: c.WS_SEND_HARD_CAP
-  })
+  }, app.log)
   app.decorate('connections', registry)
 
   await app.register(websocket, {

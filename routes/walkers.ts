@@ -9,10 +9,20 @@ import { errorReply, Replies, validationReply, WalkerErrorCode, type WalkerReply
 import { executeWalker, isReply, parseInput } from '../src/walkers/execute.ts'
 import type { WalkerProtocol } from '../src/walkers/define.ts'
 import type { LoadedWalker } from '../src/walkers/registry.ts'
-import { WalkerSession } from '../src/walkers/session.ts'
+import { MAX_QUEUED_MESSAGES, WalkerSession } from '../src/walkers/session.ts'
+import type { Handler, SurfaceOptions } from '../src/transport/connections.ts'
 import { WebhookVerifier } from '../src/walkers/webhook-auth.ts'
 
 type NameParams = { name: string }
+
+const WALKER_SURFACE: SurfaceOptions = {
+  surface: 'walker',
+  prefix: 'walker_client',
+  binary: { frame: Replies.BINARY.frame, label: 'reply_error', errorCode: WalkerErrorCode.VALIDATION },
+  maxQueued: MAX_QUEUED_MESSAGES
+}
+/** The handler of a socket closed at once (no such walker): it handles nothing. */
+const NOTHING: Handler = { message() {} }
 
 const NOT_UTF8 = validationReply('Invalid JSON', [{ path: '', message: 'the body is not valid UTF-8' }])
 
@@ -57,20 +67,13 @@ const routes: FastifyPluginAsync = async (app) => {
     const walker = walkers.get(name)
     if (!walker || walker.protocol !== 'websocket') {
       // Accepted, then closed with the code: clients of the seed protocol expect exactly that.
-      const conn = app.connections.add(socket, { surface: 'walker', prefix: 'walker_client', log: req.log, onMessage() {} })
+      const conn = app.connections.add(socket, WALKER_SURFACE, req.id, () => NOTHING)
       if (walker) conn.close(CloseCode.WALKER_NOT_WEBSOCKET, CloseReason.WALKER_NOT_WEBSOCKET)
       else conn.close(CloseCode.WALKER_NOT_FOUND, CloseReason.WALKER_NOT_FOUND)
       return
     }
-    const session = new WalkerSession(name, sessionDeps, req.log.child({ walker: name }), tokenFromRequest(req.headers, req.query))
-    const conn = app.connections.add(socket, {
-      surface: 'walker',
-      prefix: 'walker_client',
-      log: req.log,
-      onMessage: (c, data, isBinary) => session.enqueue(c, data, isBinary),
-      onClose: () => session.close()
-    })
-    session.start(conn)
+    const token = tokenFromRequest(req.headers, req.query)
+    app.connections.add(socket, WALKER_SURFACE, req.id, (conn) => new WalkerSession(conn, name, sessionDeps, token))
   })
 
   // The HTTP side reads bodies raw: the webhook signature covers the exact bytes, and parsing

@@ -1,101 +1,96 @@
 // WS /ws/echo (SPEC section 4): the operators' diagnostic echo — welcome, echo envelope for any
 // JSON, echo_raw for other text, client pongs counted, server_ping on every heartbeat — and, on
 // the same socket, the typed {action, payload} dialect served by a consumer (src/consumers/).
-import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
-import type { RawData } from 'ws'
-import type { Conn, OpenOptions } from '../src/transport/connections.ts'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
 import { echoEnvelope, type EchoError, type EchoRaw, type EchoWelcome, type ServerPing } from '../src/protocol/echo.ts'
-import { ActionSession, isActionFrame, type Consumer, type SessionIO } from '../src/protocol/action.ts'
+import { isActionFrame } from '../src/protocol/action.ts'
+import type { Consumer } from '../src/consumers/consumer.ts'
+import { ActionSession } from '../src/consumers/session.ts'
 import { echoConsumer } from '../src/consumers/echo.ts'
-import { tokenFromRequest } from '../src/auth/tokens.ts'
-import { isPlainObject, parseJson, type Parsed } from '../src/lib/json.ts'
+import { tokenFromRequest, type VerifiedUser } from '../src/auth/tokens.ts'
+import { isPlainObject, parseJson } from '../src/lib/json.ts'
 import { epochSeconds } from '../src/lib/clock.ts'
 
-const BINARY_REFUSED = JSON.stringify({ type: 'error', message: 'binary frames are not supported' } satisfies EchoError)
+const SURFACE: SurfaceOptions = {
+  surface: 'echo',
+  prefix: 'echo_client',
+  binary: { frame: JSON.stringify({ type: 'error', message: 'binary frames are not supported' } satisfies EchoError), label: 'error' }
+}
 
 export interface EchoRouteOptions {
   /** The consumer serving the action dialect (tests mount their own). */
   consumer?: Consumer
 }
 
-/**
- * One /ws/echo socket: the connection registry's handlers and the consumer session's IO in one
- * object, whose methods are called with it (`Conn` calls handlers as methods). No closure is
- * made per socket for them, and a frame finds its session without a lookup.
- */
-class EchoConnection implements OpenOptions, SessionIO {
-  readonly surface = 'echo'
-  readonly prefix = 'echo_client'
+/** One /ws/echo socket: the smoke dialect answered here, action frames handed to its session. */
+class EchoConnection implements Handler {
   readonly session: ActionSession
-  /** Set right after the registry opened the socket, before any frame can arrive. */
-  conn!: Conn
   /** The client id as a JSON string, written into every envelope. */
-  private quotedId = ''
+  private readonly quotedId: string
+  /** `{"type":"pong"}` answers to server_ping: counted, never answered. */
+  pongs = 0
 
-  constructor(readonly log: FastifyBaseLogger, consumer: Consumer, sendCompletion: boolean) {
-    this.session = new ActionSession(consumer, this, sendCompletion)
-  }
-
-  opened(conn: Conn): void {
-    this.conn = conn
+  constructor(private readonly conn: Conn, consumer: Consumer, opts: { sendCompletion: boolean; welcome: string; verify?: () => Promise<VerifiedUser | null> }) {
+    this.session = new ActionSession(consumer, conn, opts.sendCompletion)
     this.quotedId = JSON.stringify(conn.id)
+    conn.send(opts.welcome, 'welcome')
+    // A handshake token is verified before any frame is handled: the first frame waits its turn.
+    const verify = opts.verify
+    if (verify) conn.run(() => this.session.authenticate(verify))
   }
 
-  send(frame: string): void {
-    this.conn.send(frame)
-  }
-
-  close(code: number, reason: string): void {
-    this.conn.close(code, reason)
-  }
-
-  onMessage(conn: Conn, data: RawData, isBinary: boolean): void | Promise<void> {
-    const session = this.session
-    if (isBinary) return session.submit(() => void conn.send(BINARY_REFUSED))
+  message(buf: Buffer): void | Promise<void> {
+    const conn = this.conn
     const now = Date.now()
-    const text = (data as Buffer).toString()
+    const text = buf.toString()
     const parsed = parseJson(text)
-    if (parsed.ok && isPlainObject(parsed.value) && isActionFrame(parsed.value)) return session.handle(parsed.value)
-    // Smoke-dialect frames keep their place behind queued action work; with nothing queued
-    // the reply is made at once, without a closure for it.
-    if (session.idle) return session.follow(this.smoke(conn, text, parsed, now))
-    return session.submit(() => this.smoke(conn, text, parsed, now))
-  }
-
-  onBeat(conn: Conn): void {
-    conn.sendDroppable(JSON.stringify({ type: 'server_ping', timestamp: epochSeconds(), client_id: conn.id } satisfies ServerPing))
-  }
-
-  onClose(): void {
-    this.session.close()
-  }
-
-  private smoke(conn: Conn, text: string, parsed: Parsed, now: number): void {
     if (!parsed.ok) {
-      conn.send(JSON.stringify({ type: 'echo_raw', data: text, server_timestamp: epochSeconds(now), client_id: conn.id } satisfies EchoRaw))
+      conn.receivedAs('text')
+      conn.send(JSON.stringify({ type: 'echo_raw', data: text, server_timestamp: epochSeconds(now), client_id: conn.id } satisfies EchoRaw), 'echo_raw')
       return
     }
-    if (isPlainObject(parsed.value) && parsed.value.type === 'pong') {
-      conn.appPongs++ // the answer to server_ping: counted, never answered
-      return
+    const msg = parsed.value
+    if (isPlainObject(msg)) {
+      if (isActionFrame(msg)) {
+        conn.receivedAs(typeof msg.action === 'string' ? `action:${msg.action}` : 'other')
+        return this.session.handle(msg)
+      }
+      if (msg.type === 'pong') {
+        conn.receivedAs('pong')
+        this.pongs++
+        return
+      }
+      if (typeof msg.type === 'string') conn.receivedAs(msg.type)
     }
-    conn.send(echoEnvelope(parsed.value, now, this.quotedId, now - conn.openedAt))
+    conn.send(echoEnvelope(msg, now, this.quotedId, now - conn.openedAt), 'echo')
+  }
+
+  beat(): void {
+    const conn = this.conn
+    conn.sendDroppable(JSON.stringify({ type: 'server_ping', timestamp: epochSeconds(), client_id: conn.id } satisfies ServerPing), 'server_ping')
+  }
+
+  closed(): void {
+    this.session.close()
   }
 }
 
 const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
   const config = { ping_interval: app.config.WS_PING_INTERVAL, ping_timeout: app.config.WS_PING_TIMEOUT }
   const consumer = opts.consumer ?? echoConsumer
+  const sendCompletion = app.config.ECHO_SEND_COMPLETION
 
   app.get('/ws/echo', { websocket: true }, (socket, req) => {
-    const echo = new EchoConnection(req.log, consumer, app.config.ECHO_SEND_COMPLETION)
-    const conn = app.connections.add(socket, echo)
-    echo.opened(conn)
-    conn.send(JSON.stringify({
-      type: 'welcome', endpoint: '/ws/echo', client_id: conn.id, server_time: epochSeconds(conn.openedAt), config
-    } satisfies EchoWelcome))
     const token = tokenFromRequest(req.headers, req.query)
-    if (token !== undefined) echo.session.authenticate(() => app.auth.verify(token))
+    const verify = token === undefined ? undefined : () => app.auth.verify(token)
+    app.connections.add(socket, SURFACE, req.id, (conn) => new EchoConnection(conn, consumer, {
+      sendCompletion,
+      verify,
+      welcome: JSON.stringify({
+        type: 'welcome', endpoint: '/ws/echo', client_id: conn.id, server_time: epochSeconds(conn.openedAt), config
+      } satisfies EchoWelcome)
+    }))
   })
 }
 

@@ -9,7 +9,8 @@ import configPlugin from '../plugins/config.ts'
 import websocketPlugin from '../plugins/websocket.ts'
 import metricsPlugin from '../plugins/metrics.ts'
 import metricsRoutes from '../routes/metrics.ts'
-import { frameType } from '../src/metrics/metrics.ts'
+import { Type } from '@sinclair/typebox'
+import { frameLabels, labelsOf } from '../src/metrics/labels.ts'
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 interface Exposition { types: Map<string, string>; samples: Sample[] }
@@ -243,42 +244,28 @@ t.test('the API other routes call: countMessage, countError', async (t) => {
   t.equal(value(e, 'switchboard_errors_total', { code: 'other' }), 1)
 })
 
-t.test('frameType reads the leading key of a frame', async (t) => {
-  t.equal(frameType('{"type":"MSG","data":{}}', false, 'in'), 'MSG')
-  t.equal(frameType(Buffer.from(' { "type" : "ping" }'), false, 'in'), 'ping')
-  t.equal(frameType([Buffer.from('{"act'), Buffer.from('ion":"echo"}')], false, 'in'), 'action:echo')
-  t.equal(frameType('{"ok":true,"data":{}}', false, 'out'), 'reply_ok')
-  t.equal(frameType('{"ok":false,"error":{}}', false, 'out'), 'reply_error')
-  t.equal(frameType('{"data":{},"type":"MSG"}', false, 'in'), 'other', 'type not leading: not guessed')
-  t.equal(frameType('[1,2]', false, 'in'), 'other')
-  t.equal(frameType('hello', false, 'in'), 'text')
-  t.equal(frameType(Buffer.from('{"type":"MSG"}'), false, 'out'), 'raw')
-  t.equal(frameType(Buffer.from([0]), true, 'in'), 'binary')
+t.test('the type labels are read off the protocol schemas', async (t) => {
+  const labels = frameLabels()
+  for (const label of ['HELLO', 'MSG', 'MSG_ACK', 'PRESENCE', 'ERROR', 'WELCOME', 'echo', 'echo_raw', 'server_ping', 'heartbeat', 'health_status', 'action:complete', 'action:authentication', 'reply_ok', 'reply_error']) {
+    t.ok(labels.includes(label), label)
+  }
+  t.same(labelsOf(Type.Object({ type: Type.Literal('NEW_TYPE') })), ['NEW_TYPE'], 'a new message type gets its own label')
+  t.same(labelsOf(Type.Union([Type.Object({ action: Type.Literal('a') }), Type.Object({ ok: Type.Literal(false) })])), ['action:a', 'reply_error'])
+  t.equal(labels.at(-1), 'other')
+  t.equal(new Set(labels).size, labels.length, 'no label twice')
 })
 
-t.test('frameType reads a text and its UTF-8 bytes alike, however little of the head it needs', async (t) => {
-  const cases: [string, string][] = [
-    ['{"type":"echo","original":{"type":"MSG"}}', 'echo'],
-    ['{"type":"echo_raw","data":"x"}', 'echo_raw'],
-    ['{"type":"e"}', 'other'],
-    ['{"type":""}', 'other'],
-    ['{"type":"server_ping_but_much_longer_than_any_name"}', 'other'],
-    ['{"action":"complete","payload":null}', 'action:complete'],
-    ['{"action":"","payload":null}', 'other'],
-    ['{"action":"echo', 'other'],
-    ['{"message":"hello","client_id":"x"}', 'other'],
-    ['{"ok":true', 'reply_ok'],
-    ['{"ok":tru', 'other'],
-    ['{"', 'other'],
-    ['{', 'other'],
-    ['', 'text'],
-    ['"quoted text"', 'text'],
-    ['héllo "world"', 'text']
-  ]
-  for (const [frame, type] of cases) {
-    t.equal(frameType(frame, false, 'in'), type, frame)
-    t.equal(frameType(Buffer.from(frame), false, 'in'), type, `${frame} as bytes`)
-  }
+t.test('a label the server sends that no schema names is counted as "other" and reported once', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  const reported: string[] = []
+  s.app.metrics.onUnknownLabel = (label) => reported.push(label)
+  const before = value(await scrape(s), 'switchboard_ws_messages_total', { surface: 'main', direction: 'out', type: 'other' })
+  s.app.metrics.countMessage('main', 'out', 'NOT_IN_ANY_SCHEMA')
+  s.app.metrics.countMessage('main', 'out', 'NOT_IN_ANY_SCHEMA')
+  s.app.metrics.countMessage('main', 'in', 'client_chosen')
+  t.equal(value(await scrape(s), 'switchboard_ws_messages_total', { surface: 'main', direction: 'out', type: 'other' }) - before, 2)
+  t.same(reported, ['NOT_IN_ANY_SCHEMA'], 'outgoing only, once: a client picks inbound types')
 })
 
 t.test('the plugin on a bare Fastify, without presence or a backplane', async (t) => {

@@ -1,7 +1,7 @@
 // The echo consumer on /ws/echo (SPEC section 4): ping → pong, echo → "<name>: <text>".
 // Adding a consumer is one file like this one: schemas, example, handler per action.
 import { Type } from '@sinclair/typebox'
-import { action, defineConsumer } from '../protocol/action.ts'
+import { action, defineConsumer } from './consumer.ts'
 
 const Pong = Type.Object({ action: Type.Literal('pong'), payload: Type.Null() })
 const EchoReply = Type.Object({ action: Type.Literal('echo'), payload: Type.String() })

@@ -9,7 +9,7 @@ import { mainDocs } from '../protocol/main.ts'
 import { fastchatDocs } from '../protocol/fastchat.ts'
 import { echoDocs } from '../protocol/echo.ts'
 import { healthDocs } from '../protocol/health.ts'
-import { consumerDocs } from '../protocol/action.ts'
+import { consumerDocs } from '../consumers/docs.ts'
 import { echoConsumer } from '../consumers/echo.ts'
 
 export function coreSurfaces(): SurfaceDoc[] {

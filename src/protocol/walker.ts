@@ -56,7 +56,9 @@ export type WalkerEnvelope = Static<typeof WalkerEnvelope>
 export class WalkerReply {
   constructor(
     readonly status: number,
-    readonly frame: string
+    readonly frame: string,
+    /** An error envelope's code (the metrics count error replies by it). */
+    readonly code?: WalkerErrorCode
   ) {}
 }
 
@@ -81,7 +83,7 @@ export function successReply(reports: unknown[]): WalkerReply {
 
 export function errorReply(code: WalkerErrorCode, message: string, details?: WalkerErrorDetail[], status = statusOf(code)): WalkerReply {
   const error: WalkerFailure['error'] = details === undefined ? { code, message } : { code, message, details }
-  return new WalkerReply(status, JSON.stringify({ ok: false, error } satisfies WalkerFailure))
+  return new WalkerReply(status, JSON.stringify({ ok: false, error } satisfies WalkerFailure), code)
 }
 
 export function validationReply(message: string, details: WalkerErrorDetail[], status?: number): WalkerReply {
