@@ -9,6 +9,8 @@
 //   options: --rounds N  --out FILE  --check (exit 1 below the floor, also in a full run)
 //            --profile (servers run with --cpu-prof into ops/bench/results/profiles;
 //            `tsx ops/bench/profile-top.ts FILE` prints the top frames)
+//   npm run bench -- --against REV [--new REV] [echo echo-json walker relay]
+//                                        Switchboard from two trees instead, old against new (ab.ts)
 //
 // Switchboard runs with its defaults except: LOG_LEVEL=warn, the per-connection frame budget
 // raised (WS_FRAMES_PER_SEC/WS_FRAME_BURST: 10 frames in flight would hit the flood limit),
@@ -18,20 +20,22 @@
 // Everything runs compiled, as in production (the image runs tsc's output, not tsx): the run
 // starts by building the service, the servers and the load generator into a temporary
 // directory laid out like the image (dist/, src/web/, node_modules linked).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Job, Window } from './loadgen.ts'
 import { median } from './lib/stats.ts'
+import { alternate, at, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once as onceFrom, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, writeResult, type Build, type Server, type ServerKind } from './lib/harness.ts'
+import { compareRuns, describeRate, saturationSpecs, type RateResult, type SaturationSpec } from './lib/saturation.ts'
+import { abMain, isAbRun } from './ab.ts'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
-const SERVER_CORE = '0'
-const CLIENT_CORE = '1'
+const argv = process.argv.slice(2)
+/** `--against REV`: an A/B run of two trees (ab.ts), which reads its own options. */
+const AB = isAbRun(argv)
 
 const { values: flags, positionals } = parseArgs({
+  args: AB ? [] : argv,
   allowPositionals: true,
   options: {
     quick: { type: 'boolean', default: false },
@@ -46,115 +50,13 @@ const ROUNDS = Number(flags.rounds ?? (QUICK ? 1 : 5))
 /** A ratio is a failure in --quick/--check only below this share of its target. */
 const FLOOR = 0.7
 
-/** Switchboard's environment under the bench: defaults, but for these (see the header). */
-export const SWITCHBOARD_ENV: Record<string, string> = {
-  LOG_LEVEL: 'warn',
-  WS_FRAMES_PER_SEC: '1000000',
-  WS_FRAME_BURST: '1000000',
-  CHAT_MSG_PER_MIN: '1000000',
-  MAX_CONNECTIONS: '100000',
-  MAX_CONNECTIONS_PER_IP: '100000'
+/** The compiled tree every process runs from; made by buildTree() in main. */
+let tree: Build | undefined
+
+/** Start a server from the tree, run one job against it, stop it: every measurement on a fresh process. */
+function once<R>(kind: ServerKind, job: (s: Server) => Job, env: Record<string, string> = {}): Promise<R & { server: ServerKind }> {
+  return onceFrom<R>(tree!, kind, job, { loadgen: tree!, env, ...(flags.profile ? { profile: kind } : {}) })
 }
-
-type ServerKind = 'switchboard' | 'raw-echo' | 'raw-relay' | 'naive-presence'
-
-/** The compiled tree every process runs from; made by build(). */
-let buildDir = ''
-
-function build(): void {
-  buildDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'))
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'ops/bench/tsconfig.build.json'), '--outDir', join(buildDir, 'dist')], { encoding: 'utf8' })
-  if (tsc.status !== 0) throw new Error(`building for the bench failed:\n${tsc.stdout}${tsc.stderr}`)
-  // The chat page's bundle (gitignored): a fresh clone has none until `npm run build:web`.
-  const web = spawnSync('npm', ['run', '--silent', 'build:web'], { cwd: root, encoding: 'utf8' })
-  if (web.status !== 0) throw new Error(`npm run build:web failed:\n${web.stdout}${web.stderr}`)
-  // Found at run time by walking up from dist/: packages, the version, the pages' assets.
-  symlinkSync(join(root, 'node_modules'), join(buildDir, 'node_modules'))
-  symlinkSync(join(root, 'package.json'), join(buildDir, 'package.json'))
-  mkdirSync(join(buildDir, 'src'))
-  symlinkSync(join(root, 'src/web'), join(buildDir, 'src/web'))
-}
-
-const compiled = (file: string) => join(buildDir, 'dist/ops/bench', file)
-
-interface Server {
-  kind: ServerKind
-  pid: number
-  port: number
-  proc: ChildProcess
-  output(): string
-}
-
-async function startServer(kind: ServerKind, env: Record<string, string> = {}): Promise<Server> {
-  const profile = flags.profile ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'ops/bench/results/profiles'), '--cpu-prof-name', `${kind}-${Date.now()}.cpuprofile`] : []
-  const proc = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '--expose-gc', ...profile, compiled(`servers/${kind}.js`)], {
-    cwd: root,
-    env: { ...process.env, ...(kind === 'switchboard' ? SWITCHBOARD_ENV : {}), ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let out = ''
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-20_000) // always read, or a chatty server would block on its pipe
-  }
-  proc.stdout!.on('data', keep)
-  proc.stderr!.on('data', keep)
-  const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${kind} did not start within 30 s:\n${out}`)), 30_000)
-    proc.stdout!.on('data', () => {
-      const m = /BENCH_READY (\{.*\})/.exec(out)
-      if (!m) return
-      clearTimeout(timer)
-      resolve(JSON.parse(m[1]!))
-    })
-    proc.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`${kind} exited (${code}) before it was ready:\n${out}`))
-    })
-  })
-  return { kind, ...ready, proc, output: () => out }
-}
-
-/** Where a job finds its server. */
-const at = (s: Server) => ({ port: s.port, pid: s.pid })
-
-async function stopServer(server: Server): Promise<void> {
-  if (server.proc.exitCode !== null || server.proc.signalCode !== null) return
-  const exited = new Promise((resolve) => server.proc.once('exit', resolve))
-  // SIGTERM exits at once (servers/control.ts) and lets --cpu-prof write; SIGKILL if it hangs.
-  server.proc.kill('SIGTERM')
-  const timer = setTimeout(() => server.proc.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
-}
-
-async function loadgen<R>(job: Job): Promise<R> {
-  const proc = spawn('taskset', ['-c', CLIENT_CORE, process.execPath, compiled('loadgen.js'), JSON.stringify(job)], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let out = ''
-  proc.stdout!.on('data', (d) => (out += d))
-  proc.stderr!.on('data', (d) => (out += d))
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve))
-  const m = /BENCH_RESULT (\{.*\})/.exec(out)
-  if (code !== 0 || !m) throw new Error(`load generator failed (${code}):\n${out.slice(-4000)}`)
-  return JSON.parse(m[1]!) as R
-}
-
-/** Start a server, run one job against it, stop it: every measurement on a fresh process. */
-async function once<R>(kind: ServerKind, job: (s: Server) => Job, env: Record<string, string> = {}): Promise<R & { server: ServerKind }> {
-  const server = await startServer(kind, env)
-  try {
-    const result = await loadgen<R>(job(server))
-    return { ...result, server: kind }
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- ${kind} output:\n${server.output().slice(-4000)}`, { cause: err })
-  } finally {
-    await stopServer(server)
-  }
-}
-
-const log = (line: string) => process.stdout.write(`${line}\n`)
 
 // ------------------------------------------------------------------ rows of the table
 
@@ -202,156 +104,37 @@ function judge(row: Row): Row {
   return row
 }
 
-const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—')
-const ms = (x: number) => (Number.isFinite(x) ? (x < 1 ? x.toFixed(3) : x.toFixed(2)) : '—')
-
 // ------------------------------------------------------------------ saturation scenarios
-
-interface RateResult {
-  server: ServerKind
-  rate: number
-  perCpuSecond: number
-  errors: number
-  p50: number
-  p99: number
-  window: Window
-  closedConnections?: number
-}
-
-/**
- * A saturation run is only a measurement of the server when the server was the limit. Below
- * 85 % of its core: the client was the limit when the client's core was busy with it, else
- * other processes took the server's core (the machine is shared) — kept, flagged.
- */
-function saturationFlag(r: RateResult): 'client-bound' | 'contended' | undefined {
-  if (r.window.serverCpuPct >= 85) return undefined
-  return r.window.clientCpuPct >= 90 ? 'client-bound' : 'contended'
-}
-
-/** Medians over rounds, client-bound runs left out while at least 3 runs remain. */
-function summarize(runs: RateResult[]): { rate: number; perCpu: number; cpu: number; p50: number; p99: number; notes: string[]; kept: RateResult[] } {
-  const notes: string[] = []
-  const clientBound = runs.filter((r) => saturationFlag(r) === 'client-bound')
-  let kept = runs
-  if (clientBound.length && runs.length - clientBound.length >= 3) {
-    kept = runs.filter((r) => saturationFlag(r) !== 'client-bound')
-    notes.push(`${clientBound.length} client-bound run(s) discarded`)
-  } else if (clientBound.length) {
-    notes.push(`${clientBound.length} run(s) client-bound (kept: too few left)`)
-  }
-  const contended = kept.filter((r) => saturationFlag(r) === 'contended').length
-  if (contended) notes.push(`${contended} run(s) below 85 % server CPU with the client not busy (shared machine)`)
-  const errors = kept.reduce((n, r) => n + r.errors, 0)
-  if (errors) notes.push(`${errors} error replies`)
-  const closed = kept.reduce((n, r) => n + (r.closedConnections ?? 0), 0)
-  if (closed) notes.push(`${closed} connections closed by the server`)
-  return {
-    rate: median(kept.map((r) => r.rate)),
-    perCpu: median(kept.map((r) => r.perCpuSecond)),
-    cpu: median(kept.map((r) => r.window.serverCpuPct)),
-    p50: median(kept.map((r) => r.p50)),
-    p99: median(kept.map((r) => r.p99)),
-    notes,
-    kept
-  }
-}
-
-async function alternate<R>(label: string, a: () => Promise<R>, b: () => Promise<R>, describe: (r: R) => string, rounds = ROUNDS): Promise<{ base: R[]; sb: R[] }> {
-  const base: R[] = []
-  const sb: R[] = []
-  for (let round = 0; round < rounds; round++) {
-    // Alternate which goes first, so drift (heat, other load) favours neither.
-    const order: ['base' | 'sb', () => Promise<R>][] = round % 2 === 0 ? [['base', a], ['sb', b]] : [['sb', b], ['base', a]]
-    for (const [side, run] of order) {
-      const r = await run()
-      ;(side === 'base' ? base : sb).push(r)
-      log(`  ${label} round ${round + 1} ${side === 'base' ? 'baseline   ' : 'switchboard'} ${describe(r)}`)
-    }
-  }
-  return { base, sb }
-}
-
-const describeRate = (r: RateResult) =>
-  `${fmt(r.rate).padStart(9)}/s  server ${fmt(r.window.serverCpuPct).padStart(3)} %  client ${fmt(r.window.clientCpuPct).padStart(3)} %  ` +
-  `cores ${r.window.coreBusyPct.join('/')} %  p50 ${ms(r.p50)} p99 ${ms(r.p99)} ms${saturationFlag(r) ? `  [${saturationFlag(r)}]` : ''}`
-
-interface SaturationSpec {
-  id: string
-  scenario: string
-  unit: string
-  baseline: ServerKind
-  target: number
-  baseJob: (s: Server) => Job
-  sbJob: (s: Server) => Job
-  note?: string
-  /** Rounds in --quick (default one): a row that sits near its floor takes the median of a few. */
-  quickRounds?: number
-}
 
 async function saturation(spec: SaturationSpec): Promise<Row> {
   log(`\n${spec.scenario}`)
-  const { base, sb } = await alternate(spec.id,
-    () => once<RateResult>(spec.baseline, spec.baseJob),
-    () => once<RateResult>('switchboard', spec.sbJob),
+  const [base, sb] = await alternate(spec.id,
+    { name: 'baseline', run: () => once<RateResult>(spec.baseline, spec.baseJob) },
+    { name: 'switchboard', run: () => once<RateResult>('switchboard', spec.sbJob) },
     describeRate,
     QUICK ? Math.max(spec.quickRounds ?? 1, ROUNDS) : ROUNDS)
-  const b = summarize(base)
-  const s = summarize(sb)
+  const c = compareRuns({ name: 'baseline', runs: base }, { name: 'switchboard', runs: sb })
   return judge({
     id: spec.id,
     scenario: spec.scenario,
     metric: spec.unit,
-    baseline: Math.round(b.rate),
-    switchboard: Math.round(s.rate),
-    ratio: s.rate / b.rate,
-    perCpuRatio: s.perCpu / b.perCpu,
+    baseline: Math.round(c.a.rate),
+    switchboard: Math.round(c.b.rate),
+    ratio: c.ratio,
+    perCpuRatio: c.perCpuRatio,
     target: { op: '>=', value: spec.target },
-    cpu: `${fmt(b.cpu)} / ${fmt(s.cpu)}`,
-    latency: `${ms(b.p50)}/${ms(b.p99)} · ${ms(s.p50)}/${ms(s.p99)}`,
-    notes: [...(spec.note ? [spec.note] : []), ...b.notes.map((n) => `baseline: ${n}`), ...s.notes.map((n) => `switchboard: ${n}`)]
+    cpu: c.cpu,
+    latency: c.latency,
+    notes: [...(spec.note ? [spec.note] : []), ...c.notes]
   })
 }
 
-const timing = () => (QUICK ? { warmupS: 1, measureS: 2 } : { warmupS: 1.5, measureS: 3.5 })
-const LOAD = { conns: 50, inflight: 10 }
-
-const echo = () => saturation({
-  id: '1 echo', scenario: '1. echo /ws, plain text, 50 conns × 10 in flight', unit: 'msgs/s', baseline: 'raw-echo', target: 0.97,
-  baseJob: (s) => ({ kind: 'throughput', ...at(s), ...LOAD, ...timing(), path: '/', payload: 'hello switchboard bench 0123456789' }),
-  sbJob: (s) => ({ kind: 'throughput', ...at(s), ...LOAD, ...timing(), path: '/ws', greeting: '{"type":"WELCOME"', payload: 'hello switchboard bench 0123456789' })
-})
-
-const JSON_PAYLOAD = JSON.stringify({ type: 'test', data: 'hello switchboard bench' })
-const echoJson = () => saturation({
-  id: '2 /ws/echo', scenario: '2. /ws/echo JSON envelope, same load', unit: 'msgs/s', baseline: 'raw-echo', target: 0.8,
-  baseJob: (s) => ({ kind: 'throughput', ...at(s), ...LOAD, ...timing(), path: '/', payload: JSON_PAYLOAD }),
-  sbJob: (s) => ({ kind: 'throughput', ...at(s), ...LOAD, ...timing(), path: '/ws/echo', greeting: '{"type":"welcome"', replyPrefix: '{"type":"echo"', payload: JSON_PAYLOAD }),
-  note: 'baseline echoes the frame verbatim; Switchboard answers with the envelope'
-})
-
-const WALKER_PAYLOAD = JSON.stringify({ message: 'hello switchboard bench', client_id: 'bench' })
-const walker = () => saturation({
-  id: '3 walker', scenario: '3. walker round trip /ws/EchoMessage, same load', unit: 'msgs/s', baseline: 'raw-echo', target: 0.75,
-  baseJob: (s) => ({ kind: 'throughput', ...at(s), ...LOAD, ...timing(), path: '/', payload: WALKER_PAYLOAD }),
-  sbJob: (s) => ({ kind: 'throughput', ...at(s), ...LOAD, ...timing(), path: '/ws/EchoMessage', payload: WALKER_PAYLOAD }),
-  note: 'baseline echoes the frame verbatim'
-})
-
-const relay = () => saturation({
-  id: '4 relay', scenario: '4. FastChat MSG relay + MSG_ACK, 50 pairs × 10 in flight', unit: 'MSG/s', baseline: 'raw-relay', target: 0.8,
-  baseJob: (s) => ({ kind: 'relay', ...at(s), server: 'raw', pairs: 50, inflight: 10, ...timing() }),
-  sbJob: (s) => ({ kind: 'relay', ...at(s), server: 'switchboard', pairs: 50, inflight: 10, ...timing() }),
-  note: 'acked MSGs per second; the raw relay forwards verbatim with a fixed ack',
-  // On a Xeon the relay sits nearest its CI floor (docs/bench.md): three short rounds, not one.
-  quickRounds: 3
-})
-
-const connectRate = () => saturation({
-  id: '8 connect', scenario: '8. connection establishment (handshake to 101, then RST), 50 at a time', unit: 'conns/s', baseline: 'raw-echo', target: 0,
-  baseJob: (s) => ({ kind: 'connect', ...at(s), path: '/', concurrency: 50, ...timing() }),
-  sbJob: (s) => ({ kind: 'connect', ...at(s), path: '/ws', concurrency: 50, ...timing() }),
-  note: 'Switchboard on /ws also sends its WELCOME; p50/p99 are handshake times'
-}).then((row) => {
+const SPECS = saturationSpecs(QUICK)
+const echo = () => saturation(SPECS.echo)
+const echoJson = () => saturation(SPECS['echo-json'])
+const walker = () => saturation(SPECS.walker)
+const relay = () => saturation(SPECS.relay)
+const connectRate = () => saturation(SPECS.connect).then((row) => {
   delete row.target // the issue sets no target here: reported for the record
   delete row.met
   delete row.aboveFloor
@@ -372,9 +155,9 @@ async function latency(): Promise<Row> {
   log(`\n${scenario}`)
   // A short warm-up leaves compilation in the window: the first thousands of round trips carry a JIT tail.
   const samples = QUICK ? { warmup: 3000, samples: 6000 } : { warmup: 3000, samples: 30_000 }
-  const { base, sb } = await alternate('5 latency',
-    () => once<LatencyResult>('raw-echo', (s) => ({ kind: 'latency', ...at(s), path: '/', ...samples })),
-    () => once<LatencyResult>('switchboard', (s) => ({ kind: 'latency', ...at(s), path: '/ws', greeting: 'WELCOME', ...samples })),
+  const [base, sb] = await alternate('5 latency',
+    { name: 'baseline', run: () => once<LatencyResult>('raw-echo', (s) => ({ kind: 'latency', ...at(s), path: '/', ...samples })) },
+    { name: 'switchboard', run: () => once<LatencyResult>('switchboard', (s) => ({ kind: 'latency', ...at(s), path: '/ws', greeting: 'WELCOME', ...samples })) },
     (r) => `p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms  cores ${r.window.coreBusyPct.join('/')} %`,
     // One round's p99 is one scheduling hiccup away from double: quick mode takes three short ones.
     QUICK ? Math.max(3, ROUNDS) : ROUNDS)
@@ -418,10 +201,11 @@ async function idle(): Promise<Row[]> {
     return once<IdleResult>(kind, (s) => ({ kind: 'idle', ...at(s), path, steps, memoryFile }), { BENCH_MEMORY_FILE: memoryFile })
   }
   try {
-    const { base, sb } = await alternate('6 idle',
-      () => measure('raw-echo', '/'),
-      () => measure('switchboard', '/ws'),
-      (r) => r.steps.map((st) => `${st.connections} conns: RSS ${mb(st.rss)} MB (${fmt(st.rssPerConn)} B/conn), heap ${fmt(st.heapPerConn)} B/conn`).join('; '))
+    const [base, sb] = await alternate('6 idle',
+      { name: 'baseline', run: () => measure('raw-echo', '/') },
+      { name: 'switchboard', run: () => measure('switchboard', '/ws') },
+      (r) => r.steps.map((st) => `${st.connections} conns: RSS ${mb(st.rss)} MB (${fmt(st.rssPerConn)} B/conn), heap ${fmt(st.heapPerConn)} B/conn`).join('; '),
+      ROUNDS)
     const rows: Row[] = []
     steps.forEach((n, i) => {
       const per = (rs: IdleResult[], key: 'rssPerConn' | 'heapPerConn') => median(rs.map((r) => r.steps[i]![key]))
@@ -616,11 +400,6 @@ function table(rows: Row[]): string {
   return lines.join('\n')
 }
 
-function conditions() {
-  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
-  return { load, cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version }
-}
-
 async function main(): Promise<void> {
   const names = selected()
   const started = Date.now()
@@ -628,12 +407,12 @@ async function main(): Promise<void> {
   log(`switchboard bench: ${names.join(', ')}; ${QUICK ? 'quick, ' : ''}${ROUNDS} round(s); server on core ${SERVER_CORE}, load generator on core ${CLIENT_CORE}`)
   log(`machine: ${before.cpus} × ${before.model}, node ${before.node}, load average ${before.load}`)
   log(`Switchboard env: ${Object.entries(SWITCHBOARD_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`)
-  build()
+  tree = buildTree()
   const rows: Row[] = []
   try {
     for (const name of names) rows.push(...[await SCENARIOS[name]!()].flat())
   } finally {
-    rmSync(buildDir, { recursive: true, force: true })
+    removeBuild(tree)
   }
   const after = conditions()
   const minutes = (Date.now() - started) / 60_000
@@ -653,9 +432,7 @@ async function main(): Promise<void> {
     table: text
   }
   const out = flags.out ?? join(root, 'ops/bench/results', QUICK ? 'quick-latest.json' : `bench-${result.date.replace(/[:.]/g, '-')}.json`)
-  mkdirSync(join(out, '..'), { recursive: true })
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
-  log(`results: ${out}`)
+  writeResult(out, result)
   const failing = rows.filter((r) => r.aboveFloor === false)
   if ((QUICK || flags.check) && failing.length) {
     log(`below the floor (${FLOOR} of target): ${failing.map((r) => r.id).join(', ')}`)
@@ -663,4 +440,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+await (AB ? abMain(argv) : main())
