@@ -1,9 +1,6 @@
-// The FastChat client for browsers and Node (SPEC sections 3 and 7): keeps one user connected
-// to /ws through drops and restarts — PING/PONG heartbeat, reconnect with backoff and full
-// jitter, HELLO again, chats reopened, unacknowledged messages resent with their ids (the
-// server's dedupe makes a resend safe). No DOM or Node API: the WebSocket constructor is
-// injected, and only types come from the server's protocol files, so the browser bundle stays
-// small. docs/client.md describes the API and the semantics.
+// The FastChat client (SPEC 3 and 7): keeps one user connected to /ws through drops, resending
+// unacknowledged messages with their ids, which the server dedupes (docs/client.md). No DOM or
+// Node API (the WebSocket constructor is injected) and only types from the server: a small bundle.
 import type {
   ChatOpened, ClientMessage, ErrorMessage, HelloAck, PresenceEntry, PresenceList, Pong, ServerMsg, ServerMsgAck, ServerTyping
 } from '../protocol/fastchat.ts'

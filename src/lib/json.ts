@@ -37,20 +37,16 @@ export { isPlainObject } from './is-plain-object.ts'
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/
 
 /**
- * JSON.stringify of a string, the same bytes, for strings written into every chat frame:
- * most need no escape, and a regular expression test is cheaper than a call into stringify
- * (profiled on the relay: half the cost of building a MSG frame). Strings that might need one,
- * surrogates included since stringify escapes only lone ones, go to JSON.stringify.
+ * JSON.stringify of a string, the same bytes: most chat strings need no escape, and a regex test
+ * is cheaper than stringify (docs/bench.md). Any that might, surrogates included, go to stringify.
  */
 export function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
 }
 
 /**
- * JSON.stringify, also for values nested deeper than it can recurse. V8's stringify throws
- * RangeError a few thousand levels deep while JSON.parse does not, so a 10 KB frame of
- * `[[[[…]]]]` parses fine and could then not be echoed. Such values are written by an explicit
- * stack instead, with the same output.
+ * JSON.stringify, also past the few thousand levels where V8's stringify throws RangeError (and
+ * JSON.parse does not, so `[[[[…]]]]` must still echo): such values go to an explicit stack.
  */
 export function stringifyJson(value: unknown): string {
   try {

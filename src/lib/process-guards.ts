@@ -1,10 +1,6 @@
-// Process-wide safety net for the one failure no connection owns: a promise rejected with no
-// handler anywhere (a walker's stray `setTimeout(() => Promise.reject(…))`, a library's
-// forgotten catch). Node's default ends the process, and with it every user's connection; here
-// it is logged with its stack and counted, and the process keeps serving. Failures inside
-// handlers never get this far: the connection registry turns them into that connection's error
-// or 1011. An uncaught *exception* still ends the process (gracefully, src/server.ts): after
-// one, Node's own state may be inconsistent, and a restart is the safe answer.
+// A rejection no handler owns is logged and counted, not fatal: Node's default would end every
+// user's connection. An uncaught *exception* still ends the process (src/server.ts): after one,
+// Node's state may be inconsistent.
 
 export interface RejectionLog {
   error(obj: object, msg: string): void

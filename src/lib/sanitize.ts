@@ -57,10 +57,8 @@ const CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g
 // Bidi embeddings, overrides and isolates reorder the text around them ("invoice\u202Efdp.exe"
 // shows as "invoiceexe.pdf"). Natural RTL text needs none of them; the marks (LRM, RLM) stay.
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g
-// A name is what others trust to tell users apart: every control and invisible format
-// character goes (zero-width space, word joiner, BOM, soft hyphen, bidi marks, …), except
-// the zero-width (non-)joiner that emoji sequences and several scripts need, and the tag
-// characters of flag emoji.
+// Names tell users apart, so every control and invisible format character goes (zero-width space,
+// BOM, bidi marks, …) but the (non-)joiners emoji and several scripts need and flag emoji's tags.
 // eslint-disable-next-line no-misleading-character-class -- the joiners are listed one by one on purpose
 const INVISIBLE_IN_NAMES = /(?![\u200C\u200D\u{E0020}-\u{E007F}])[\p{Cc}\p{Cf}]/gu
 

@@ -1,31 +1,11 @@
-// A map whose entries expire, with a hard cap on size, for state that must be remembered for a
-// while but never grow without bound (dedupe of message ids, where to send a read receipt).
-// Keys have two parts, an owner and an id (a user id and a message id), in a numbered space:
-// several kinds of key (dedupe and receipts) share one ring and one index.
-//
-// Built for the relay's hot path, where every MSG writes keys into maps sitting at their cap:
-// - One index, id → slot, not one joined string and not a map per owner: the id is a string
-//   that already exists (the one JSON.parse made), whose hash V8 caches, so a lookup builds
-//   nothing. A joined key was a fresh string per operation; a map per owner was created and
-//   dropped whenever an owner's last entry went (a receipt is taken right after it is set), and
-//   cost two lookups per operation. Profiled on the relay benchmark, that design was a seventh
-//   of the server's CPU.
-// - The same id under several owners (ids are the clients' own: "1", "msg-2") is a chain of
-//   slots through `next`, youngest first; the owner is compared along it. Chains are short:
-//   they hold the owners that used one id within the TTL.
-// - One ring for every space: a MSG writes a dedupe key and a receipt key with the same id, so
-//   the second finds the index entry the first just touched, and evicting the older of the two
-//   warms the index for the younger (in a map at its cap, the cold lookups are the cost).
-// - Entries live in a ring of slots in write order (parallel arrays: space, owner, id, value,
-//   expiry, next); the index holds small integers V8 stores unboxed. The sweep walks the ring from its
-//   oldest end, with no iterator (a Map iterator allocates two objects a step).
-//
-// The ring has `maxEntries` slots; writing into a full ring evicts its oldest entry. Re-setting
-// a key moves it to the young end and leaves its old slot empty until the sweep passes it, so a
-// key re-set very often takes ring slots from others sooner (dedupe and receipt keys are
-// written once). Expired entries are swept from the oldest end on every write, and get() never
-// returns one, whatever order their TTLs put them in.
+// An expiring map with a hard cap on size (message-id dedupe, read-receipt routes), keyed by
+// (space, owner, id). Shaped by the relay's hot path (docs/bench.md, "Why the hot paths…").
 
+/**
+ * A full ring evicts its oldest entry on write; expired entries are swept from the oldest end
+ * on every write, and get() never returns one. Re-setting a key moves it to the young end (its
+ * old slot stays empty until the sweep passes it).
+ */
 export class TtlMap<V> {
   /** id → the youngest slot holding it; older slots with the same id follow through `next`. */
   private readonly index = new Map<string, number>()

@@ -26,11 +26,8 @@ export const EchoEnvelope = Type.Object({
 export type EchoEnvelope = Static<typeof EchoEnvelope>
 
 /**
- * The echo envelope's text for `original`, a parsed JSON value: the same as stringifyJson of an EchoEnvelope
- * `{ type, original, server_timestamp, client_id, latency_info: { received_at, connection_age_ms } }`
- * (its numbers are finite, written as JSON.stringify writes them), without building the two
- * wrapper objects and serializing their keys for every frame. stringifyJson: "deeply nested
- * JSON comes back unchanged" (SPEC 4), deeper than V8's stringify recurses.
+ * stringifyJson of an EchoEnvelope around `original`, written without building the wrapper objects
+ * for every frame; stringifyJson because deeply nested JSON must come back unchanged (SPEC 4).
  */
 export function echoEnvelope(original: unknown, nowMs: number, quotedClientId: string, ageMs: number): string {
   const at = epochSeconds(nowMs)

@@ -229,10 +229,8 @@ export const presenceFrame = (users: PresenceEntry[]): string =>
 export const chatOpenedFrame = (data: ChatOpened['data']): string =>
   JSON.stringify({ type: 'CHAT_OPENED', data } satisfies ChatOpened)
 
-// MSG and MSG_ACK are written for every chat message: built from a template around the
-// JSON-encoded values instead of by stringifying an object (the relay's hottest frames). The
-// output is byte for byte JSON.stringify's of the same object; test/protocol-fastchat.test.ts
-// compares the two on hostile strings.
+// The relay's hottest frames, from templates: byte for byte JSON.stringify's output (compared on
+// hostile strings in test/protocol-fastchat.test.ts).
 export const msgFrame = (d: ServerMsg['data']): string =>
   `{"type":"MSG","data":{"from":${jsonString(d.from)},"to":${jsonString(d.to)},"content":${jsonString(d.content)},"message_id":${jsonString(d.message_id)},"timestamp":${jsonString(d.timestamp)}}}`
 

@@ -66,10 +66,8 @@ export class LoadedWalker {
 }
 
 /**
- * Value.Default walks the schema for every message. When the only defaults are primitive values
- * on top-level fields (the usual walker), filling them is an assignment per missing field; this
- * returns those, or undefined when the schema needs the full walk (nested or computed defaults,
- * references, defaults on additional properties).
+ * The usual walker's defaults (primitive values on top-level fields), filled by assignment instead
+ * of a Value.Default walk per message; undefined when the schema needs the full walk.
  */
 function plainDefaults(fields: TObject): [string, unknown][] | undefined {
   if (Object.hasOwn(fields, 'default') || countDefaults(fields.additionalProperties) !== 0) return undefined
