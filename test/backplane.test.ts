@@ -1,7 +1,7 @@
 // The Backplane contract, without sockets: the same assertions against MemoryBackplane (several
 // instances on one hub, the reference semantics) and RedisBackplane (several instances on one
-// real Redis). Then what only Redis has: leases of dead instances, a receiver that never
-// answers, and who is online after Redis lost its data.
+// real Redis), rate limiters and fan-outs included. Then what only Redis has: leases of dead
+// instances, a receiver that never answers, and who is online after Redis lost its data.
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
@@ -63,7 +63,11 @@ class Node implements BackplaneHandlers {
 interface Kind {
   name: string
   /** A fresh shared store; `instance()` adds an instance to it. */
-  cluster(t: Test): Promise<{ instance(opts?: { instanceTtlS?: number; replyTimeoutMs?: number }): Promise<Node> }>
+  cluster(t: Test): Promise<{
+    instance(opts?: { instanceTtlS?: number; replyTimeoutMs?: number }): Promise<Node>
+    /** Instances subscribed to a bus channel, where there is a bus. */
+    subscribers?(channel: string): Promise<number>
+  }>
 }
 
 const kinds: Kind[] = [
@@ -86,7 +90,13 @@ const kinds: Kind[] = [
     async cluster(t) {
       const redis = await startRedis()
       t.teardown(redis.close)
+      let inspector: Redis | undefined
       return {
+        async subscribers(channel) {
+          inspector ??= redis.client()
+          const [, count] = (await inspector.pubsub('NUMSUB', channel)) as [string, number]
+          return count
+        },
         async instance(opts = {}) {
           const b = await RedisBackplane.connect({ url: redis.url, instanceTtlS: opts.instanceTtlS ?? 15, replyTimeoutMs: opts.replyTimeoutMs, log: silent })
           t.teardown(() => b.close())
@@ -186,6 +196,45 @@ for (const kind of kinds) {
     t.equal(await b.backplane.deliver(bob, { frame: 'f3', droppable: false, except: connRef(a.backplane.instanceId, a1) }), 2, 'except a connection on another instance')
     t.same([a.frames.get(a1), a.frames.get(a2), b.frames.get(b1)], [['f1', 'f2'], ['f1', 'f2', 'f3'], ['f1', 'f2', 'f3']], 'in order, the exact strings')
     t.equal(await a.backplane.deliver(randomUUID(), { frame: 'x', droppable: false }), 0, 'nobody holds the user')
+  })
+
+  t.test(`${kind.name}: a limiter counts a name's points on every instance, per key`, async (t) => {
+    const cluster = await kind.cluster(t)
+    const a = await cluster.instance()
+    const b = await cluster.instance()
+    const name = `test_${randomUUID()}`
+    const [la, lb] = [a.backplane.limiter(name, 2, 60), b.backplane.limiter(name, 2, 60)]
+    const u = randomUUID()
+    t.same([await la.consume(u), await lb.consume(u)], [0, 0])
+    const wait = await la.consume(u)
+    t.ok(wait > 59_000 && wait <= 60_000, `the third, from either instance, waits for the window (${wait} ms)`)
+    t.equal(await lb.consume(randomUUID()), 0, 'per key')
+    if (kind.name === 'memory') t.equal(typeof la.consume(randomUUID()), 'number', 'in memory: synchronous')
+  })
+
+  t.test(`${kind.name}: a fan-out reaches a topic's subscribers on every instance, each once`, async (t) => {
+    const cluster = await kind.cluster(t)
+    const a = await cluster.instance()
+    const b = await cluster.instance()
+    t.equal(a.backplane.fanout('walker'), a.backplane.fanout('walker'), 'one per space')
+    const [fa, fb] = [a.backplane.fanout('walker'), b.backplane.fanout('walker')]
+    const [onA, onB, other] = [[] as string[], [] as string[], [] as string[]]
+    fa.subscribe('topic', (f) => onA.push(f))
+    const unsubscribeB = fb.subscribe('topic', (f) => onB.push(f))
+    fb.subscribe('other', (f) => other.push(f))
+    // SUBSCRIBE goes out in the background; a frame published before it lands is lost.
+    if (cluster.subscribers) await eventually(async () => (await cluster.subscribers!(`${Channels.walker}topic`)) === 2, 'both instances subscribed')
+    fa.publish('topic', 'one')
+    t.same(onA, ['one'], 'the publisher\'s own subscribers before publish returns')
+    await waitUntil(() => onB.length === 1, 'the frame on the other instance')
+    fb.publish('topic', 'two')
+    await waitUntil(() => onA.length === 2, 'the reply on the first')
+    unsubscribeB()
+    fa.publish('topic', 'three')
+    // Frames from one instance arrive in order: once the marker is there, 'three' would be too.
+    fa.publish('other', 'marker')
+    await waitUntil(() => other.length === 1, 'the marker on the other instance')
+    t.same([onA, onB, other], [['one', 'two', 'three'], ['one', 'two'], ['marker']], 'in order, once each, only to subscribers')
   })
 }
 

@@ -5,6 +5,8 @@
 // instance has an id, frames travel already serialized). The calls on a chat message's path
 // return Awaitable: the in-memory store answers them synchronously, and the chat service keeps
 // them synchronous end to end (src/lib/awaitable.ts) instead of paying a promise for each.
+// Rate limiters and walker fan-outs come from here too, so nothing else needs to know which
+// implementation (memory or Redis) runs.
 import type { Awaitable } from '../lib/awaitable.ts'
 
 /** A user as presence lists them. */
@@ -89,6 +91,14 @@ export interface Backplane {
   readonly presence: PresenceRegistry
   readonly chats: ChatStore
   readonly keys: KeyStore
+  /**
+   * Per-key limits of `points` per `durationS`, in fixed windows that open at a key's first
+   * point, counted by every instance that asks for `name` (Redis keys `sb:rl:<name>:<key>`).
+   * In memory the limiter answers synchronously.
+   */
+  limiter(name: string, points: number, durationS: number): Limiter
+  /** The fan-out for `space`, one per instance: ask again and get the same one. */
+  fanout(space: FanoutSpace): Fanout
   /** Start receiving presence changes and deliveries for this instance. Called once. */
   attach(handlers: BackplaneHandlers): Promise<void>
   /** Hand `delivery` to every connection of `userId` on every instance; how many took it. */
@@ -97,16 +107,30 @@ export interface Backplane {
   close(): Promise<void>
 }
 
+/** Counts points per key; src/lib/window-counter.ts is the in-process one. */
+export interface Limiter {
+  /** Count one point for `key`: 0 when allowed, else the milliseconds until the next one would be. */
+  consume(key: string): Awaitable<number>
+}
+
+/** Fan-outs other than chat, each with its own channels (`sb:w:<topic>` for walkers). */
+export type FanoutSpace = 'walker'
+
+/** Hands a serialized frame to one subscriber. */
+export type FanoutDelivery = (frame: string) => void
+
 /**
- * Channels between instances for fan-outs other than chat (walker broadcasts). Delivery is at
- * most once and only while the bus is up: what needs an answer goes through Backplane.deliver.
+ * A frame for every subscriber of a topic, on every instance (walker broadcasts). Delivery is at
+ * most once and only while the shared store is up: what needs an answer goes through deliver().
  */
-export interface MessageBus {
-  publish(channel: string, message: string): void
-  subscribe(channel: string): Promise<void>
-  unsubscribe(channel: string): void
-  /** Messages on channels starting with `prefix` go to `handler` with the rest of the name. */
-  route(prefix: string, handler: (rest: string, message: string) => void): void
+export interface Fanout {
+  /**
+   * Subscribers on this instance are called before publish returns, so a caller's own frames
+   * keep their order; other instances may receive it later.
+   */
+  publish(topic: string, frame: string): void
+  /** Receive the frames published on `topic`. Returns the unsubscribe, called on close. */
+  subscribe(topic: string, deliver: FanoutDelivery): () => void
 }
 
 /** A service-wide name for a connection, for `Delivery.except`. */

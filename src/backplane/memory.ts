@@ -1,10 +1,13 @@
 // The in-process Backplane, used when REDIS_URL is unset. State lives in a MemoryHub; each
 // MemoryBackplane is one instance's view of it. The app uses one hub and one instance; tests put
 // several instances on one hub to exercise the instance-aware paths without Redis. What a chat
-// message touches (deliver, keys, isOpen, lookup) answers synchronously, not through a promise.
+// message touches (deliver, keys, isOpen, lookup, rate limits) answers synchronously, not
+// through a promise.
 import { randomUUID } from 'node:crypto'
 import { TtlMap } from '../lib/ttl-map.ts'
-import type { Backplane, BackplaneHandlers, ChatStore, Delivery, KeySpace, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
+import { WindowCounter } from '../lib/window-counter.ts'
+import type { Backplane, BackplaneHandlers, ChatStore, Delivery, FanoutSpace, KeySpace, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
+import { LocalFanout } from './fanout.ts'
 
 interface OnlineUser {
   display_name: string
@@ -33,6 +36,9 @@ export class MemoryHub {
   readonly partners = new Map<string, Set<string>>()
   /** Dedupe and receipt keys in one ring (see TtlMap: a MSG writes both with one id). */
   readonly keys: TtlMap<string>
+  /** By name: the instances on a hub share a limiter, as they would share Redis's counters. */
+  readonly limiters = new Map<string, WindowCounter>()
+  readonly fanouts = new Map<FanoutSpace, LocalFanout>()
 
   constructor(opts: MemoryHubOptions = {}) {
     this.keys = new TtlMap((opts.maxKeys ?? 100_000) * Object.keys(SPACE).length, opts.now)
@@ -57,6 +63,19 @@ export class MemoryBackplane implements Backplane {
     this.presence = presenceRegistry(hub, instanceId)
     this.chats = chatStore(hub)
     this.keys = keyStore(hub)
+  }
+
+  /** The first to ask for `name` on the hub sets its points and duration. */
+  limiter(name: string, points: number, durationS: number): WindowCounter {
+    let limiter = this.hub.limiters.get(name)
+    if (!limiter) this.hub.limiters.set(name, (limiter = new WindowCounter(points, durationS * 1000)))
+    return limiter
+  }
+
+  fanout(space: FanoutSpace): LocalFanout {
+    let fanout = this.hub.fanouts.get(space)
+    if (!fanout) this.hub.fanouts.set(space, (fanout = new LocalFanout()))
+    return fanout
   }
 
   async attach(handlers: BackplaneHandlers): Promise<void> {

@@ -5,7 +5,7 @@
 // knows whether both are up, owns the set of channels this instance wants and subscribes them
 // again whenever `sub` comes back, and routes incoming messages by channel prefix.
 import { Redis, type RedisOptions } from 'ioredis'
-import type { MessageBus } from './backplane.ts'
+import type { MessageBus } from './fanout.ts'
 
 /** The pino methods the backplane logs through (app.log fits); no Fastify in here. */
 export interface BackplaneLog {

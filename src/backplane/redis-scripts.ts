@@ -25,7 +25,9 @@ export const Keys = {
   /** SET of users a user has an open chat with (both directions stored). */
   chats: (user: string) => `${PREFIX}chats:${user}`,
   /** Dedupe and receipt keys (KeyStore). */
-  key: (space: string, owner: string, id: string) => `${PREFIX}k:${space}:${owner}:${id}`
+  key: (space: string, owner: string, id: string) => `${PREFIX}k:${space}:${owner}:${id}`,
+  /** Prefix of a limiter's counters (Backplane.limiter); rate-limiter-flexible appends `:<key>`. */
+  limiter: (name: string) => `${PREFIX}rl:${name}`
 }
 
 export const Channels = {

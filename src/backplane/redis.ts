@@ -9,8 +9,11 @@
 // takes over the keys. When Redis returns, the instance registers everything again. docs/redis.md
 // describes the design; the semantics are MemoryBackplane's.
 import { randomUUID } from 'node:crypto'
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible'
 import type { Awaitable } from '../lib/awaitable.ts'
-import type { Backplane, BackplaneHandlers, ChatStore, Delivery, KeyStore, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
+import type { Backplane, BackplaneHandlers, ChatStore, Delivery, Fanout, FanoutSpace, KeyStore, Limiter, PresenceChange, PresenceRegistry, UserEntry } from './backplane.ts'
+import { BusFanout } from './fanout.ts'
+import { FlexibleLimiter } from './flexible-limiter.ts'
 import { MemoryBackplane, MemoryHub } from './memory.ts'
 import { RedisLink, type BackplaneLog } from './redis-link.ts'
 import { Channels, Keys, defineScripts } from './redis-scripts.ts'
@@ -35,6 +38,9 @@ export const CHAT_TTL_MS = 24 * 60 * 60_000
 /** A healthy instance answers in about a millisecond; this is for one that is stuck or cut off. */
 export const REPLY_TIMEOUT_MS = 2000
 
+/** Each fan-out space's channel prefix. */
+const FANOUT_CHANNELS = { walker: Channels.walker } as const satisfies Record<FanoutSpace, string>
+
 /**
  * Lease and sweep periods from INSTANCE_TTL_S. An instance renews its lease three times per
  * lease, and every instance sweeps expired leases each tick, so a dead instance's users are
@@ -47,8 +53,11 @@ export function leaseTimings(instanceTtlS: number): { tickMs: number; leaseMs: n
   return { tickMs, leaseMs, renewMs: leaseMs / 3 }
 }
 
-/** The counts coming back for one delivery: settled when every receiver answered or on timeout. */
-class Replies {
+/**
+ * How many connections took one delivery, summed over the instances' replies: settled when
+ * every receiver answered or on timeout.
+ */
+class DeliveryTally {
   taken = 0
   private received = 0
   private expected = Infinity
@@ -125,7 +134,8 @@ export class RedisBackplane implements Backplane {
   private readonly known = new Map<string, string>()
   /** Presence events that arrive while a list is on its way (they may be newer than it). */
   private readonly overlays = new Set<Map<string, PresenceChange>>()
-  private readonly pending = new Map<number, Replies>()
+  private readonly fanouts = new Map<FanoutSpace, BusFanout>()
+  private readonly pending = new Map<number, DeliveryTally>()
   private lastRequest = 0
   private readonly timings: ReturnType<typeof leaseTimings>
   private readonly replyTimeoutMs: number
@@ -202,17 +212,39 @@ export class RedisBackplane implements Backplane {
     const here = this.handlers?.deliver(userId, delivery) ?? 0
     if (!this.healthy) return here
     const id = ++this.lastRequest
-    const replies = new Replies(this.replyTimeoutMs, () => this.pending.delete(id))
-    this.pending.set(id, replies) // before publishing: a reply can beat PUBLISH's own answer
+    const tally = new DeliveryTally(this.replyTimeoutMs, () => this.pending.delete(id))
+    this.pending.set(id, tally) // before publishing: a reply can beat PUBLISH's own answer
     try {
       // Every instance subscribed to the user's channel answers, this one included (its echo
       // is counted as 0 in-process), so the count needs no guess about who holds the user.
-      replies.expect(await this.link.cmd.publish(Channels.user + userId, envelope(this.instanceId, id, delivery)))
+      tally.expect(await this.link.cmd.publish(Channels.user + userId, envelope(this.instanceId, id, delivery)))
     } catch (err) {
       this.log.debug({ err }, 'publishing a delivery failed')
-      replies.settle()
+      tally.settle()
     }
-    return here + (await replies.done)
+    return here + (await tally.done)
+  }
+
+  /**
+   * Counters in Redis, shared by every instance. While the connection is down the insurance
+   * limiter counts in this instance's memory (without a failed call first), so limiting goes on.
+   */
+  limiter(name: string, points: number, durationS: number): Limiter {
+    return new FlexibleLimiter(new RateLimiterRedis({
+      storeClient: this.link.cmd,
+      keyPrefix: Keys.limiter(name),
+      points,
+      duration: durationS,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: durationS })
+    }))
+  }
+
+  fanout(space: FanoutSpace): Fanout {
+    let fanout = this.fanouts.get(space)
+    // One per space: the link routes a channel prefix to a single handler.
+    if (!fanout) this.fanouts.set(space, (fanout = new BusFanout(this.link, this.instanceId, FANOUT_CHANNELS[space])))
+    return fanout
   }
 
   async close(): Promise<void> {
@@ -339,7 +371,7 @@ export class RedisBackplane implements Backplane {
   }
 
   private settleAll(): void {
-    for (const replies of [...this.pending.values()]) replies.settle()
+    for (const tally of [...this.pending.values()]) tally.settle()
   }
 
   // ---- chats and keys: Redis when it answers, this instance's own state when it does not

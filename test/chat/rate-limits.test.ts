@@ -1,7 +1,9 @@
 // WindowCounter (the in-process limiter) and RateLimits over both kinds of limiter.
 import t from 'tap'
 import { RateLimiterMemory } from 'rate-limiter-flexible'
-import { RateLimits, WindowCounter } from '../../src/chat/rate-limits.ts'
+import { RateLimits } from '../../src/chat/rate-limits.ts'
+import { WindowCounter } from '../../src/lib/window-counter.ts'
+import { FlexibleLimiter } from '../../src/backplane/flexible-limiter.ts'
 
 t.test('WindowCounter: exact within a window, a fresh window after it, per key, closed windows dropped', async (t) => {
   let now = 1_000
@@ -24,6 +26,11 @@ t.test('WindowCounter: exact within a window, a fresh window after it, per key, 
 t.test('RateLimits answers the same through WindowCounter and rate-limiter-flexible', async (t) => {
   const sync = new RateLimits({ msg: new WindowCounter(5, 60_000), typing: new WindowCounter(1, 60_000) })
   const lib = new RateLimits({
+    msg: new FlexibleLimiter(new RateLimiterMemory({ keyPrefix: 'm', points: 5, duration: 60 })),
+    typing: new FlexibleLimiter(new RateLimiterMemory({ keyPrefix: 't', points: 1, duration: 60 }))
+  })
+  // As test fixtures pass them: adapted by RateLimits itself.
+  const bare = new RateLimits({
     msg: new RateLimiterMemory({ keyPrefix: 'm', points: 5, duration: 60 }),
     typing: new RateLimiterMemory({ keyPrefix: 't', points: 1, duration: 60 })
   })
@@ -36,7 +43,14 @@ t.test('RateLimits answers the same through WindowCounter and rate-limiter-flexi
   const expected = [true, true, true, true, true, false, false, true, false]
   t.same(await run(sync), expected)
   t.same(await run(lib), expected)
+  t.same(await run(bare), expected)
   const wait = sync.consume('msg', 'u')
   t.equal(typeof wait, 'number', 'WindowCounter answers synchronously')
   t.ok((wait as number) > 59_000 && (wait as number) <= 60_000, `retry after ~60 s (${String(wait)} ms)`)
+})
+
+t.test('FlexibleLimiter passes a store error on rather than letting everyone through', async (t) => {
+  const failing = new RateLimiterMemory({ points: 1, duration: 60 })
+  failing.consume = () => Promise.reject(new Error('store down'))
+  await t.rejects(new FlexibleLimiter(failing).consume('u'), /store down/)
 })
