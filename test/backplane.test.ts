@@ -30,6 +30,8 @@ class Node implements BackplaneHandlers {
   /** user → connection ids on this instance; frames per connection id. */
   readonly conns = new Map<string, string[]>()
   readonly frames = new Map<string, string[]>()
+  /** Every delivery's label and droppable flag as it arrived: `MSG/0`. */
+  readonly kinds: string[] = []
 
   constructor(readonly backplane: Backplane) {}
 
@@ -38,6 +40,7 @@ class Node implements BackplaneHandlers {
   }
 
   deliver(userId: string, d: Delivery): number {
+    this.kinds.push(`${d.label}/${d.droppable ? 1 : 0}`)
     let taken = 0
     for (const id of this.conns.get(userId) ?? []) {
       if (connRef(this.backplane.instanceId, id) === d.except) continue
@@ -191,11 +194,12 @@ for (const kind of kinds) {
     await a.backplane.presence.join({ user_id: bob, display_name: 'Bob' })
     await b.backplane.presence.join({ user_id: bob, display_name: 'Bob' })
 
-    t.equal(await a.backplane.deliver(bob, { frame: 'f1', droppable: false }), 3, 'two here, one there')
-    t.equal(await b.backplane.deliver(bob, { frame: 'f2', droppable: true }), 3, 'from the other side too')
-    t.equal(await b.backplane.deliver(bob, { frame: 'f3', droppable: false, except: connRef(a.backplane.instanceId, a1) }), 2, 'except a connection on another instance')
+    t.equal(await a.backplane.deliver(bob, { frame: 'f1', label: 'MSG', droppable: false }), 3, 'two here, one there')
+    t.equal(await b.backplane.deliver(bob, { frame: 'f2', label: 'TYPING', droppable: true }), 3, 'from the other side too')
+    t.equal(await b.backplane.deliver(bob, { frame: 'f3', label: 'MSG', droppable: false, except: connRef(a.backplane.instanceId, a1) }), 2, 'except a connection on another instance')
     t.same([a.frames.get(a1), a.frames.get(a2), b.frames.get(b1)], [['f1', 'f2'], ['f1', 'f2', 'f3'], ['f1', 'f2', 'f3']], 'in order, the exact strings')
-    t.equal(await a.backplane.deliver(randomUUID(), { frame: 'x', droppable: false }), 0, 'nobody holds the user')
+    t.same([a.kinds, b.kinds], [['MSG/0', 'TYPING/1', 'MSG/0'], ['MSG/0', 'TYPING/1', 'MSG/0']], 'the label and droppable flag travel with the frame')
+    t.equal(await a.backplane.deliver(randomUUID(), { frame: 'x', label: 'MSG', droppable: false }), 0, 'nobody holds the user')
   })
 
   t.test(`${kind.name}: a limiter counts a name's points on every instance, per key`, async (t) => {
@@ -254,7 +258,7 @@ t.test('redis: users of an instance that stops renewing its lease leave within I
   const took = Date.now() - died
   t.ok(took <= ttlS * 1000 + 200, `gone after ${took} ms (INSTANCE_TTL_S ${ttlS} s; lease ${leaseTimings(ttlS).leaseMs} ms + sweep ${leaseTimings(ttlS).tickMs} ms)`)
   t.same(await a.backplane.presence.list(), [])
-  t.equal(await a.backplane.deliver(bob, { frame: 'x', droppable: false }), 0)
+  t.equal(await a.backplane.deliver(bob, { frame: 'x', label: 'MSG', droppable: false }), 0)
 })
 
 t.test('redis: a receiver that never answers counts as zero after the reply timeout, never as a delivery', async (t) => {
@@ -270,11 +274,11 @@ t.test('redis: a receiver that never answers counts as zero after the reply time
   t.teardown(() => mute.disconnect())
   await mute.subscribe(Channels.user + bob)
   const started = Date.now()
-  t.equal(await a.deliver(bob, { frame: 'hello', droppable: false }), 0, 'no connection confirmed it')
+  t.equal(await a.deliver(bob, { frame: 'hello', label: 'MSG', droppable: false }), 0, 'no connection confirmed it')
   t.ok(Date.now() - started >= 280, 'waited for the timeout')
   const here = node.connect(bob)
   await a.presence.join({ user_id: bob, display_name: 'Bob' })
-  t.equal(await a.deliver(bob, { frame: 'hi', droppable: false }), 1, 'the local connection counts; the mute one does not')
+  t.equal(await a.deliver(bob, { frame: 'hi', label: 'MSG', droppable: false }), 1, 'the local connection counts; the mute one does not')
   t.same(node.frames.get(here), ['hi'])
 })
 
@@ -297,7 +301,7 @@ t.test('redis: after Redis restarts empty, every instance registers its users an
   await a.backplane.chats.open(alice, bob)
   await redis.stop()
   await waitUntil(() => !a.backplane.healthy && !b.backplane.healthy, 'both instances to notice')
-  t.equal(await a.backplane.deliver(bob, { frame: 'x', droppable: false }), 0, 'no way to reach Bob meanwhile')
+  t.equal(await a.backplane.deliver(bob, { frame: 'x', label: 'MSG', droppable: false }), 0, 'no way to reach Bob meanwhile')
   t.equal(await a.backplane.chats.isOpen(alice, bob), true, 'the chat is remembered where Alice is')
   await redis.start()
   await waitUntil(() => a.backplane.healthy && b.backplane.healthy, 'both instances to reconnect', 5000)
@@ -305,7 +309,7 @@ t.test('redis: after Redis restarts empty, every instance registers its users an
   const users = await b.backplane.presence.list()
   t.same(users.map((u) => u.user_id).sort(), [alice, bob].sort())
   t.equal(await b.backplane.chats.isOpen(bob, alice), true, 'Alice\'s instance registered the chat again')
-  t.equal(await a.backplane.deliver(bob, { frame: 'back', droppable: false }), 1)
+  t.equal(await a.backplane.deliver(bob, { frame: 'back', label: 'MSG', droppable: false }), 1)
 })
 
 t.test('config: REDIS_URL must be a redis:// or rediss:// URL, INSTANCE_TTL_S at least 1 s', async (t) => {

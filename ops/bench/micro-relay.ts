@@ -5,7 +5,9 @@
 import { randomUUID } from 'node:crypto'
 import { MemoryBackplane, MemoryHub } from '../../src/backplane/memory.ts'
 import { Presence } from '../../src/chat/presence.ts'
-import { RateLimits, WindowCounter } from '../../src/chat/rate-limits.ts'
+import { RateLimits } from '../../src/chat/rate-limits.ts'
+import { WindowCounter } from '../../src/lib/window-counter.ts'
+import { LocalHub } from '../../src/chat/hub.ts'
 import { ChatService } from '../../src/chat/service.ts'
 import type { ChatPeer } from '../../src/chat/session.ts'
 import { checkClientMessage, isClientType } from '../../src/protocol/fastchat.ts'
@@ -16,7 +18,7 @@ let frames = 0
 const peer = (id: string): ChatPeer => ({ id, send: () => (frames++, true), sendDroppable: () => (frames++, true), close: () => {} })
 
 const backplane = new MemoryBackplane(new MemoryHub())
-const presence = new Presence(backplane, { debounceMs: 10 })
+const presence = new Presence(backplane, { debounceMs: 10 }, new LocalHub())
 await presence.start()
 const limits = new RateLimits({
   msg: new WindowCounter(1e9, 60_000),

@@ -24,13 +24,15 @@ export interface PresenceChange extends UserEntry {
 export interface Delivery {
   /** Serialized once by the sending instance; receivers write this exact string. */
   frame: string
+  /** The frame's message type, for the metrics of every connection it is written to. */
+  label: string
   /** Typing and presence: may be skipped for a connection that is slow to read. */
   droppable: boolean
   /** A connection (see `connRef`) that must not get it: the sender's own tab. */
   except?: string
 }
 
-/** What an instance does with what reaches it; the Presence domain object implements this. */
+/** What an instance does with what reaches it: src/chat/presence.ts backplaneHandlers() sends deliveries to the LocalHub, changes to Presence. */
 export interface BackplaneHandlers {
   presence(change: PresenceChange): void
   /** Write `delivery` to this instance's connections of `userId`; how many took it. */

@@ -92,9 +92,13 @@ class DeliveryTally {
   }
 }
 
-/** A delivery on a user channel: origin, request id, droppable, except, then the frame as is. */
+/**
+ * A delivery on a user channel: origin, request id, droppable (1/0) followed by the metrics
+ * label, except, then the frame as is. The label shares the droppable line so an instance of
+ * the previous release still reads the frame right during a rolling upgrade.
+ */
 function envelope(origin: string, id: number, d: Delivery): string {
-  return `${origin}\n${id}\n${d.droppable ? 1 : 0}\n${d.except ?? ''}\n${d.frame}`
+  return `${origin}\n${id}\n${d.droppable ? 1 : 0}${d.label}\n${d.except ?? ''}\n${d.frame}`
 }
 
 function openEnvelope(message: string): { origin: string; id: number; delivery: Delivery } | undefined {
@@ -107,7 +111,7 @@ function openEnvelope(message: string): { origin: string; id: number; delivery: 
     from = cut + 1
   }
   const [origin, id, droppable, except] = fields as [string, string, string, string]
-  const delivery: Delivery = { frame: message.slice(from), droppable: droppable === '1' }
+  const delivery: Delivery = { frame: message.slice(from), label: droppable.slice(1) || 'other', droppable: droppable[0] === '1' }
   if (except) delivery.except = except
   return { origin, id: Number(id), delivery }
 }

@@ -42,7 +42,7 @@ export class LocalHub {
     let taken = 0
     for (const s of this.sessionsOf(userId)) {
       if (s.closed || s.ref === delivery.except) continue
-      if (delivery.droppable ? s.peer.sendDroppable(delivery.frame) : s.peer.send(delivery.frame)) taken++
+      if (delivery.droppable ? s.peer.sendDroppable(delivery.frame, delivery.label) : s.peer.send(delivery.frame, delivery.label)) taken++
     }
     return taken
   }

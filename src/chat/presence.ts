@@ -5,7 +5,7 @@
 // Entries are serialized once, when their user joins or is renamed (presence-frames.ts).
 import type { Awaitable } from '../lib/awaitable.ts'
 import type { Backplane, BackplaneHandlers, PresenceChange, UserEntry } from '../backplane/backplane.ts'
-import { LocalHub } from './hub.ts'
+import type { LocalHub } from './hub.ts'
 import { bodyOf, entryJson, frameOf, joinBodies } from './presence-frames.ts'
 import type { ChatSession } from './session.ts'
 
@@ -86,7 +86,7 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
     private readonly backplane: Backplane,
     private readonly opts: PresenceOptions,
     /** This instance's connections: whom PRESENCE goes to, and where deliveries land. */
-    private readonly hub: LocalHub = new LocalHub()
+    private readonly hub: LocalHub
   ) {
     this.now = opts.now ?? Date.now
   }
@@ -153,7 +153,7 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
 
   /** The full list, right after HELLO_ACK; later changes come from the broadcasts. */
   sendFull(session: ChatSession): void {
-    session.peer.send(this.fullFrame())
+    session.peer.send(this.fullFrame(), 'PRESENCE')
     session.presenceVersion = this.version
     session.presenceSentAt = this.now()
   }
@@ -314,7 +314,7 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
       const frame = s.delta ? deltas.get(s.presenceVersion) : this.fullFrame()
       if (frame === undefined) {
         s.presenceVersion = this.version // nothing it can see changed; nothing sent
-      } else if (s.peer.sendDroppable(frame)) {
+      } else if (s.peer.sendDroppable(frame, 'PRESENCE')) {
         s.presenceVersion = this.version
         s.presenceSentAt = now
       } else {

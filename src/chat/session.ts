@@ -3,15 +3,20 @@
 // hands in for the socket, anything with send/sendDroppable/close (the transport's Conn fits).
 import type { UserEntry } from '../backplane/backplane.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
+import type { ErrorCode } from '../protocol/error-codes.ts'
+import { errorFrame } from '../protocol/fastchat.ts'
 
 export interface ChatPeer {
   readonly id: string
-  /** A frame the peer must get; false when it could not be handed over. */
-  send(frame: string): boolean
+  /** A frame the peer must get, with its type for the metrics (and an ERROR's code); false when it could not be handed over. */
+  send(frame: string, label: string, errorCode?: string): boolean
   /** A frame that may be skipped when the peer is slow to read (typing, presence). */
-  sendDroppable(frame: string): boolean
+  sendDroppable(frame: string, label: string): boolean
   close(code: number, reason: string): void
 }
+
+/** A connection whose HELLO went through. */
+export type Identified = ChatSession & { user: UserEntry }
 
 /** The longest delay setTimeout takes; a later token expiry is not worth a timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -40,6 +45,11 @@ export class ChatSession {
     /** The token the handshake carried, verified when HELLO arrives. */
     readonly handshakeToken: string | undefined
   ) {}
+
+  /** An ERROR frame to this connection. */
+  fail(code: ErrorCode, message: string, details?: Record<string, unknown>): void {
+    this.peer.send(errorFrame(code, message, details), 'ERROR', code)
+  }
 
   /** A connection bound to a token ends with it: 1008, the client reconnects with a new one. */
   expireAt(epochMs: number, now = Date.now()): void {

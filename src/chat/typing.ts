@@ -15,7 +15,7 @@ export class TypingRelay {
       if (isTyping) from.typingTo.add(userId)
       else from.typingTo.delete(userId)
       // "Started typing" may be dropped for a slow reader; "stopped" must arrive or it sticks.
-      await this.backplane.deliver(userId, { frame, droppable: isTyping })
+      await this.backplane.deliver(userId, { frame, label: 'TYPING', droppable: isTyping })
     }
   }
 

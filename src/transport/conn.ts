@@ -150,7 +150,7 @@ export class Conn implements Beating {
    * Send a frame the peer must get, counted under `label` (and an error reply under its code).
    * A peer buffering past the hard cap is terminated. False when it could not be handed over.
    */
-  send(data: string | Buffer, label: FrameLabel = 'other', errorCode?: string): boolean {
+  send(data: string | Buffer, label: FrameLabel, errorCode?: string): boolean {
     if (this.closed || this.socket.readyState !== 1) return false
     if (this.socket.bufferedAmount > this.registry.limits.sendHardCap) {
       this.log.warn({ buffered: this.socket.bufferedAmount }, 'slow reader terminated')
@@ -166,7 +166,7 @@ export class Conn implements Beating {
   }
 
   /** Send a frame that may be skipped (typing, presence) when the peer is slow to read. */
-  sendDroppable(data: string | Buffer, label: FrameLabel = 'other'): boolean {
+  sendDroppable(data: string | Buffer, label: FrameLabel): boolean {
     if (this.socket.bufferedAmount > this.registry.limits.sendSoftCap) return false
     return this.send(data, label)
   }

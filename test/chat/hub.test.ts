@@ -34,9 +34,9 @@ t.test('deliver: open connections but `except`; droppable frames skip slow reade
   const peer = (s: ChatSession) => s.peer as FakePeer
   s3!.close()
   peer(s4!).slow = true
-  t.equal(hub.deliver('a', { frame: 'f1', droppable: false, except: 'i/1' }), 2)
+  t.equal(hub.deliver('a', { frame: 'f1', label: 'MSG', droppable: false, except: 'i/1' }), 2)
   t.same([s1, s2, s3, s4].map((s) => peer(s!).frames), [[], ['f1'], [], ['f1']])
-  t.equal(hub.deliver('a', { frame: 'f2', droppable: true }), 2, 'the slow reader skips it')
+  t.equal(hub.deliver('a', { frame: 'f2', label: 'TYPING', droppable: true }), 2, 'the slow reader skips it')
   t.same(peer(s4!).frames, ['f1'])
-  t.equal(hub.deliver('nobody', { frame: 'f3', droppable: false }), 0)
+  t.equal(hub.deliver('nobody', { frame: 'f3', label: 'MSG', droppable: false }), 0)
 })

@@ -2,11 +2,11 @@
 // wired to an in-memory backplane (several instances may share one MemoryHub, each with its own
 // LocalHub).
 import { randomUUID } from 'node:crypto'
-import { RateLimiterMemory } from 'rate-limiter-flexible'
 import { MemoryBackplane, MemoryHub } from '../../src/backplane/memory.ts'
 import { LocalHub } from '../../src/chat/hub.ts'
 import { Presence } from '../../src/chat/presence.ts'
 import { RateLimits } from '../../src/chat/rate-limits.ts'
+import { WindowCounter } from '../../src/lib/window-counter.ts'
 import { ChatService } from '../../src/chat/service.ts'
 import type { ChatPeer, ChatSession } from '../../src/chat/session.ts'
 
@@ -71,8 +71,8 @@ export async function instance(shared: MemoryHub = new MemoryHub(), opts: Instan
   const presence = new Presence(backplane, { debounceMs: opts.debounceMs ?? 10 }, hub)
   await presence.start()
   const limits = new RateLimits({
-    msg: new RateLimiterMemory({ keyPrefix: `m_${backplane.instanceId}`, points: opts.msgPerMin ?? 1000, duration: 60 }),
-    typing: new RateLimiterMemory({ keyPrefix: `t_${backplane.instanceId}`, points: opts.typingPerMin ?? 1000, duration: 60 })
+    msg: new WindowCounter(opts.msgPerMin ?? 1000, 60_000),
+    typing: new WindowCounter(opts.typingPerMin ?? 1000, 60_000)
   })
   const tokens = { enabled: false, verify: async () => null }
   const chat = new ChatService(backplane, presence, limits, tokens, { authRequired: false })

@@ -1,7 +1,7 @@
-// TtlMap (expiring, bounded) and the Serial/KeyedSerial queues.
+// TtlMap (expiring, bounded) and the KeyedSerial queue.
 import t from 'tap'
 import { TtlMap } from '../../src/lib/ttl-map.ts'
-import { KeyedSerial, Serial } from '../../src/lib/serial.ts'
+import { KeyedSerial } from '../../src/lib/keyed-serial.ts'
 
 t.test('TtlMap: entries expire, setIfAbsent is first-wins, take deletes, size is capped', async (t) => {
   let now = 0
@@ -30,51 +30,40 @@ t.test('TtlMap: entries expire, setIfAbsent is first-wins, take deletes, size is
   t.throws(() => new TtlMap(0), RangeError)
 })
 
-t.test('Serial runs in order and survives a failure; KeyedSerial forgets idle keys', async (t) => {
-  const s = new Serial()
-  const order: number[] = []
-  const slow = s.run(async () => {
-    await new Promise((r) => setTimeout(r, 20))
-    order.push(1)
-  })
-  const failing = s.run(() => {
-    throw new Error('boom')
-  })
-  const fast = s.run(() => order.push(3))
-  await slow
-  await t.rejects(failing, /boom/)
-  await fast
-  t.same(order, [1, 3])
-
+t.test('KeyedSerial orders per key, survives a failure and forgets idle keys', async (t) => {
   const k = new KeyedSerial()
   const seen: string[] = []
+  const failing = k.run('a', async () => {
+    await new Promise((r) => setTimeout(r, 10))
+    seen.push('a1')
+    throw new Error('boom')
+  })
   await Promise.all([
-    k.run('a', async () => { await new Promise((r) => setTimeout(r, 10)); seen.push('a1') }),
+    t.rejects(failing, /boom/),
     k.run('b', () => seen.push('b1')),
     k.run('a', () => seen.push('a2'))
   ])
-  t.same(seen, ['b1', 'a1', 'a2'], 'ordered per key, independent across keys')
+  t.same(seen, ['b1', 'a1', 'a2'], 'ordered per key, independent across keys, a failure does not stop the key')
   await new Promise((r) => setImmediate(r))
   t.equal(k.size, 0, 'no memory for idle keys')
 })
 
-t.test('Serial.submit runs synchronously when idle and queues behind pending work', async (t) => {
-  const s = new Serial()
+t.test('KeyedSerial.submit runs synchronously while no key is busy and queues behind a busy key', async (t) => {
+  const k = new KeyedSerial()
   const order: string[] = []
-  t.equal(s.submit(() => { order.push('sync') }), undefined, 'a synchronous result costs no promise')
-  t.same(order, ['sync'], 'ran at once')
+  let keyed = 0
+  const key = () => (keyed++, 'a')
+  t.equal(k.submit(key, () => { order.push('sync'); return 1 }), 1, 'a synchronous result comes back as it is')
+  t.equal(keyed, 0, 'and needs no key')
   let release!: () => void
-  const slow = s.submit(() => new Promise<void>((r) => { release = r }).then(() => { order.push('slow') }))
+  const slow = k.submit(key, () => new Promise<void>((r) => { release = r }).then(() => { order.push('slow') }))
   t.ok(slow instanceof Promise, 'async work returns its promise')
-  t.notOk(s.idle)
-  const after = s.submit(() => { order.push('after') })
-  t.ok(after instanceof Promise, 'work behind pending work is queued')
+  const after = k.submit(key, () => { order.push('after') })
+  t.ok(after instanceof Promise, 'work behind a busy key is queued')
   t.same(order, ['sync'])
   release()
   await after
   t.same(order, ['sync', 'slow', 'after'])
-  await new Promise((r) => setImmediate(r))
-  t.ok(s.idle)
 })
 
 t.test('TtlMap against a model: never an expired or stale value, nothing young evicted, bounded', async (t) => {

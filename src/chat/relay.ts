@@ -1,0 +1,112 @@
+// The chat relay, FastChat's hot path: a MSG limited, cleaned, deduplicated, delivered and
+// acknowledged, and a recipient's MSG_ACK turned into `received` for its sender.
+//
+// Over the in-memory backplane every step answers at once, and a promise per step would be
+// most of a message's cost: each step goes through `then` below, which calls on synchronously
+// for a plain value and waits only for a real promise (Redis). The trick stays in this file.
+import { randomUUID } from 'node:crypto'
+import type { Backplane } from '../backplane/backplane.ts'
+import { ErrorCode } from '../protocol/error-codes.ts'
+import { CONTENT_LENGTH, cleanText, errorFrame, msgAckFrame, msgFrame, type ClientMsg, type ClientMsgAck } from '../protocol/fastchat.ts'
+import { isoNow } from '../lib/clock.ts'
+import { KeyedSerial } from '../lib/keyed-serial.ts'
+import { isThenable, type Awaitable } from '../lib/awaitable.ts'
+import type { Chats } from './chats.ts'
+import type { MessageLedger } from './ledger.ts'
+import type { Presence } from './presence.ts'
+import type { RateLimits } from './rate-limits.ts'
+import type { Identified } from './session.ts'
+
+/** `next(value)`: at once for a plain value, once it settles for a promise. */
+function then<A, B>(value: Awaitable<A>, next: (value: A) => Awaitable<B>): Awaitable<B> {
+  return isThenable(value) ? Promise.resolve(value).then(next) : next(value)
+}
+
+interface Failure {
+  code: ErrorCode
+  message: string
+}
+
+const NOT_ONLINE: Failure = { code: ErrorCode.USER_NOT_FOUND, message: 'user is not online' }
+const NOT_OPENED: Failure = { code: ErrorCode.CHAT_NOT_OPENED, message: 'open a chat with this user first' }
+const NOT_TAKEN: Failure = { code: ErrorCode.MESSAGE_FAILED, message: 'the message could not be handed to the recipient' }
+
+/** An ERROR about one MSG: it names the message_id, so the client knows which one to retry. */
+function failMsg(session: Identified, messageId: string, code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
+  session.peer.send(errorFrame(code, message, { message_id: messageId, ...details }), 'ERROR', code)
+}
+
+export class MessageRelay {
+  /** MSG handling per (sender, recipient): messages arrive in the order they were sent. */
+  private readonly pairs = new KeyedSerial()
+
+  constructor(
+    private readonly backplane: Backplane,
+    private readonly presence: Presence,
+    private readonly chats: Chats,
+    private readonly ledger: MessageLedger,
+    private readonly limits: RateLimits
+  ) {}
+
+  /** One MSG, in order per (sender, recipient) even across the sender's tabs whenever a step has to wait. */
+  send(session: Identified, data: ClientMsg['data']): Awaitable<void> {
+    const me = session.user.user_id
+    if (data.to === me) {
+      failMsg(session, data.message_id ?? randomUUID(), ErrorCode.VALIDATION, 'invalid MSG: cannot message yourself', {
+        errors: [{ path: '/data/to', message: 'cannot message yourself' }]
+      })
+      return
+    }
+    return this.pairs.submit(() => `${me}\n${data.to}`, () => this.relay(session, data))
+  }
+
+  /** A recipient's MSG_ACK: the sender learns the message was received. */
+  confirm(session: Identified, data: ClientMsgAck['data']): Awaitable<void> {
+    return then(this.ledger.takeSender(session.user.user_id, data.message_id), (sender) => {
+      if (sender === undefined) return
+      return then(this.backplane.deliver(sender, { frame: msgAckFrame(data.message_id, 'received'), label: 'MSG_ACK', droppable: false }), () => undefined)
+    })
+  }
+
+  /** Limit, clean, dedupe, deliver, acknowledge (or fail with the reason). */
+  private relay(session: Identified, data: ClientMsg['data']): Awaitable<void> {
+    const me = session.user.user_id
+    const messageId = data.message_id ?? randomUUID()
+    // Counted before the costlier work below, so a flood of bad messages is bounded too.
+    return then(this.limits.consume('msg', me), (wait) => {
+      if (wait) return failMsg(session, messageId, ErrorCode.RATE_LIMITED, 'too many messages', { retry_after_ms: wait })
+      const content = cleanText(data.content, CONTENT_LENGTH)
+      if (!content.ok) {
+        return failMsg(session, messageId, ErrorCode.VALIDATION, `invalid MSG: /data/content: ${content.message}`, { errors: [{ path: '/data/content', message: content.message }] })
+      }
+      // A message_id seen in the last 10 minutes was delivered already: acknowledge, do not resend.
+      return then(this.ledger.claim(me, messageId), (first) => {
+        if (!first) return void session.peer.send(msgAckFrame(messageId, 'delivered'), 'MSG_ACK')
+        return then(this.deliver(session, data.to, content.text, messageId), (failure) => {
+          if (!failure) return
+          // Not delivered: a retry with this id must go through.
+          return then(this.ledger.release(me, messageId), () => failMsg(session, messageId, failure.code, failure.message))
+        })
+      })
+    })
+  }
+
+  private deliver(session: Identified, to: string, content: string, messageId: string): Awaitable<Failure | undefined> {
+    const me = session.user.user_id
+    return then(this.presence.resolve(to), (name) => {
+      if (name === undefined) return NOT_ONLINE
+      return then(this.chats.isOpen(me, to), (open) => {
+        if (!open) return NOT_OPENED
+        const frame = msgFrame({ from: me, to, content, message_id: messageId, timestamp: isoNow() })
+        return then(this.backplane.deliver(to, { frame, label: 'MSG', droppable: false }), (taken) => {
+          if (taken === 0) return NOT_TAKEN
+          return then(this.ledger.rememberSender(to, messageId, me), () => {
+            session.peer.send(msgAckFrame(messageId, 'delivered'), 'MSG_ACK')
+            // The sender's other tabs.
+            return then(this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref }), () => undefined)
+          })
+        })
+      })
+    })
+  }
+}
