@@ -1,10 +1,10 @@
 // A consumer's messages for the AsyncAPI document, built from its own schemas and examples.
 import { Type } from '@sinclair/typebox'
-import type { MessageDoc } from '../protocol/message-doc.ts'
+import type { DialectDocs, MessageDoc } from '../protocol/message-doc.ts'
 import { Authentication, authenticationFrame, Complete, HandlerErrorFrame, HANDLER_FAILED, ValidationErrorFrame } from '../protocol/action.ts'
 import type { Consumer } from './consumer.ts'
 
-export function consumerDocs(consumer: Consumer): { receive: MessageDoc[]; send: MessageDoc[] } {
+export function consumerDocs(consumer: Consumer): DialectDocs {
   const receive: MessageDoc[] = []
   const send: MessageDoc[] = [
     { name: 'authentication', schema: Authentication, examples: [JSON.parse(authenticationFrame(true)), JSON.parse(authenticationFrame(false))] },

@@ -4,9 +4,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { MessageDoc } from '../protocol/message-doc.ts'
 
-// Until every protocol file imports it from its new home (src/protocol/message-doc.ts).
-export type { MessageDoc } from '../protocol/message-doc.ts'
-
 export interface SurfaceDoc {
   /** Channel id: letters, digits, underscores. */
   id: string

@@ -1,7 +1,7 @@
 // `/ws/echo` smoke-test dialect (SPEC section 4, first half): welcome, echo envelope, echo_raw,
 // server_ping. The action dialect on the same socket lives in action.ts.
 import { Type, type Static } from '@sinclair/typebox'
-import type { MessageDoc } from './message-doc.ts'
+import type { DialectDocs } from './message-doc.ts'
 import { stringifyJson } from '../lib/json.ts'
 import { epochSeconds, round3 } from '../lib/clock.ts'
 
@@ -62,7 +62,7 @@ const EXAMPLE_ID = 'echo_client_1699564800123_12345'
 const AnyJson = Type.Unknown({ description: 'any JSON value without an `action` key; answered with the echo envelope' })
 
 /** The smoke-test half of /ws/echo for the AsyncAPI document (the action dialect adds its own). */
-export const echoDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+export const echoDocs: DialectDocs = {
   receive: [
     { name: 'json', schema: AnyJson, examples: [{ type: 'test', data: 'hello' }] },
     { name: 'text', schema: Type.String({ description: 'text that is not JSON; answered with echo_raw' }), examples: ['plain text message'], text: true },

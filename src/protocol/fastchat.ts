@@ -8,7 +8,7 @@ import '../lib/formats.ts'
 import { codePointLength, sanitizeText, stripUnsafeChars, type TextKind } from '../lib/sanitize.ts'
 import { UUID_V4_PATTERN } from '../lib/uuid.ts'
 import { jsonString } from '../lib/json.ts'
-import type { MessageDoc } from './message-doc.ts'
+import type { DialectDocs } from './message-doc.ts'
 
 /** `errorMessage` replaces TypeBox's wording (a regex dump) in details.errors. */
 const UserId = Type.String({
@@ -250,7 +250,7 @@ const CHAT = 'chat_6b1f0d2c9e8a7b6c5d4e3f2a1b0c9d8e'
 const AT = '2024-01-01T12:00:00.000Z'
 
 /** FastChat's half of /ws for the AsyncAPI document; client examples are accepted as they are. */
-export const fastchatDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+export const fastchatDocs: DialectDocs = {
   receive: [
     { name: 'HELLO', schema: Hello, examples: [{ type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice' } }, { type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice', capabilities: ['presence_delta'] } }] },
     { name: 'OPEN_CHAT', schema: OpenChat, examples: [{ type: 'OPEN_CHAT', data: { target_user_id: BOB, target_display_name: 'Bob' } }] },

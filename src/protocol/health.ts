@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ClientPong, EchoError, PingConfig } from './echo.ts'
 import { LowerPing, LowerPong } from './main.ts'
-import type { MessageDoc } from './message-doc.ts'
+import type { DialectDocs } from './message-doc.ts'
 
 export const HealthConnected = Type.Object({
   type: Type.Literal('health_status'),
@@ -44,7 +44,7 @@ export type HealthStatus = Static<typeof HealthStatus>
 
 const EXAMPLE_ID = 'health_client_1699564800456_67890'
 
-export const healthDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+export const healthDocs: DialectDocs = {
   receive: [
     { name: 'get_status', schema: GetStatus, examples: [{ type: 'get_status' }] },
     { name: 'ping', schema: LowerPing, examples: [{ type: 'ping' }] },

@@ -1,7 +1,7 @@
 // `/ws` greeting and echo dialect (SPEC section 2): the WELCOME greeting, `{"type":"ping"}` →
 // pong, and the echo envelope for any other JSON object. FastChat lives in fastchat.ts.
 import { Type, type Static } from '@sinclair/typebox'
-import type { MessageDoc } from './message-doc.ts'
+import type { DialectDocs } from './message-doc.ts'
 import '../lib/formats.ts'
 
 export const Welcome = Type.Object({
@@ -43,7 +43,7 @@ const AnyObject = Type.Object({}, { additionalProperties: true, description: 'an
 const EXAMPLE_ID = 'ws_client_1699564790123_99999'
 
 /** The greeting/echo half of /ws for the AsyncAPI document (FastChat adds its own). */
-export const mainDocs: { receive: MessageDoc[]; send: MessageDoc[] } = {
+export const mainDocs: DialectDocs = {
   receive: [
     { name: 'text', schema: PlainText, examples: ['hello'], text: true },
     { name: 'ping', schema: LowerPing, examples: [{ type: 'ping' }] },

@@ -12,3 +12,9 @@ export interface MessageDoc {
   /** Client examples that are plain text frames rather than JSON (verbatim echo). */
   text?: boolean
 }
+
+/** A dialect's messages: what clients send (receive) and what the server sends (send). */
+export interface DialectDocs {
+  receive: MessageDoc[]
+  send: MessageDoc[]
+}
