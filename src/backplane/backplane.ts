@@ -1,12 +1,8 @@
-// The state FastChat instances share, behind one interface: who is online across the service,
-// routing a frame to a user's connections on whichever instance holds them, open chats, and
-// short-lived keys (message-id dedupe, where a read receipt goes). memory.ts implements it in one
-// process; a Redis implementation slots in behind the same calls (every call may be async, every
-// instance has an id, frames travel already serialized). The calls on a chat message's path
-// return Awaitable: the in-memory store answers them synchronously, and the chat service keeps
-// them synchronous end to end (src/lib/awaitable.ts) instead of paying a promise for each.
-// Rate limiters and walker fan-outs come from here too, so nothing else needs to know which
-// implementation (memory or Redis) runs.
+// The state FastChat instances share, behind one interface: presence across the service,
+// deliveries to a user's connections wherever they are, open chats, expiring keys, rate
+// limiters and fan-outs. memory.ts in one process, redis.ts across instances; nothing else
+// knows which runs. Calls on a chat message's path return Awaitable, so the relay stays
+// synchronous over memory (src/chat/relay.ts).
 import type { Awaitable } from '../lib/awaitable.ts'
 
 /** A user as presence lists them. */

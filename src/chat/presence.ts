@@ -37,12 +37,8 @@ interface Change {
 const RETRY_DROPPED_MS = 250
 
 /**
- * Full lists go to one connection at most at this many bytes per second: the debounce window
- * grows with the list. At 50 ms a 1,000-user list (94 KB) would be ~1.9 MB/s to every
- * connection, most of it superseded before it is read. Lists under 25 KB (~270 users) keep
- * PRESENCE_DEBOUNCE_MS; a 1,000-user room gets a fresh list every ~180 ms, 5,000 users every
- * ~0.9 s. SPEC asks for at most one PRESENCE per window and the last state always arriving; both
- * hold. Delta connections are not affected: their frames carry only what changed.
+ * Full lists go to one connection at most at this many bytes per second, so the window grows
+ * with the list (docs/fastchat.md has the numbers); delta connections are not affected.
  */
 export const FULL_LIST_BYTES_PER_SEC = 512 * 1024
 
