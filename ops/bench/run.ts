@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util'
 import type { Job, Window } from './loadgen.ts'
 import { median } from './lib/stats.ts'
 import { alternate, at, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once as onceFrom, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, writeResult, type Build, type Server, type ServerKind } from './lib/harness.ts'
-import { compareRuns, describeRate, saturationSpecs, type RateResult, type SaturationSpec } from './lib/saturation.ts'
+import { compareRuns, describeRate, saturationSpecs, TIMING, type RateResult, type SaturationSpec } from './lib/saturation.ts'
 import { abMain, isAbRun } from './ab.ts'
 
 const argv = process.argv.slice(2)
@@ -129,7 +129,7 @@ async function saturation(spec: SaturationSpec): Promise<Row> {
   })
 }
 
-const SPECS = saturationSpecs(QUICK)
+const SPECS = saturationSpecs(QUICK ? TIMING.quick : TIMING.full)
 const echo = () => saturation(SPECS.echo)
 const echoJson = () => saturation(SPECS['echo-json'])
 const walker = () => saturation(SPECS.walker)

@@ -110,11 +110,13 @@ export interface RunOptions {
   env?: Record<string, string>
   /** Run the server with --cpu-prof, the profile's name starting with this. */
   profile?: string
+  /** More node (or V8) options for the server. */
+  nodeArgs?: string[]
 }
 
 async function startServer(build: Build, kind: ServerKind, opts: RunOptions): Promise<Server> {
   const profile = opts.profile ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'ops/bench/results/profiles'), '--cpu-prof-name', `${opts.profile}-${Date.now()}.cpuprofile`] : []
-  const proc = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '--expose-gc', ...profile, compiled(build, `servers/${kind}.js`)], {
+  const proc = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '--expose-gc', ...(opts.nodeArgs ?? []), ...profile, compiled(build, `servers/${kind}.js`)], {
     cwd: root,
     env: { ...process.env, ...(kind === 'switchboard' ? SWITCHBOARD_ENV : {}), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -115,9 +115,11 @@ const LOAD = { conns: 50, inflight: 10 }
 const JSON_PAYLOAD = JSON.stringify({ type: 'test', data: 'hello switchboard bench' })
 const WALKER_PAYLOAD = JSON.stringify({ message: 'hello switchboard bench', client_id: 'bench' })
 
-/** The saturation scenarios, with short windows in the quick mode. */
-export function saturationSpecs(quick: boolean): Record<SaturationName, SaturationSpec> {
-  const timing = quick ? { warmupS: 1, measureS: 2 } : { warmupS: 1.5, measureS: 3.5 }
+/** A saturation run's warm-up and measured window, in seconds: the full run's, and the quick mode's. */
+export const TIMING = { full: { warmupS: 1.5, measureS: 3.5 }, quick: { warmupS: 1, measureS: 2 } }
+
+/** The saturation scenarios, each run warming up and measuring for `timing`. */
+export function saturationSpecs(timing: { warmupS: number; measureS: number }): Record<SaturationName, SaturationSpec> {
   return {
     echo: {
       id: '1 echo', scenario: '1. echo /ws, plain text, 50 conns × 10 in flight', unit: 'msgs/s', baseline: 'raw-echo', target: 0.97,

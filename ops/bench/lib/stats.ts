@@ -74,3 +74,26 @@ export function percentiles(xs: Float64Array, n: number, ps: number[]): number[]
   const s = xs.subarray(0, n).sort()
   return ps.map((p) => s[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!)
 }
+
+/**
+ * A bootstrap interval (`level`, e.g. 0.9) of median(b) ÷ median(a): both samples resampled with
+ * replacement `n` times, from a fixed seed so a run's JSON gives the same interval again. With
+ * five to ten runs a side it is rough, but it tells a ratio that noise alone could give from one
+ * it could not.
+ */
+export function bootstrapRatio(a: number[], b: number[], level = 0.9, n = 4000, seed = 1): [number, number] {
+  let state = seed >>> 0
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const resample = (xs: number[]) => xs.map(() => xs[Math.floor(random() * xs.length)]!)
+  const ratios = new Float64Array(n)
+  for (let i = 0; i < n; i++) ratios[i] = median(resample(b)) / median(resample(a))
+  const [lo, hi] = percentiles(ratios, n, [(100 * (1 - level)) / 2, (100 * (1 + level)) / 2])
+  return [lo!, hi!]
+}
