@@ -25,12 +25,13 @@
 // run again, up to --retries times: the server had less than 95 % of its core (and the load
 // generator was not the limit), or other processes took more than 15 % of either core. The
 // notes count both; a run still disturbed after its retries is kept.
+// One bench at a time: run.ts and ab.ts, from any tree, wait for $TMPDIR/switchboard-bench.lock.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { alternate, buildLoadgen, buildTree, CLIENT_CORE, conditions, fmt, log, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
+import { alternate, benchLock, buildLoadgen, buildTree, CLIENT_CORE, conditions, fmt, log, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
 import { bootstrapRatio } from './lib/stats.ts'
 import { compareRuns, describeRate, othersPct, saturationFlag, saturationSpecs, TIMING, type RateResult, type SaturationName } from './lib/saturation.ts'
 
@@ -165,6 +166,7 @@ export async function abMain(argv: string[]): Promise<void> {
   const specs = saturationSpecs(timing)
   const nodeArgs = flags['node-arg'] ?? []
 
+  await benchLock()
   const started = Date.now()
   const before = conditions()
   const trees: [Tree, Tree] = [revision('old', flags.against), flags.new ? revision('new', flags.new) : workTree()]

@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Job, Window } from './loadgen.ts'
 import { median } from './lib/stats.ts'
-import { alternate, at, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once as onceFrom, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, writeResult, type Build, type Server, type ServerKind } from './lib/harness.ts'
+import { alternate, at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once as onceFrom, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, writeResult, type Build, type Server, type ServerKind } from './lib/harness.ts'
 import { compareRuns, describeRate, saturationSpecs, TIMING, type RateResult, type SaturationSpec } from './lib/saturation.ts'
 import { abMain, isAbRun } from './ab.ts'
 
@@ -402,6 +402,7 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const names = selected()
+  await benchLock()
   const started = Date.now()
   const before = conditions()
   log(`switchboard bench: ${names.join(', ')}; ${QUICK ? 'quick, ' : ''}${ROUNDS} round(s); server on core ${SERVER_CORE}, load generator on core ${CLIENT_CORE}`)

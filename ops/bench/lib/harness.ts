@@ -3,7 +3,7 @@
 // starting a server in a fresh process pinned to core 0, running the load generator on core 1,
 // alternating two sides within every round, and the table's number formats.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,6 +29,53 @@ export const SWITCHBOARD_ENV: Record<string, string> = {
 export type ServerKind = 'switchboard' | 'raw-echo' | 'raw-relay' | 'naive-presence'
 
 export const log = (line: string) => process.stdout.write(`${line}\n`)
+
+// ------------------------------------------------------------------ one bench at a time
+
+/** Held by the bench that measures now: two on the same two cores would measure each other. */
+const LOCK = join(tmpdir(), 'switchboard-bench.lock')
+
+function lockHolder(): number | undefined {
+  try {
+    const pid = Number(readFileSync(LOCK, 'utf8'))
+    process.kill(pid, 0) // throws when no such process: a stale lock
+    return pid
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Wait until no other bench (run.ts or ab.ts, from any tree) measures on this machine, then hold
+ * the lock until this process exits. Waits at most `maxS` seconds, then fails.
+ */
+export async function benchLock(maxS = 3600): Promise<void> {
+  const started = Date.now()
+  let told = false
+  for (;;) {
+    try {
+      const fd = openSync(LOCK, 'wx')
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      process.once('exit', () => {
+        if (lockHolder() === process.pid) rmSync(LOCK, { force: true })
+      })
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)))
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    const holder = lockHolder()
+    if (holder === undefined) {
+      rmSync(LOCK, { force: true }) // its process is gone
+      continue
+    }
+    if (!told) log(`waiting for the bench running as pid ${holder} to finish (${LOCK})`)
+    told = true
+    if (Date.now() - started > maxS * 1000) throw new Error(`another bench (pid ${holder}) held ${LOCK} for ${maxS} s`)
+    await sleep(5000)
+  }
+}
 
 // ------------------------------------------------------------------ builds
 
