@@ -82,7 +82,7 @@ function revision(role: Tree['role'], rev: string): Tree {
 
 function workTree(): Tree {
   const commit = git(['rev-parse', 'HEAD'])
-  const changed = git(['status', '--porcelain', '--', 'src', 'plugins', 'routes', 'ops/bench', 'package.json', 'tsconfig.json', 'tsconfig.build.json']).split('\n').filter(Boolean).length
+  const changed = git(['status', '--porcelain', '--', 'src', 'plugins', 'routes', 'ops/bench', ':(exclude)ops/bench/results', 'package.json', 'tsconfig.json', 'tsconfig.build.json']).split('\n').filter(Boolean).length
   return { role: 'new', label: `work tree (HEAD ${commit.slice(0, 7)}${changed ? `, ${changed} file(s) changed` : ', clean'})`, commit }
 }
 
