@@ -15,9 +15,11 @@ export interface RunOptions {
   /** The caller's: aborts when the client goes away. */
   signal: AbortSignal
   timeoutMs: number
+  /** Where executions still running at the end of their turn are watched from (one per caller). */
+  watchlist: Watchlist
 }
 
-export interface ExecuteOptions extends RunOptions {
+export interface ExecuteOptions extends Omit<RunOptions, 'watchlist'> {
   user: VerifiedUser | null
 }
 
@@ -35,16 +37,48 @@ export class WalkerTimeoutError extends Error {
   override readonly name = 'WalkerTimeoutError'
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- then()'s callbacks, whatever they return
+type Callback = (value: any) => unknown
+const SUCCEEDED = { failure: undefined }
+
+/** Where an execution's reply goes: undefined when its client went away first (no one to answer). */
+export type Answer = (reply: WalkerReply | undefined) => void
+
+/**
+ * Executions still running at the end of the event-loop turn they started in get their timeout
+ * and disconnect watch then, in one pass: most walkers (`async run()` that awaits nothing) have
+ * settled by that time and cost no timer. One list per caller (a socket's session, a request).
+ */
+export class Watchlist {
+  private pending: Execution[] = []
+
+  /** @internal */
+  add(execution: Execution): void {
+    if (this.pending.length === 0) setImmediate(watchAll, this)
+    this.pending.push(execution)
+  }
+
+  /** @internal */
+  watchAll(): void {
+    const executions = this.pending
+    this.pending = []
+    for (const execution of executions) execution.watch()
+  }
+}
+
+function watchAll(list: Watchlist): void {
+  list.watchAll()
+}
+
 /**
  * One execution: the walker's ctx, and the race between the walker finishing, its timeout and
  * its client leaving. ctx.signal is made only when the walker asks for it (an AbortSignal is an
  * EventTarget, dear to make for every message).
  *
- * Most walkers are `async run()` that finish without awaiting anything: their promise is
- * settled before the event-loop turn ends, so the timeout and disconnect watch is armed only
- * for an execution still running then, its deadline counted from its start.
+ * A running execution is itself what its caller waits for: a thenable that settles once the
+ * reply was answered, so a message costs no promise beyond the walker's own (the walker bench).
  */
-class Execution implements WalkerContext {
+class Execution implements WalkerContext, PromiseLike<void> {
   readonly user: VerifiedUser | null
   readonly log: WalkerLogger
   private readonly startedAt = Date.now()
@@ -56,7 +90,12 @@ class Execution implements WalkerContext {
   private timedOut: AbortController | undefined
   private combined: AbortSignal | undefined
   /** Set while the walker runs past its return; taken by whichever outcome comes first. */
-  private resolve: ((reply: WalkerReply | undefined) => void) | undefined
+  private answer: Answer | undefined
+  /** Who waits for the answer (then(): the transport, once); `settled` once it was given, with the answer's own failure. */
+  private onDone: Callback | undefined
+  private onFailed: Callback | undefined
+  private more: [Callback | undefined, Callback | undefined][] | undefined
+  private settled: { failure: unknown } | undefined
 
   constructor(readonly walker: string, user: VerifiedUser | null, private readonly opts: RunOptions) {
     this.user = user
@@ -94,32 +133,45 @@ class Execution implements WalkerContext {
     return Replies.EXECUTION_ERROR
   }
 
-  /** The walker returned a promise: its outcome, unless the timeout or the client's leaving comes first. */
-  outcome(run: PromiseLike<void>): Promise<WalkerReply | undefined> {
-    return new Promise((resolve) => {
-      this.resolve = resolve
-      run.then(() => this.settle(this.finished ? undefined : this.succeeded()), (err: unknown) => {
-        if (this.timedOut?.signal.aborted) this.log.warn({ err }, 'walker failed after it had timed out')
-        this.settle(this.finished ? undefined : this.failed(err))
-      })
-      setImmediate(watchLater, this)
+  /** The walker returned a promise: its outcome is answered, unless the timeout or the client's leaving comes first. */
+  outcome(run: PromiseLike<void>, answer: Answer): this {
+    this.answer = answer
+    run.then(() => this.settle(this.finished ? undefined : this.succeeded()), (err: unknown) => {
+      if (this.timedOut?.signal.aborted) this.log.warn({ err }, 'walker failed after it had timed out')
+      this.settle(this.finished ? undefined : this.failed(err))
     })
+    this.opts.watchlist.add(this)
+    return this
   }
 
   /** Still running at the end of the turn: the timeout and the client's leaving may now end it. */
   watch(): void {
-    if (!this.resolve) return
+    if (!this.answer) return
     if (this.opts.signal.aborted) return this.end(undefined)
     const deadline = AbortSignal.timeout(Math.max(1, this.startedAt + this.opts.timeoutMs - Date.now()))
     const ended = AbortSignal.any([this.opts.signal, deadline])
     ended.addEventListener('abort', () => {
-      if (!this.resolve) return // settled before: the deadline's timer cannot be cleared, only ignored
+      if (!this.answer) return // settled before: the deadline's timer cannot be cleared, only ignored
       if (!deadline.aborted) return this.end(undefined)
       this.log.error({ timeout_ms: this.opts.timeoutMs }, 'walker timed out; answered EXECUTION_ERROR')
       this.timedOut ??= new AbortController()
       this.timedOut.abort(new WalkerTimeoutError(`walker ${this.walker} passed ${this.opts.timeoutMs} ms`))
       this.end(Replies.EXECUTION_ERROR)
     }, { once: true })
+  }
+
+  /** Calls `done` once the reply was answered, `failed` if answering threw. */
+  then<A = void, B = never>(done?: ((value: void) => A | PromiseLike<A>) | null, failed?: ((err: unknown) => B | PromiseLike<B>) | null): PromiseLike<A | B> {
+    const ok = done ?? undefined
+    const fail = failed ?? undefined
+    if (this.settled) queueMicrotask(() => this.call(ok, fail))
+    else if (this.onDone || this.onFailed) (this.more ??= []).push([ok, fail])
+    else {
+      this.onDone = ok
+      this.onFailed = fail
+    }
+    // Callers wait (await, or then(done, failed)) and never chain on the result: no promise is made for one.
+    return this as unknown as PromiseLike<A | B>
   }
 
   /** The race is decided without the walker: its reply (undefined: the client left) goes out now. */
@@ -129,39 +181,51 @@ class Execution implements WalkerContext {
   }
 
   private settle(reply: WalkerReply | undefined): void {
-    const resolve = this.resolve
-    if (!resolve) return
-    this.resolve = undefined
-    resolve(reply)
+    const answer = this.answer
+    if (!answer) return
+    this.answer = undefined
+    let failure: unknown
+    try {
+      answer(reply)
+    } catch (err) {
+      failure = err ?? new Error('answer failed')
+    }
+    this.settled = failure === undefined ? SUCCEEDED : { failure }
+    this.call(this.onDone, this.onFailed)
+    for (const [done, failed] of this.more ?? []) this.call(done, failed)
+    this.onDone = this.onFailed = this.more = undefined
+  }
+
+  private call(done: Callback | undefined, failed: Callback | undefined): void {
+    const failure = this.settled!.failure
+    if (failure === undefined) done?.(undefined)
+    else failed?.(failure)
   }
 }
 
-function watchLater(execution: Execution): void {
-  execution.watch()
-}
-
 /**
- * Validate `input` (the message without its token) and run the walker: the reply, at once when
- * the outcome is known then (invalid fields, a walker that returned or threw without a
- * promise), else a promise of it; undefined when the client went away first (no one to answer).
+ * Validate `input` (the message without its token) and run the walker; `answer` gets the reply
+ * exactly once. At once when the outcome is known then (invalid fields, a walker that returned
+ * or threw without a promise): nothing is returned. Else the running execution, which settles
+ * once it was answered.
  */
-export function runWalker(walker: LoadedWalker, input: Record<string, unknown>, user: VerifiedUser | null, opts: RunOptions): Awaitable<WalkerReply | undefined> {
+export function runWalker(walker: LoadedWalker, input: Record<string, unknown>, user: VerifiedUser | null, opts: RunOptions, answer: Answer): Awaitable<void> {
   const prepared = walker.prepare(input)
-  if (!prepared.ok) return invalidFieldsReply(prepared.details)
-  if (opts.signal.aborted) return undefined
+  if (!prepared.ok) return void answer(invalidFieldsReply(prepared.details))
+  if (opts.signal.aborted) return void answer(undefined)
 
   const execution = new Execution(walker.name, user, opts)
   let run: void | Promise<void>
   try {
     run = walker.run(prepared.fields, execution)
   } catch (err) {
-    return execution.failed(err)
+    return void answer(execution.failed(err))
   }
-  if (!isThenable(run)) return execution.succeeded()
-  return execution.outcome(run)
+  if (!isThenable(run)) return void answer(execution.succeeded())
+  return execution.outcome(run, answer)
 }
 
-/** runWalker as a promise, for callers that await anyway (HTTP, webhooks). */
-export async function executeWalker(walker: LoadedWalker, input: Record<string, unknown>, opts: ExecuteOptions): Promise<WalkerReply | undefined> {
-  return runWalker(walker, input, opts.user, opts)
+/** runWalker as a promise of its reply, for callers that await anyway (HTTP, webhooks). */
+export function executeWalker(walker: LoadedWalker, input: Record<string, unknown>, opts: ExecuteOptions): Promise<WalkerReply | undefined> {
+  return new Promise((resolve) => void runWalker(walker, input, opts.user, { ...opts, watchlist: new Watchlist() }, resolve))
 }

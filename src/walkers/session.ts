@@ -4,12 +4,12 @@
 // order they arrived; a walker that has not finished holds the ones after it.
 import { onTokenExpiry, type TokenVerifier, type VerifiedUser } from '../auth/tokens.ts'
 import type { Conn, Handler } from '../transport/connections.ts'
-import { isThenable, type Awaitable } from '../lib/awaitable.ts'
+import type { Awaitable } from '../lib/awaitable.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { Replies, type WalkerReply } from '../protocol/walker.ts'
 import type { WalkerBroadcaster } from './broadcast.ts'
 import type { WalkerLogger } from './define.ts'
-import { isReply, parseInput, runWalker, type RunOptions } from './execute.ts'
+import { isReply, parseInput, runWalker, Watchlist, type Answer, type RunOptions } from './execute.ts'
 import type { LoadedWalker, WalkerRegistry } from './registry.ts'
 
 /**
@@ -39,10 +39,14 @@ export class WalkerSession implements Handler {
   private readonly gone = new AbortController()
   /** Every execution's options but the user; made once. */
   private readonly runOptions: RunOptions
+  /** The walker of the message being run (the transport runs one at a time; a hot reload may swap the registry's). */
+  private running: LoadedWalker | undefined
+  /** Where its reply goes; one function per session. */
+  private readonly answered: Answer = (reply) => this.answer(this.running!, reply)
 
   constructor(private readonly conn: Conn, readonly walker: string, private readonly deps: SessionDeps, handshakeToken: string | undefined) {
     this.log = conn.log.child({ walker })
-    this.runOptions = { log: this.log, signal: this.gone.signal, timeoutMs: deps.timeoutMs }
+    this.runOptions = { log: this.log, signal: this.gone.signal, timeoutMs: deps.timeoutMs, watchlist: new Watchlist() }
     // Verified before the first message runs, not before listeners attach (no frame is lost).
     if (handshakeToken !== undefined) conn.run(() => this.verifyHandshake(handshakeToken))
     this.unsubscribe = deps.broadcaster.subscribe(walker, (frame) => this.deliverBroadcast(frame))
@@ -112,9 +116,8 @@ export class WalkerSession implements Handler {
   }
 
   private execute(walker: LoadedWalker, input: Record<string, unknown>, user: VerifiedUser | null): Awaitable<void> {
-    const reply = runWalker(walker, input, user, this.runOptions)
-    if (!isThenable(reply)) return this.answer(walker, reply)
-    return reply.then((r) => this.answer(walker, r))
+    this.running = walker
+    return runWalker(walker, input, user, this.runOptions, this.answered)
   }
 
   /** A broadcast walker's success goes to every socket on it (this one too); anything else to this one. */

@@ -1,0 +1,70 @@
+// runWalker's contract without sockets: the answer comes exactly once, at once for a walker that
+// finished when it returned; a running execution is a thenable (no promise per message, the
+// walker bench) that settles after its answer, also when the timeout or the client's leaving
+// comes first, and reports a throwing answer as a failure.
+import t from 'tap'
+import { Type } from '@sinclair/typebox'
+import { LoadedWalker } from '../src/walkers/registry.ts'
+import { defineWalker } from '../src/walkers/define.ts'
+import { runWalker, Watchlist, WalkerTimeoutError, type RunOptions } from '../src/walkers/execute.ts'
+import type { WalkerReply } from '../src/protocol/walker.ts'
+
+const noop = () => {}
+const log = { child: () => log, info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop }
+const walker = (run: (fields: { n: number }, ctx: { report(v: unknown): void; signal: AbortSignal }) => void | Promise<void>) =>
+  new LoadedWalker(defineWalker({ name: 'T', protocol: 'websocket', public: true, fields: Type.Object({ n: Type.Number({ default: 1 }) }), run }) as never, 'test')
+const options = (timeoutMs = 1000, signal = new AbortController().signal): RunOptions => ({ log: log as never, signal, timeoutMs, watchlist: new Watchlist() })
+
+t.test('a walker that finished when it returned is answered at once, with nothing to wait for', async (t) => {
+  const replies: (WalkerReply | undefined)[] = []
+  const result = runWalker(walker((f, ctx) => ctx.report(f.n)), {}, null, options(), (r) => replies.push(r))
+  t.equal(result, undefined)
+  t.same(replies.map((r) => r?.frame), ['{"ok":true,"data":{"reports":[1]}}'])
+})
+
+t.test('a running execution is a thenable, not a promise, and settles after its one answer', async (t) => {
+  const replies: (WalkerReply | undefined)[] = []
+  const result = runWalker(walker(async (f, ctx) => {
+    await new Promise((r) => setTimeout(r, 5))
+    ctx.report(f.n)
+  }), { n: 2 }, null, options(), (r) => replies.push(r))
+  t.notOk(result instanceof Promise, 'no promise made for the caller to wait on')
+  let calls = 0
+  ;(result as PromiseLike<void>).then(() => calls++, noop)
+  await result
+  t.equal(calls, 1)
+  t.same(replies.map((r) => r?.frame), ['{"ok":true,"data":{"reports":[2]}}'])
+  let late = 0
+  ;(result as PromiseLike<void>).then(() => late++, noop)
+  await new Promise((r) => setImmediate(r))
+  t.equal(late, 1, 'a then() after it settled is called too')
+})
+
+t.test('the timeout answers EXECUTION_ERROR, aborts ctx.signal with WalkerTimeoutError and settles', async (t) => {
+  // The deadline's timer is unref'd (it never holds a process open): this test holds it.
+  const hold = setTimeout(noop, 5000)
+  t.teardown(() => clearTimeout(hold))
+  let reason: unknown
+  const replies: (WalkerReply | undefined)[] = []
+  const result = runWalker(walker((_f, ctx) => new Promise<void>((resolve) => {
+    ctx.signal.addEventListener('abort', () => { reason = ctx.signal.reason; resolve() })
+  })), {}, null, options(50), (r) => replies.push(r))
+  await result
+  t.same(replies.map((r) => r?.status), [500])
+  t.ok(reason instanceof WalkerTimeoutError)
+  await new Promise((r) => setTimeout(r, 20))
+  t.equal(replies.length, 1, 'answered once, although the walker resolved after')
+})
+
+t.test('the client leaving settles it with no answer to give; a throwing answer is a failure', async (t) => {
+  const gone = new AbortController()
+  const replies: (WalkerReply | undefined)[] = []
+  const result = runWalker(walker(() => new Promise<void>(noop)), {}, null, options(10_000, gone.signal), (r) => replies.push(r))
+  await new Promise((r) => setImmediate(r))
+  gone.abort(new Error('client disconnected'))
+  await result
+  t.same(replies, [undefined])
+
+  const failing = runWalker(walker(async () => {}), {}, null, options(), () => { throw new Error('answer failed') })
+  await t.rejects(Promise.resolve(failing), /answer failed/)
+})
