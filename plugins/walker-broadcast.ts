@@ -2,11 +2,11 @@
 // walker fan-out, in this process or across instances over Redis (SPEC section 8), so
 // routes/walkers.ts is the same either way.
 import fp from 'fastify-plugin'
-import type { WalkerBroadcaster } from '../src/walkers/broadcast.ts'
+import type { Fanout } from '../src/backplane/backplane.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    walkerBroadcast: WalkerBroadcaster
+    walkerBroadcast: Fanout
   }
 }
 

@@ -107,11 +107,9 @@ export class Conn implements Beating {
   private backlog: Entry[] | undefined
   /** The label the handler gave the frame it is handling (receivedAs). */
   private inLabel: FrameLabel = 'other'
-  private readonly afterWork = (): void => this.next()
-  private readonly afterFailure = (err: unknown): void => {
-    this.fail(err)
-    this.next()
-  }
+  /** What pending work calls when it settles; made with the first, so a connection that never waits holds none. */
+  private afterWork: (() => void) | undefined
+  private afterFailure: ((err: unknown) => void) | undefined
 
   constructor(
     private readonly socket: WebSocket,
@@ -288,7 +286,10 @@ export class Conn implements Beating {
     if (result === undefined || typeof (result as PromiseLike<void>).then !== 'function') return
     this.busy = true
     this.registry.busy(this)
-    ;(result as PromiseLike<void>).then(this.afterWork, this.afterFailure)
+    ;(result as PromiseLike<void>).then(this.afterWork ??= () => this.next(), this.afterFailure ??= (err) => {
+      this.fail(err)
+      this.next()
+    })
   }
 
   private start(entry: Entry): Awaitable<void> {

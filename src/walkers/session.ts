@@ -7,7 +7,7 @@ import type { Conn, Handler } from '../transport/connections.ts'
 import type { Awaitable } from '../lib/awaitable.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { Replies, type WalkerReply } from '../protocol/walker.ts'
-import type { WalkerBroadcaster } from './broadcast.ts'
+import type { Fanout } from '../backplane/backplane.ts'
 import type { WalkerLogger } from './define.ts'
 import { isReply, parseInput, runWalker, Watchlist, type Answer, type RunOptions } from './execute.ts'
 import type { LoadedWalker, WalkerRegistry } from './registry.ts'
@@ -22,7 +22,8 @@ export const MAX_QUEUED_MESSAGES = 64
 export interface SessionDeps {
   registry: WalkerRegistry
   verifier: Pick<TokenVerifier, 'verify'>
-  broadcaster: WalkerBroadcaster
+  /** The backplane's walker fan-out: topics are walker names. */
+  broadcaster: Fanout
   timeoutMs: number
 }
 
