@@ -24,6 +24,14 @@ import openapiPlugin from '../plugins/openapi.ts'
 import walkersPlugin from '../plugins/walkers.ts'
 import rateLimitPlugin from '../plugins/rate-limit.ts'
 import walkerBroadcastPlugin from '../plugins/walker-broadcast.ts'
+import metricsPlugin from '../plugins/metrics.ts'
+import presencePlugin from '../plugins/presence.ts'
+import chatPlugin from '../plugins/chat.ts'
+import { TokenVerifier } from '../src/auth/tokens.ts'
+import { Presence } from '../src/chat/presence.ts'
+import { LocalHub } from '../src/chat/hub.ts'
+import { RateLimits } from '../src/chat/rate-limits.ts'
+import { WindowCounter } from '../src/lib/window-counter.ts'
 import { startRedis } from './helpers/redis.ts'
 import { signToken, TEST_SECRET } from './helpers/tokens.ts'
 import { waitUntil } from './helpers/walkers.ts'
@@ -41,7 +49,20 @@ const standIns = (config: Config): Record<string, [AnyPlugin, object?]> => ({
   // @fastify/websocket itself (request.ws, upgrade handling), without the registry's config.
   websocket: [fp(async (app: FastifyInstance) => {
     await app.register(websocket)
+    const registry = new ConnectionRegistry({ pingIntervalS: 30, pingTimeoutS: 10, framesPerSec: 100, frameBurst: 100, sendSoftCap: 1 << 20, sendHardCap: 1 << 22 }, app.log)
+    app.decorate('connections', registry)
+    app.addHook('onClose', async () => registry.stop())
   }, { name: 'websocket' })],
+  auth: [fp(async (app: FastifyInstance) => {
+    app.decorate('auth', new TokenVerifier(config))
+  }, { name: 'auth' })],
+  // Presence and rate limits over their own in-memory store: they need no other stand-in.
+  presence: [fp(async (app: FastifyInstance) => {
+    app.decorate('presence', new Presence(new MemoryBackplane(), { debounceMs: 10 }, new LocalHub()))
+  }, { name: 'presence' })],
+  'rate-limit': [fp(async (app: FastifyInstance) => {
+    app.decorate('rateLimits', new RateLimits({ msg: new WindowCounter(10, 60_000), typing: new WindowCounter(10, 60_000) }))
+  }, { name: 'rate-limit' })],
   backplane: [fp(async (app: FastifyInstance) => {
     const backplane = new MemoryBackplane()
     app.decorate('backplane', backplane)
@@ -78,7 +99,10 @@ const declared: [AnyPlugin, string[], object?][] = [
   [openapiPlugin, []],
   [walkersPlugin, ['config']],
   [rateLimitPlugin, ['config', 'backplane']],
-  [walkerBroadcastPlugin, ['backplane']]
+  [walkerBroadcastPlugin, ['backplane']],
+  [metricsPlugin, ['config', 'websocket']],
+  [presencePlugin, ['config', 'backplane']],
+  [chatPlugin, ['config', 'auth', 'backplane', 'presence', 'rate-limit']]
 ]
 
 t.test('every plugin declares its dependencies, and fails to load without any one of them', async (t) => {
