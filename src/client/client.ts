@@ -79,7 +79,7 @@ export class FastChatError extends Error {
   }
 }
 
-export type MessageStatus = 'pending' | 'delivered' | 'received' | 'failed'
+export type MessageStatus = 'pending' | 'stored' | 'delivered' | 'received' | 'failed'
 
 export interface StatusChange {
   message_id: string
@@ -114,7 +114,7 @@ export interface PresenceUpdate {
 
 export interface SendResult {
   message_id: string
-  status: 'delivered' | 'received'
+  status: 'stored' | 'delivered' | 'received'
 }
 
 export interface SendOptions {

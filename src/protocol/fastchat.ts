@@ -30,8 +30,12 @@ function message<T extends string, P extends TProperties>(type: T, data: P) {
 export const Hello = message('HELLO', {
   user_id: UserId,
   display_name: Type.String({ description: '3–50 characters (code points) after HTML stripping and trimming' }),
-  capabilities: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16, description: '"presence_delta": changed entries only after the first PRESENCE' })),
-  token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'JWT, when the handshake carried none' }))
+  capabilities: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), {
+    maxItems: 16,
+    description: '"presence_delta": changed entries only after the first PRESENCE; "history": stored messages, CHATS and HISTORY (SPEC section 9)'
+  })),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'JWT, when the handshake carried none' })),
+  claim: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'history: the claim the first history HELLO of this user_id was given' }))
 })
 export type Hello = Static<typeof Hello>
 
@@ -51,7 +55,8 @@ export type ClientMsg = Static<typeof ClientMsg>
 
 export const ClientMsgAck = message('MSG_ACK', {
   message_id: MessageId,
-  status: Type.Optional(Type.Literal('received'))
+  status: Type.Optional(Type.Literal('received')),
+  chat_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'history: the chat of the confirmed message, so a receipt is stored however long ago it arrived' }))
 })
 export type ClientMsgAck = Static<typeof ClientMsgAck>
 
@@ -64,20 +69,36 @@ export type ClientTyping = Static<typeof ClientTyping>
 export const Ping = message('PING', {})
 export type Ping = Static<typeof Ping>
 
+const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
+export const HISTORY_DEFAULT_LIMIT = 50
+
+export const ClientHistory = message('HISTORY', {
+  chat_id: Type.String({ minLength: 1, maxLength: 64 }),
+  before_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'page backwards: messages older than this seq' })),
+  after_seq: Type.Optional({ ...Seq, description: 'catch up: messages newer than this seq' }),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: `default ${HISTORY_DEFAULT_LIMIT}` }))
+})
+export type ClientHistory = Static<typeof ClientHistory>
+
 export const ClientMessages = {
   HELLO: Hello,
   OPEN_CHAT: OpenChat,
   MSG: ClientMsg,
   MSG_ACK: ClientMsgAck,
   TYPING: ClientTyping,
-  PING: Ping
+  PING: Ping,
+  HISTORY: ClientHistory
 } as const
 export type ClientType = keyof typeof ClientMessages
-export type ClientMessage = Hello | OpenChat | ClientMsg | ClientMsgAck | ClientTyping | Ping
+export type ClientMessage = Hello | OpenChat | ClientMsg | ClientMsgAck | ClientTyping | Ping | ClientHistory
 
 // ---------------------------------------------------------------- server → client
 
-export const HelloAck = message('HELLO_ACK', { user_id: Type.String(), status: Type.Literal('connected') })
+export const HelloAck = message('HELLO_ACK', {
+  user_id: Type.String(),
+  status: Type.Literal('connected'),
+  claim: Type.Optional(Type.String({ description: 'history: issued on the first history HELLO of a user_id without a token; send it as data.claim from then on' }))
+})
 export type HelloAck = Static<typeof HelloAck>
 
 export const PresenceEntry = Type.Object({
@@ -94,7 +115,8 @@ export const ChatOpened = message('CHAT_OPENED', {
   chat_id: Type.String(),
   participants: Type.Tuple([Type.String(), Type.String()]),
   target_user_id: Type.String({ description: 'the other party, seen from the receiver' }),
-  target_display_name: Type.String()
+  target_display_name: Type.String(),
+  last_seq: Type.Optional({ ...Seq, description: 'history connections: the newest seq of the chat\'s log (0: none yet)' })
 })
 export type ChatOpened = Static<typeof ChatOpened>
 
@@ -103,11 +125,21 @@ export const ServerMsg = message('MSG', {
   to: Type.String(),
   content: Type.String(),
   message_id: Type.String(),
-  timestamp: Iso
+  timestamp: Iso,
+  chat_id: Type.Optional(Type.String({ description: 'history connections' })),
+  seq: Type.Optional({ ...Seq, description: 'history connections: the message\'s place in its chat\'s log' })
 })
 export type ServerMsg = Static<typeof ServerMsg>
 
-export const ServerMsgAck = message('MSG_ACK', { message_id: Type.String(), status: Type.Union([Type.Literal('delivered'), Type.Literal('received')]) })
+export const MessageStatus = Type.Union([Type.Literal('stored'), Type.Literal('delivered'), Type.Literal('received')])
+
+export const ServerMsgAck = message('MSG_ACK', {
+  message_id: Type.String(),
+  status: MessageStatus,
+  chat_id: Type.Optional(Type.String({ description: 'history senders: stored and delivered acks' })),
+  seq: Type.Optional(Seq),
+  content: Type.Optional(Type.String({ description: 'history senders: the content as stored, after sanitizing' }))
+})
 export type ServerMsgAck = Static<typeof ServerMsgAck>
 
 export const ServerTyping = message('TYPING', { user_id: Type.String(), is_typing: Type.Boolean() })
@@ -123,6 +155,40 @@ export const ErrorMessage = message('ERROR', {
 })
 export type ErrorMessage = Static<typeof ErrorMessage>
 
+export const ChatSummary = Type.Object({
+  chat_id: Type.String(),
+  target_user_id: Type.String(),
+  target_display_name: Type.String(),
+  epoch: Type.String({ description: 'the log\'s lifetime: when it changes, forget what you remembered of its seq' }),
+  last_seq: Seq,
+  unread: Type.Integer({ minimum: 0, description: 'messages to you not yet confirmed received' })
+}, strict)
+export type ChatSummary = Static<typeof ChatSummary>
+
+export const Chats = message('CHATS', { chats: Type.Array(ChatSummary, { maxItems: 200 }) })
+export type Chats = Static<typeof Chats>
+
+export const StoredMsg = Type.Object({
+  from: Type.String(),
+  to: Type.String(),
+  content: Type.String(),
+  message_id: Type.String(),
+  timestamp: Iso,
+  seq: Seq,
+  status: MessageStatus
+}, strict)
+export type StoredMsg = Static<typeof StoredMsg>
+
+export const ServerHistory = message('HISTORY', {
+  chat_id: Type.String(),
+  epoch: Type.String(),
+  first_seq: Type.Integer({ minimum: 1, description: 'the oldest kept; a client whose last seen seq is below first_seq - 1 missed messages for good' }),
+  last_seq: Seq,
+  messages: Type.Array(StoredMsg, { description: 'oldest first' }),
+  has_more: Type.Boolean()
+})
+export type ServerHistory = Static<typeof ServerHistory>
+
 export const ServerMessages = {
   HELLO_ACK: HelloAck,
   PRESENCE: PresenceList,
@@ -131,7 +197,9 @@ export const ServerMessages = {
   MSG_ACK: ServerMsgAck,
   TYPING: ServerTyping,
   PONG: Pong,
-  ERROR: ErrorMessage
+  ERROR: ErrorMessage,
+  CHATS: Chats,
+  HISTORY: ServerHistory
 } as const
 
 // ---------------------------------------------------------------- validation
@@ -220,8 +288,8 @@ export function validationFrame(type: string, errors: FieldError[], extra: Recor
   return errorFrame(ErrorCode.VALIDATION, `invalid ${type}: ${what}`, { ...extra, errors })
 }
 
-export const helloAckFrame = (userId: string): string =>
-  JSON.stringify({ type: 'HELLO_ACK', data: { user_id: userId, status: 'connected' } } satisfies HelloAck)
+export const helloAckFrame = (userId: string, claim?: string): string =>
+  JSON.stringify({ type: 'HELLO_ACK', data: claim === undefined ? { user_id: userId, status: 'connected' } : { user_id: userId, status: 'connected', claim } } satisfies HelloAck)
 
 export const presenceFrame = (users: PresenceEntry[]): string =>
   JSON.stringify({ type: 'PRESENCE', data: { users } } satisfies PresenceList)
@@ -236,6 +304,24 @@ export const msgFrame = (d: ServerMsg['data']): string =>
 
 export const msgAckFrame = (messageId: string, status: ServerMsgAck['data']['status']): string =>
   `{"type":"MSG_ACK","data":{"message_id":${jsonString(messageId)},"status":"${status}"}}`
+
+/** Where a message stands in its chat's log: the fields history connections get on MSG and on the sender's acks. */
+export interface LogPlace {
+  chat_id: string
+  seq: number
+}
+
+/** A MSG frame (msgFrame) with the history fields appended to its data: byte for byte JSON.stringify of the longer object. */
+export const withLogPlace = (frame: string, place: LogPlace): string =>
+  `${frame.slice(0, -2)},"chat_id":${jsonString(place.chat_id)},"seq":${place.seq}}}`
+
+/** A history sender's ack: stored or delivered, with the place and the content as stored. */
+export const storedAckFrame = (messageId: string, status: 'stored' | 'delivered', place: LogPlace, content: string): string =>
+  `{"type":"MSG_ACK","data":{"message_id":${jsonString(messageId)},"status":"${status}","chat_id":${jsonString(place.chat_id)},"seq":${place.seq},"content":${jsonString(content)}}}`
+
+export const chatsFrame = (chats: ChatSummary[]): string => JSON.stringify({ type: 'CHATS', data: { chats } } satisfies Chats)
+
+export const historyFrame = (data: ServerHistory['data']): string => JSON.stringify({ type: 'HISTORY', data } satisfies ServerHistory)
 
 export const typingFrame = (userId: string, isTyping: boolean): string =>
   JSON.stringify({ type: 'TYPING', data: { user_id: userId, is_typing: isTyping } } satisfies ServerTyping)
