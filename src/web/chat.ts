@@ -380,8 +380,8 @@ function messageItem(mine: boolean, messageId: string, content: string, at: Date
   return li
 }
 
-const MARKS: Record<StatusChange['status'], string> = { pending: '🕓 sending', delivered: '✓ delivered', received: '✓✓ received', failed: '⚠ not sent' }
-const RANK: Record<StatusChange['status'], number> = { pending: 0, failed: 0, delivered: 1, received: 2 }
+const MARKS: Record<StatusChange['status'], string> = { pending: '🕓 sending', stored: '✓ sent', delivered: '✓ delivered', received: '✓✓ received', failed: '⚠ not sent' }
+const RANK: Record<StatusChange['status'], number> = { pending: 0, failed: 0, stored: 1, delivered: 2, received: 3 }
 
 function mark(li: HTMLLIElement, status: StatusChange['status']): void {
   const current = li.dataset.status as StatusChange['status'] | undefined
