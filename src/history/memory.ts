@@ -1,0 +1,266 @@
+// The history store in process memory: the reference semantics of the contract
+// (test/history/contract.ts), used by tests and HISTORY_STORE=memory. Every answer is a plain
+// value, never a promise, because the chat relay's hot path stays synchronous over memory.
+// Nothing survives a restart; expiry is checked on access, and a sweep on an unref'd timer
+// drops logs and users nobody asks about so memory stays bounded by what is live.
+import { randomBytes } from 'node:crypto'
+import type {
+  Appended,
+  Backlog,
+  ChatSummary,
+  HistoryLimits,
+  HistoryStore,
+  NewMessage,
+  Page,
+  PageQuery,
+  MessageStatus,
+  StoredMessage
+} from './store.ts'
+
+interface Entry extends NewMessage {
+  seq: number
+}
+
+interface Log {
+  chat_id: string
+  epoch: string
+  /** The two participants, as the first message named them. */
+  users: [string, string]
+  /** Kept messages, oldest first; seq is contiguous, so entries[i].seq = first_seq + i. */
+  entries: Entry[]
+  last_seq: number
+  last_at: number
+  expires_at: number
+  /** `${from}\0${message_id}` → entry, for dedupe and receipts. */
+  byId: Map<string, Entry>
+  delivered: Map<string, number>
+  received: Map<string, number>
+}
+
+interface User {
+  displayName: string
+  expiresAt: number
+}
+
+const idKey = (from: string, messageId: string) => `${from}\0${messageId}`
+
+export class MemoryHistory implements HistoryStore {
+  readonly kind = 'memory' as const
+  private readonly logs = new Map<string, Log>()
+  /** user → ids of the chats they take part in (possibly expired, dropped when seen). */
+  private readonly chatsByUser = new Map<string, Set<string>>()
+  private readonly users = new Map<string, User>()
+  /** Claims never expire: a claim outlives its user's display name so nobody else can take the id while logs of it remain. */
+  private readonly claims = new Map<string, string>()
+  private readonly ttlMs: number
+  private readonly sweeper: NodeJS.Timeout
+
+  constructor(
+    private readonly limits: HistoryLimits,
+    private readonly now: () => number = Date.now
+  ) {
+    this.ttlMs = limits.ttlS * 1000
+    // Often enough that an idle store drops its dead logs within about a TTL, rarely enough to be free.
+    this.sweeper = setInterval(() => this.sweep(), Math.min(Math.max(this.ttlMs, 1000), 60_000))
+    this.sweeper.unref()
+  }
+
+  append(msg: NewMessage): Appended {
+    let log = this.live(msg.chat_id)
+    if (!log) {
+      log = {
+        chat_id: msg.chat_id,
+        epoch: randomBytes(6).toString('base64url'),
+        users: [msg.from, msg.to],
+        entries: [],
+        last_seq: 0,
+        last_at: 0,
+        expires_at: 0,
+        byId: new Map(),
+        delivered: new Map(),
+        received: new Map()
+      }
+      this.logs.set(msg.chat_id, log)
+      for (const u of log.users) this.userChats(u).add(msg.chat_id)
+    }
+    const key = idKey(msg.from, msg.message_id)
+    const existing = log.byId.get(key)
+    if (existing) return { message: this.view(log, existing), epoch: log.epoch, duplicate: true }
+
+    const entry: Entry = { chat_id: msg.chat_id, from: msg.from, to: msg.to, content: msg.content, message_id: msg.message_id, timestamp: msg.timestamp, seq: log.last_seq + 1 }
+    log.entries.push(entry)
+    log.byId.set(key, entry)
+    log.last_seq = entry.seq
+    log.last_at = messageTime(msg.timestamp, this.now)
+    log.expires_at = this.now() + this.ttlMs
+    const over = log.entries.length - this.limits.maxPerChat
+    if (over > 0) for (const old of log.entries.splice(0, over)) log.byId.delete(idKey(old.from, old.message_id))
+    return { message: this.view(log, entry), epoch: log.epoch, duplicate: false }
+  }
+
+  markDelivered(chatId: string, reader: string, seq: number): void {
+    const log = this.live(chatId)
+    if (!log || !log.users.includes(reader)) return
+    raise(log.delivered, reader, Math.min(seq, log.last_seq))
+  }
+
+  markReceived(chatId: string, reader: string, from: string, messageId: string): StoredMessage | undefined {
+    const log = this.live(chatId)
+    const entry = log?.byId.get(idKey(from, messageId))
+    if (!log || !entry || entry.to !== reader) return undefined
+    raise(log.received, reader, entry.seq)
+    raise(log.delivered, reader, entry.seq)
+    return this.view(log, entry)
+  }
+
+  page(chatId: string, query: PageQuery): Page | undefined {
+    const log = this.live(chatId)
+    if (!log) return undefined
+    const firstSeq = log.last_seq - log.entries.length + 1
+    const w = pageWindow(firstSeq, log.last_seq, query.before_seq, query.after_seq, clampLimit(query.limit))
+    const messages = w.from > w.to ? [] : log.entries.slice(w.from - firstSeq, w.to - firstSeq + 1).map((e) => this.view(log, e))
+    return { chat_id: chatId, epoch: log.epoch, first_seq: firstSeq, last_seq: log.last_seq, messages, has_more: w.hasMore }
+  }
+
+  chatsOf(userId: string, limit: number): ChatSummary[] {
+    return this.logsOf(userId)
+      .sort((x, y) => y.last_at - x.last_at || (x.chat_id < y.chat_id ? -1 : 1))
+      .slice(0, Math.max(0, limit))
+      .map((log) => {
+        const mark = log.received.get(userId) ?? 0
+        let unread = 0
+        for (let i = log.entries.length - 1; i >= 0 && log.entries[i]!.seq > mark; i--) if (log.entries[i]!.to === userId) unread++
+        return { chat_id: log.chat_id, target_user_id: other(log, userId), epoch: log.epoch, last_seq: log.last_seq, unread, last_at: log.last_at }
+      })
+  }
+
+  backlog(userId: string): Backlog[] {
+    const out: Array<Backlog & { last_at: number }> = []
+    for (const log of this.logsOf(userId)) {
+      const mark = log.delivered.get(userId) ?? 0
+      const pending: StoredMessage[] = []
+      for (let i = log.entries.length - 1; i >= 0 && log.entries[i]!.seq > mark; i--) {
+        const e = log.entries[i]!
+        if (e.to === userId) pending.push(this.view(log, e))
+      }
+      if (pending.length > 0) {
+        out.push({ chat_id: log.chat_id, target_user_id: other(log, userId), epoch: log.epoch, last_seq: log.last_seq, messages: pending.reverse(), last_at: log.last_at })
+      }
+    }
+    out.sort((x, y) => x.last_at - y.last_at || (x.chat_id < y.chat_id ? -1 : 1))
+    return out.map(({ last_at: _, ...b }) => b)
+  }
+
+  seen(userId: string, displayName: string): void {
+    this.users.set(userId, { displayName, expiresAt: this.now() + this.ttlMs })
+  }
+
+  known(userId: string): string | undefined {
+    const user = this.users.get(userId)
+    if (user && user.expiresAt <= this.now()) {
+      this.users.delete(userId)
+      return undefined
+    }
+    return user?.displayName
+  }
+
+  claimHash(userId: string): string | undefined {
+    return this.claims.get(userId)
+  }
+
+  setClaimHash(userId: string, hash: string): boolean {
+    if (this.claims.has(userId)) return false
+    this.claims.set(userId, hash)
+    return true
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper)
+  }
+
+  /** The chat's log unless it expired (then it is dropped). */
+  private live(chatId: string): Log | undefined {
+    const log = this.logs.get(chatId)
+    if (log && log.expires_at <= this.now()) {
+      this.drop(log)
+      return undefined
+    }
+    return log
+  }
+
+  private logsOf(userId: string): Log[] {
+    const ids = this.chatsByUser.get(userId)
+    if (!ids) return []
+    const logs: Log[] = []
+    for (const id of ids) {
+      const log = this.live(id)
+      if (log) logs.push(log)
+    }
+    return logs
+  }
+
+  private userChats(userId: string): Set<string> {
+    let set = this.chatsByUser.get(userId)
+    if (!set) this.chatsByUser.set(userId, (set = new Set()))
+    return set
+  }
+
+  private drop(log: Log): void {
+    this.logs.delete(log.chat_id)
+    for (const u of log.users) {
+      const set = this.chatsByUser.get(u)
+      set?.delete(log.chat_id)
+      if (set?.size === 0) this.chatsByUser.delete(u)
+    }
+  }
+
+  private sweep(): void {
+    const now = this.now()
+    for (const log of this.logs.values()) if (log.expires_at <= now) this.drop(log)
+    for (const [id, user] of this.users) if (user.expiresAt <= now) this.users.delete(id)
+  }
+
+  private view(log: Log, e: Entry): StoredMessage {
+    const status = statusOf(e.seq, log.delivered.get(e.to) ?? 0, log.received.get(e.to) ?? 0)
+    return { chat_id: e.chat_id, from: e.from, to: e.to, content: e.content, message_id: e.message_id, timestamp: e.timestamp, seq: e.seq, status }
+  }
+}
+
+function raise(marks: Map<string, number>, user: string, seq: number): void {
+  if (seq > (marks.get(user) ?? 0)) marks.set(user, seq)
+}
+
+const other = (log: Log, userId: string) => (log.users[0] === userId ? log.users[1] : log.users[0])
+
+/** A chat's last_at is its last message's acceptance time; the clock stands in for one that does not parse. */
+export function messageTime(timestamp: string, now: () => number): number {
+  const t = Date.parse(timestamp)
+  return Number.isFinite(t) ? t : now()
+}
+
+// The rules below are shared with the SQLite store, so both page and derive status alike.
+
+/** Status from the recipient's marks (store.ts): received, else delivered, else stored. */
+export function statusOf(seq: number, delivered: number, received: number): MessageStatus {
+  return seq <= received ? 'received' : seq <= delivered ? 'delivered' : 'stored'
+}
+
+/** PageQuery.limit is 1–100; a caller's slip must not turn a page into a dump of the log. */
+export const clampLimit = (limit: number): number => Math.min(100, Math.max(1, Math.floor(limit) || 1))
+
+/**
+ * The seqs [from, to] a page holds, within what is kept (firstSeq..lastSeq) and strictly
+ * between after_seq and before_seq: the oldest `limit` when paging forward (after_seq), else
+ * the newest; hasMore says whether kept messages lie beyond it in that direction.
+ */
+export function pageWindow(firstSeq: number, lastSeq: number, beforeSeq: number | undefined, afterSeq: number | undefined, limit: number): { from: number; to: number; hasMore: boolean } {
+  const lo = Math.max(firstSeq, (afterSeq ?? 0) + 1)
+  const hi = Math.min(lastSeq, (beforeSeq ?? Infinity) - 1)
+  if (lo > hi) return { from: lo, to: lo - 1, hasMore: false }
+  if (afterSeq !== undefined) {
+    const to = Math.min(hi, lo + limit - 1)
+    return { from: lo, to, hasMore: to < hi }
+  }
+  const from = Math.max(lo, hi - limit + 1)
+  return { from, to: hi, hasMore: from > lo }
+}
