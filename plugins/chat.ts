@@ -1,5 +1,5 @@
 // Decorates app.chat: the FastChat domain (src/chat/service.ts) wired to the backplane,
-// presence, rate limits and token verifier. routes/ws-main.ts hands it validated messages.
+// presence, rate limits, token verifier and history store. routes/ws-main.ts hands it validated messages.
 import fp from 'fastify-plugin'
 import { ChatService } from '../src/chat/service.ts'
 
@@ -10,5 +10,5 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('chat', new ChatService(app.backplane, app.presence, app.rateLimits, app.auth, { authRequired: app.config.AUTH_REQUIRED }))
-}, { name: 'chat', dependencies: ['config', 'auth', 'backplane', 'presence', 'rate-limit'], fastify: '5.x' })
+  app.decorate('chat', new ChatService(app.backplane, app.presence, app.rateLimits, app.auth, { authRequired: app.config.AUTH_REQUIRED, history: app.history }))
+}, { name: 'chat', dependencies: ['config', 'auth', 'backplane', 'presence', 'rate-limit', 'history'], fastify: '5.x' })

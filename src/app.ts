@@ -14,6 +14,7 @@ import authPlugin from '../plugins/auth.ts'
 import backplanePlugin from '../plugins/backplane.ts'
 import presencePlugin from '../plugins/presence.ts'
 import rateLimitPlugin from '../plugins/rate-limit.ts'
+import historyPlugin from '../plugins/history.ts'
 import chatPlugin from '../plugins/chat.ts'
 import openapiPlugin from '../plugins/openapi.ts'
 import walkersPlugin from '../plugins/walkers.ts'
@@ -100,6 +101,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(backplanePlugin)
   await app.register(presencePlugin)
   await app.register(rateLimitPlugin)
+  await app.register(historyPlugin)
   await app.register(chatPlugin)
   await app.register(openapiPlugin) // before any route: it collects route schemas as they are added
   await app.register(walkersPlugin)

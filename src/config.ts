@@ -52,6 +52,14 @@ export const ConfigSchema = Type.Object({
   CHAT_MSG_PER_MIN: int(60, 1, 1_000_000, 'MSG per user per 60 s'),
   CHAT_TYPING_PER_MIN: int(10, 1, 1_000_000, 'TYPING per user per 60 s'),
 
+  // --- FastChat history (SPEC section 9)
+  HISTORY_STORE: Type.Optional(Type.Union(['sqlite', 'redis', 'memory', 'off'].map((v) => Type.Literal(v)), {
+    description: 'where chat logs live: sqlite, redis, memory or off (default: redis with REDIS_URL, else sqlite)'
+  })),
+  DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'directory of the sqlite history file (history.db)' }),
+  HISTORY_MAX_PER_CHAT: int(1000, 1, 1_000_000, 'messages each chat log keeps; the oldest go first'),
+  HISTORY_TTL_S: int(604_800, 1, 315_360_000, 'a chat log expires this long after its last message, a user this long after last seen'),
+
   // --- /ws/echo action dialect (SPEC section 4)
   ECHO_SEND_COMPLETION: bool(true, 'send {"action":"complete"} after each action message'),
 
@@ -75,6 +83,8 @@ export type ConfigValues = Static<typeof ConfigSchema>
 
 /** The parsed config plus the values derived from it once, so no code re-splits strings. */
 export interface Config extends ConfigValues {
+  /** HISTORY_STORE with its default applied. */
+  historyStore: 'sqlite' | 'redis' | 'memory' | 'off'
   allowedOrigins: string[]
   allowAnyOrigin: boolean
   webhookApiKeys: string[]
@@ -92,6 +102,7 @@ function crossChecks(c: ConfigValues): string | undefined {
   }
   // Without a key no token verifies, so every HELLO would be refused.
   if (c.AUTH_REQUIRED && !c.JWT_SECRET && !c.JWT_PUBLIC_KEY) return 'AUTH_REQUIRED=true: needs JWT_SECRET or JWT_PUBLIC_KEY'
+  if (c.HISTORY_STORE === 'redis' && !c.REDIS_URL) return 'HISTORY_STORE=redis: needs REDIS_URL'
   return undefined
 }
 
@@ -120,6 +131,7 @@ export function loadConfig(env: Record<string, string | number | boolean | undef
   const origins = splitList(c.ALLOWED_ORIGINS)
   return {
     ...c,
+    historyStore: (c.HISTORY_STORE ?? (c.REDIS_URL ? 'redis' : 'sqlite')) as Config['historyStore'],
     allowedOrigins: origins.filter((o) => o !== '*'),
     allowAnyOrigin: origins.includes('*'),
     webhookApiKeys: splitList(c.WEBHOOK_API_KEYS)

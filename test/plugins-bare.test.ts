@@ -27,6 +27,7 @@ import walkerBroadcastPlugin from '../plugins/walker-broadcast.ts'
 import metricsPlugin from '../plugins/metrics.ts'
 import presencePlugin from '../plugins/presence.ts'
 import chatPlugin from '../plugins/chat.ts'
+import historyPlugin from '../plugins/history.ts'
 import { TokenVerifier } from '../src/auth/tokens.ts'
 import { Presence } from '../src/chat/presence.ts'
 import { LocalHub } from '../src/chat/hub.ts'
@@ -63,6 +64,9 @@ const standIns = (config: Config): Record<string, [AnyPlugin, object?]> => ({
   'rate-limit': [fp(async (app: FastifyInstance) => {
     app.decorate('rateLimits', new RateLimits({ msg: new WindowCounter(10, 60_000), typing: new WindowCounter(10, 60_000) }))
   }, { name: 'rate-limit' })],
+  history: [fp(async (app: FastifyInstance) => {
+    app.decorate('history', undefined)
+  }, { name: 'history' })],
   backplane: [fp(async (app: FastifyInstance) => {
     const backplane = new MemoryBackplane()
     app.decorate('backplane', backplane)
@@ -102,7 +106,8 @@ const declared: [AnyPlugin, string[], object?][] = [
   [walkerBroadcastPlugin, ['backplane']],
   [metricsPlugin, ['config', 'websocket']],
   [presencePlugin, ['config', 'backplane']],
-  [chatPlugin, ['config', 'auth', 'backplane', 'presence', 'rate-limit']]
+  [historyPlugin, ['config']],
+  [chatPlugin, ['config', 'auth', 'backplane', 'presence', 'rate-limit', 'history']]
 ]
 
 t.test('every plugin declares its dependencies, and fails to load without any one of them', async (t) => {

@@ -26,6 +26,17 @@ export interface Delivery {
   droppable: boolean
   /** A connection (see `connRef`) that must not get it: the sender's own tab. */
   except?: string
+  /** What connections with the `history` capability get on top of `frame` (SPEC section 9). */
+  history?: HistoryExtra
+}
+
+/** The history fields of a delivery: legacy connections get `frame` as it is, history ones get these too. */
+export interface HistoryExtra {
+  /** JSON members appended to the frame's data, e.g. `"chat_id":"chat_…","seq":7`. */
+  fields: string
+  /** A stored MSG's place in its log, so a connection catching up on its backlog holds it and skips what it already sent. */
+  chat_id?: string
+  seq?: number
 }
 
 /** What an instance does with what reaches it: src/chat/presence.ts backplaneHandlers() sends deliveries to the LocalHub, changes to Presence. */

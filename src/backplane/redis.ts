@@ -94,11 +94,24 @@ class DeliveryTally {
 
 /**
  * A delivery on a user channel: origin, request id, droppable (1/0) followed by the metrics
- * label, except, then the frame as is. The label shares the droppable line so an instance of
- * the previous release still reads the frame right during a rolling upgrade.
+ * label (and, tab-separated, the history extra: seq, chat_id, fields), except, then the frame
+ * as is. Label and extra share the droppable line so an instance of the previous release still
+ * reads the frame right during a rolling upgrade. JSON escapes tabs and newlines in strings, so
+ * neither appears inside the fields.
  */
 function envelope(origin: string, id: number, d: Delivery): string {
-  return `${origin}\n${id}\n${d.droppable ? 1 : 0}${d.label}\n${d.except ?? ''}\n${d.frame}`
+  const h = d.history
+  const extra = h ? `\t${h.seq ?? ''}\t${h.chat_id ?? ''}\t${h.fields}` : ''
+  return `${origin}\n${id}\n${d.droppable ? 1 : 0}${d.label}${extra}\n${d.except ?? ''}\n${d.frame}`
+}
+
+function openHistoryExtra(line: string, tab: number): Delivery['history'] {
+  const [seq, chatId, fields] = line.slice(tab + 1).split('\t') as [string, string, string | undefined]
+  if (fields === undefined) return undefined
+  const extra: NonNullable<Delivery['history']> = { fields }
+  if (chatId) extra.chat_id = chatId
+  if (seq) extra.seq = Number(seq)
+  return extra
 }
 
 function openEnvelope(message: string): { origin: string; id: number; delivery: Delivery } | undefined {
@@ -110,9 +123,14 @@ function openEnvelope(message: string): { origin: string; id: number; delivery: 
     fields.push(message.slice(from, cut))
     from = cut + 1
   }
-  const [origin, id, droppable, except] = fields as [string, string, string, string]
-  const delivery: Delivery = { frame: message.slice(from), label: droppable.slice(1) || 'other', droppable: droppable[0] === '1' }
+  const [origin, id, head, except] = fields as [string, string, string, string]
+  const tab = head.indexOf('\t')
+  const delivery: Delivery = { frame: message.slice(from), label: head.slice(1, tab < 0 ? undefined : tab) || 'other', droppable: head[0] === '1' }
   if (except) delivery.except = except
+  if (tab >= 0) {
+    const history = openHistoryExtra(head, tab)
+    if (history) delivery.history = history
+  }
   return { origin, id: Number(id), delivery }
 }
 

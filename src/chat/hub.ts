@@ -1,6 +1,7 @@
 // LocalHub: this instance's identified connections, by user, and the writing of a delivery to
 // them. The backplane routes a frame to the instances holding its user; this is the last hop.
 import type { Delivery, UserEntry } from '../backplane/backplane.ts'
+import { appendToData } from '../protocol/fastchat.ts'
 import type { ChatSession } from './session.ts'
 
 export class LocalHub {
@@ -37,12 +38,27 @@ export class LocalHub {
     return true
   }
 
-  /** Write `delivery` to the user's open connections here (but its `except`); how many took it. */
+  /**
+   * Write `delivery` to the user's open connections here (but its `except`); how many took it.
+   * History connections get its history fields too, built once; one still being handed its
+   * backlog keeps a stored MSG for after it (and has not taken it yet: the backlog's end marks it
+   * delivered).
+   */
   deliver(userId: string, delivery: Delivery): number {
     let taken = 0
+    let extended: string | undefined
+    const history = delivery.history
     for (const s of this.sessionsOf(userId)) {
       if (s.closed || s.ref === delivery.except) continue
-      if (delivery.droppable ? s.peer.sendDroppable(delivery.frame, delivery.label) : s.peer.send(delivery.frame, delivery.label)) taken++
+      let frame = delivery.frame
+      if (history && s.history) {
+        if (s.backlogHold && history.seq !== undefined) {
+          s.backlogHold.push(delivery)
+          continue
+        }
+        frame = extended ??= appendToData(frame, history.fields)
+      }
+      if (delivery.droppable ? s.peer.sendDroppable(frame, delivery.label) : s.peer.send(frame, delivery.label)) taken++
     }
     return taken
   }

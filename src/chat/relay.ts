@@ -16,20 +16,14 @@ import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
 import type { RateLimits } from './rate-limits.ts'
 import type { Identified } from './session.ts'
+import type { ChatHistory } from './history.ts'
+import { NOT_ONLINE, NOT_OPENED, NOT_TAKEN, type Failure } from './failures.ts'
 
 /** `next(value)`: at once for a plain value, once it settles for a promise. */
 function then<A, B>(value: Awaitable<A>, next: (value: A) => Awaitable<B>): Awaitable<B> {
   return isThenable(value) ? Promise.resolve(value).then(next) : next(value)
 }
 
-interface Failure {
-  code: ErrorCode
-  message: string
-}
-
-const NOT_ONLINE: Failure = { code: ErrorCode.USER_NOT_FOUND, message: 'user is not online' }
-const NOT_OPENED: Failure = { code: ErrorCode.CHAT_NOT_OPENED, message: 'open a chat with this user first' }
-const NOT_TAKEN: Failure = { code: ErrorCode.MESSAGE_FAILED, message: 'the message could not be handed to the recipient' }
 
 /** An ERROR about one MSG: it names the message_id, so the client knows which one to retry. */
 function failMsg(session: Identified, messageId: string, code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
@@ -45,7 +39,9 @@ export class MessageRelay {
     private readonly presence: Presence,
     private readonly chats: Chats,
     private readonly ledger: MessageLedger,
-    private readonly limits: RateLimits
+    private readonly limits: RateLimits,
+    /** Section 9, when a history store is configured: MSGs from history connections go to the log. */
+    private readonly history: ChatHistory | undefined
   ) {}
 
   /** One MSG, in order per (sender, recipient) even across the sender's tabs whenever a step has to wait. */
@@ -62,6 +58,7 @@ export class MessageRelay {
 
   /** A recipient's MSG_ACK: the sender learns the message was received. */
   confirm(session: Identified, data: ClientMsgAck['data']): Awaitable<void> {
+    if (session.history && this.history) return this.history.confirm(session, data)
     return then(this.ledger.takeSender(session.user.user_id, data.message_id), (sender) => {
       if (sender === undefined) return
       return then(this.backplane.deliver(sender, { frame: msgAckFrame(data.message_id, 'received'), label: 'MSG_ACK', droppable: false }), () => undefined)
@@ -78,6 +75,12 @@ export class MessageRelay {
       const content = cleanText(data.content, CONTENT_LENGTH)
       if (!content.ok) {
         return failMsg(session, messageId, ErrorCode.VALIDATION, `invalid MSG: /data/content: ${content.message}`, { errors: [{ path: '/data/content', message: content.message }] })
+      }
+      if (session.history && this.history) {
+        // The chat's log dedupes by message_id and says the message's state on a retry.
+        return then(this.history.send(session, data.to, content.text, messageId), (failure) => {
+          if (failure) failMsg(session, messageId, failure.code, failure.message)
+        })
       }
       // A message_id seen in the last 10 minutes was delivered already: acknowledge, do not resend.
       return then(this.ledger.claim(me, messageId), (first) => {

@@ -7,8 +7,9 @@ import { connRef, type Backplane, type UserEntry } from '../backplane/backplane.
 import type { VerifiedUser } from '../auth/tokens.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
 import {
-  chatOpenedFrame, errorFrame, helloAckFrame, pongFrame, validationFrame, type ClientMessage, type ClientTyping, type Hello, type OpenChat
+  appendToData, chatOpenedFrame, errorFrame, helloAckFrame, pongFrame, validationFrame, type ClientHistory, type ClientMessage, type ClientTyping, type Hello, type OpenChat
 } from '../protocol/fastchat.ts'
+import type { HistoryStore } from '../history/store.ts'
 import { isoNow } from '../lib/clock.ts'
 import type { Awaitable } from '../lib/awaitable.ts'
 import { Chats } from './chats.ts'
@@ -18,6 +19,7 @@ import type { RateLimits } from './rate-limits.ts'
 import { ChatSession, type ChatPeer, type Identified } from './session.ts'
 import { MessageRelay } from './relay.ts'
 import { TypingRelay } from './typing.ts'
+import { ChatHistory } from './history.ts'
 
 export interface TokenCheck {
   /** False when no key is configured: tokens are then not checked (and AUTH_REQUIRED is refused at startup). */
@@ -28,6 +30,8 @@ export interface TokenCheck {
 export interface ChatServiceOptions {
   /** AUTH_REQUIRED: HELLO needs a verified token. */
   authRequired: boolean
+  /** Where chat logs live (SPEC section 9); without one the `history` capability is ignored. */
+  history?: HistoryStore
 }
 
 export const SEND_HELLO_FIRST = errorFrame(ErrorCode.UNAUTHORIZED, 'send HELLO first')
@@ -42,6 +46,8 @@ export class ChatService {
   readonly chats: Chats
   readonly ledger: MessageLedger
   readonly typing: TypingRelay
+  /** Section 9, when a store is configured. */
+  readonly history: ChatHistory | undefined
   private readonly relay: MessageRelay
 
   constructor(
@@ -54,7 +60,8 @@ export class ChatService {
     this.chats = new Chats(backplane.chats, (id) => presence.isOnline(id))
     this.ledger = new MessageLedger(backplane.keys)
     this.typing = new TypingRelay(backplane)
-    this.relay = new MessageRelay(backplane, presence, this.chats, this.ledger, limits)
+    this.history = opts.history && new ChatHistory(opts.history, backplane, presence, this.chats, this.ledger)
+    this.relay = new MessageRelay(backplane, presence, this.chats, this.ledger, limits, this.history)
   }
 
   session(peer: ChatPeer, handshakeToken?: string): ChatSession {
@@ -77,6 +84,7 @@ export class ChatService {
       case 'MSG': return this.relay.send(session, msg.data)
       case 'MSG_ACK': return this.relay.confirm(session, msg.data)
       case 'TYPING': return this.setTyping(session, msg.data)
+      case 'HISTORY': return this.readHistory(session, msg.data)
     }
   }
 
@@ -85,7 +93,9 @@ export class ChatService {
     session.close()
     if (!isIdentified(session)) return
     await this.typing.stop(session)
-    if (await this.presence.remove(session)) await this.chats.forget(session.user.user_id)
+    if (!(await this.presence.remove(session))) return
+    await this.chats.forget(session.user.user_id)
+    if (session.history) await this.history?.left(session)
   }
 
   private async hello(session: ChatSession, data: Hello['data']): Promise<void> {
@@ -94,14 +104,27 @@ export class ChatService {
     if (token === 'invalid') return session.fail(ErrorCode.UNAUTHORIZED, 'invalid or expired token')
     if (this.opts.authRequired && !token) return session.fail(ErrorCode.UNAUTHORIZED, 'a valid token is required')
     if (token && token.sub !== data.user_id) return session.fail(ErrorCode.UNAUTHORIZED, 'user_id does not match the token')
+    const history = this.history && data.capabilities?.includes('history') ? this.history : undefined
+    let claim: string | undefined
+    if (history) {
+      const entitled = await history.entitle(data.user_id, token !== null, data.claim)
+      if (!entitled.ok) return session.fail(ErrorCode.UNAUTHORIZED, 'history of this user_id needs its token or its claim')
+      claim = entitled.claim
+    }
 
     const user: UserEntry = { user_id: data.user_id, display_name: data.display_name }
     session.user = user
     session.delta = data.capabilities?.includes('presence_delta') ?? false
+    if (history) {
+      session.history = true
+      // From the moment this connection can be delivered to, stored MSGs wait behind its backlog.
+      session.backlogHold = []
+    }
     if (token?.expiresAt !== undefined) session.expireAt(token.expiresAt)
     await this.presence.add(session as Identified)
-    session.peer.send(helloAckFrame(user.user_id), 'HELLO_ACK')
+    session.peer.send(helloAckFrame(user.user_id, claim), 'HELLO_ACK')
     this.presence.sendFull(session)
+    if (history) await history.greet(session as Identified)
   }
 
   /**
@@ -123,19 +146,34 @@ export class ChatService {
       session.peer.send(validationFrame('OPEN_CHAT', [{ path: '/data/target_user_id', message: 'cannot open a chat with yourself' }]), 'ERROR', ErrorCode.VALIDATION)
       return
     }
-    const targetName = await this.presence.resolve(target)
-    if (targetName === undefined) return session.fail(ErrorCode.USER_NOT_FOUND, 'user is not online', { target_user_id: target })
+    // A history connection may open a chat with a known user who is offline (section 9).
+    const history = session.history ? this.history : undefined
+    const targetName = history ? await history.targetName(target) : await this.presence.resolve(target)
+    if (targetName === undefined) {
+      return session.fail(ErrorCode.USER_NOT_FOUND, history ? 'user is not known' : 'user is not online', { target_user_id: target })
+    }
     const chat = await this.chats.open(me, target)
-    // Each side sees the other party as the target, on every one of its connections.
+    // Each side sees the other party as the target, on every one of its connections; history
+    // connections also learn the log's newest seq.
+    const lastSeq = this.history && (await this.history.lastSeq(chat.chat_id))
+    const extra = lastSeq === undefined ? undefined : { fields: `"last_seq":${lastSeq}` }
     const frameFor = (other: UserEntry) => chatOpenedFrame({
       chat_id: chat.chat_id, participants: chat.participants, target_user_id: other.user_id, target_display_name: other.display_name
     })
     const toOpener = frameFor({ user_id: target, display_name: targetName })
-    session.peer.send(toOpener, 'CHAT_OPENED')
+    session.peer.send(session.history && extra ? appendToData(toOpener, extra.fields) : toOpener, 'CHAT_OPENED')
     if (!chat.created) return
-    await this.backplane.deliver(me, { frame: toOpener, label: 'CHAT_OPENED', droppable: false, except: session.ref })
+    await this.backplane.deliver(me, { frame: toOpener, label: 'CHAT_OPENED', droppable: false, except: session.ref, history: extra })
     const myName = this.presence.displayName(me) ?? session.user.display_name
-    await this.backplane.deliver(target, { frame: frameFor({ user_id: me, display_name: myName }), label: 'CHAT_OPENED', droppable: false })
+    await this.backplane.deliver(target, { frame: frameFor({ user_id: me, display_name: myName }), label: 'CHAT_OPENED', droppable: false, history: extra })
+  }
+
+  /** HISTORY counts against the MSG limit: a page is a read as costly as a message. */
+  private async readHistory(session: Identified, data: ClientHistory['data']): Promise<void> {
+    const wait = await this.limits.consume('msg', session.user.user_id)
+    if (wait) return session.fail(ErrorCode.RATE_LIMITED, 'too many messages', { retry_after_ms: wait })
+    if (!this.history) return session.fail(ErrorCode.CHAT_NOT_OPENED, 'no chat history to show', { chat_id: data.chat_id })
+    await this.history.page(session, data)
   }
 
   private async setTyping(session: Identified, data: ClientTyping['data']): Promise<void> {

@@ -1,7 +1,7 @@
 // ChatSession: one FastChat connection as the domain sees it: the peer it writes to, the identity
 // its HELLO established, and what presence and typing remember about it. ChatPeer: what the route
 // hands in for the socket, anything with send/sendDroppable/close (the transport's Conn fits).
-import type { UserEntry } from '../backplane/backplane.ts'
+import type { Delivery, UserEntry } from '../backplane/backplane.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { ErrorCode } from '../protocol/error-codes.ts'
 import { errorFrame } from '../protocol/fastchat.ts'
@@ -26,6 +26,10 @@ export class ChatSession {
   user: UserEntry | undefined
   /** Opted into `presence_delta`. */
   delta = false
+  /** Has the `history` capability (SPEC section 9): stored MSGs carry chat_id and seq. */
+  history = false
+  /** While its backlog is being handed over: the stored MSGs that arrived live meanwhile, sent after it. */
+  backlogHold: Delivery[] | undefined
   /** The presence version this connection last received (-1: no PRESENCE yet), and when. */
   presenceVersion = -1
   presenceSentAt = 0

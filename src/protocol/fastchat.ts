@@ -311,9 +311,14 @@ export interface LogPlace {
   seq: number
 }
 
-/** A MSG frame (msgFrame) with the history fields appended to its data: byte for byte JSON.stringify of the longer object. */
-export const withLogPlace = (frame: string, place: LogPlace): string =>
-  `${frame.slice(0, -2)},"chat_id":${jsonString(place.chat_id)},"seq":${place.seq}}}`
+/** `"chat_id":…,"seq":n`: the members a history connection's MSG and acks carry on top. */
+export const logPlaceFields = (place: LogPlace): string => `"chat_id":${jsonString(place.chat_id)},"seq":${place.seq}`
+
+/**
+ * A {type, data} frame with JSON members appended to its data: byte for byte JSON.stringify of
+ * the longer object, for frames that end with data's closing brace (every FastChat frame does).
+ */
+export const appendToData = (frame: string, fields: string): string => `${frame.slice(0, -2)},${fields}}}`
 
 /** A history sender's ack: stored or delivered, with the place and the content as stored. */
 export const storedAckFrame = (messageId: string, status: 'stored' | 'delivered', place: LogPlace, content: string): string =>

@@ -28,7 +28,8 @@ export async function startApp(env: Record<string, string | number | boolean> = 
       cb()
     }
   })
-  const config = loadConfig({ PORT: 0, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: 2000, ...env })
+  // History in memory unless a test asks for a store: no test app writes ./data.
+  const config = loadConfig({ PORT: 0, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: 2000, HISTORY_STORE: 'memory', ...env })
   const app = await buildApp(config, { logStream, httpLimits: opts.httpLimits })
   await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port

@@ -15,7 +15,8 @@ export interface ServerProcess {
 export function runServer(env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: ServerProcess['exited'] } {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    // History in memory unless the test asks for a store: no spawned server writes ./data.
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', HISTORY_STORE: 'memory', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''

@@ -1,0 +1,227 @@
+// ChatHistory: FastChat's section 9 (capability `history`) on top of a HistoryStore: who may
+// read a user's history (a token, or the claim issued on their first history HELLO), the
+// messages a history sender writes to the chat's log before anyone is told, what a history
+// HELLO is handed (CHATS, then each chat's undelivered messages, then what arrived meanwhile),
+// HISTORY pages and stored receipts. Connections without the capability never reach this file.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
+import type { HistoryStore, StoredMessage } from '../history/store.ts'
+import { ErrorCode } from '../protocol/error-codes.ts'
+import {
+  appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame, storedAckFrame,
+  validationFrame, type ChatSummary, type ClientHistory, type ClientMsgAck, type LogPlace
+} from '../protocol/fastchat.ts'
+import { isoNow } from '../lib/clock.ts'
+import { chatId, participants, type Chats } from './chats.ts'
+import type { MessageLedger } from './ledger.ts'
+import type { Presence } from './presence.ts'
+import type { Identified } from './session.ts'
+import { NOT_KNOWN, NOT_OPENED, type Failure } from './failures.ts'
+
+/** CHATS lists at most this many (SPEC section 9). */
+export const CHATS_LIMIT = 200
+/** 144 random bits, base64url: the claim a first history HELLO gets. */
+const CLAIM_BYTES = 18
+/**
+ * Stored instead of a claim's hash for a user who proved themselves with a token: no claim is
+ * ever issued for them, so a HELLO without a token cannot take their history over.
+ */
+const TOKEN_BOUND = 'token'
+
+/** The other user of a pair that includes `me`; undefined when `me` is not one of them. */
+function otherThan(me: string, pair: [string, string] | undefined): string | undefined {
+  if (!pair) return undefined
+  return pair[0] === me ? pair[1] : pair[1] === me ? pair[0] : undefined
+}
+
+export type Entitlement = { ok: true; claim?: string } | { ok: false }
+
+const hashClaim = (claim: string): string => createHash('sha256').update(claim).digest('hex')
+
+function sameHash(stored: string, presented: string): boolean {
+  const a = Buffer.from(stored)
+  const b = Buffer.from(presented)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/** A stored message's history fields on deliveries: its place, and the seq a catching-up connection compares. */
+const extraOf = (place: LogPlace): HistoryExtra => ({ fields: logPlaceFields(place), chat_id: place.chat_id, seq: place.seq })
+
+export class ChatHistory {
+  constructor(
+    readonly store: HistoryStore,
+    private readonly backplane: Backplane,
+    private readonly presence: Presence,
+    private readonly chats: Chats,
+    private readonly ledger: MessageLedger
+  ) {}
+
+  /**
+   * May this HELLO read `userId`'s history? With a verified token, yes (and the user is bound
+   * to tokens from then on). Without one: the first asker gets a new claim, later ones must
+   * present it. Only the claim's hash is stored.
+   */
+  async entitle(userId: string, byToken: boolean, claim: string | undefined): Promise<Entitlement> {
+    const hash = await this.store.claimHash(userId)
+    if (byToken) {
+      if (hash === undefined) await this.store.setClaimHash(userId, TOKEN_BOUND)
+      return { ok: true }
+    }
+    if (hash === undefined) {
+      const issued = randomBytes(CLAIM_BYTES).toString('base64url')
+      // Two first HELLOs at once: one stores its hash, the other is refused like a wrong claim.
+      return (await this.store.setClaimHash(userId, hashClaim(issued))) ? { ok: true, claim: issued } : { ok: false }
+    }
+    return { ok: claim !== undefined && hash !== TOKEN_BOUND && sameHash(hash, hashClaim(claim)) }
+  }
+
+  /** An OPEN_CHAT target's name: online anywhere, else known to the history. */
+  async targetName(target: string): Promise<string | undefined> {
+    return (await this.presence.resolve(target)) ?? (await this.store.known(target))
+  }
+
+  /** The newest seq of the chat's log, 0 when it has none: CHAT_OPENED's `last_seq`. */
+  async lastSeq(chat: string): Promise<number> {
+    return (await this.store.page(chat, { before_seq: 1, limit: 1 }))?.last_seq ?? 0
+  }
+
+  /**
+   * A MSG from a history connection: written to the chat's log first, then handed to the
+   * recipient's connections if any take it, then acknowledged with its place and the content
+   * as stored: `stored` or `delivered`. A retried message_id is acknowledged again as it stands.
+   */
+  async send(session: Identified, to: string, content: string, messageId: string): Promise<Failure | undefined> {
+    const me = session.user.user_id
+    const online = await this.presence.resolve(to)
+    if (online === undefined && (await this.store.known(to)) === undefined) return NOT_KNOWN
+    if (!(await this.chats.isOpen(me, to))) return NOT_OPENED
+    const chat = chatId(me, to)
+    const { message: m, duplicate } = await this.store.append({ chat_id: chat, from: me, to, content, message_id: messageId, timestamp: isoNow() })
+    const place = { chat_id: chat, seq: m.seq }
+    if (duplicate) {
+      session.peer.send(storedAckFrame(messageId, m.status === 'stored' ? 'stored' : 'delivered', place, m.content), 'MSG_ACK')
+      return
+    }
+    const frame = msgFrame({ from: me, to, content: m.content, message_id: messageId, timestamp: m.timestamp })
+    const history = extraOf(place)
+    const taken = online === undefined ? 0 : await this.backplane.deliver(to, { frame, label: 'MSG', droppable: false, history })
+    if (taken > 0) {
+      await this.ledger.rememberSender(to, messageId, me)
+      await this.store.markDelivered(chat, to, m.seq)
+    }
+    session.peer.send(storedAckFrame(messageId, taken > 0 ? 'delivered' : 'stored', place, m.content), 'MSG_ACK')
+    // The sender's other tabs.
+    await this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref, history })
+  }
+
+  /**
+   * After HELLO_ACK and PRESENCE: CHATS; then, per chat with undelivered messages, CHAT_OPENED
+   * and those messages in seq order; then the stored MSGs that arrived live meanwhile (held by
+   * the hub since before this connection joined presence), skipping what the backlog had. Each
+   * sender learns `delivered`.
+   */
+  async greet(session: Identified): Promise<void> {
+    const me = session.user.user_id
+    await this.store.seen(me, session.user.display_name)
+    const list = await this.store.chatsOf(me, CHATS_LIMIT)
+    const chats: ChatSummary[] = []
+    for (const c of list) {
+      chats.push({ chat_id: c.chat_id, target_user_id: c.target_user_id, target_display_name: await this.nameOf(c.target_user_id), epoch: c.epoch, last_seq: c.last_seq, unread: c.unread })
+    }
+    if (session.closed) return
+    session.peer.send(chatsFrame(chats), 'CHATS')
+
+    const handed: StoredMessage[] = []
+    const sentUpTo = new Map<string, number>()
+    for (const b of await this.store.backlog(me)) {
+      if (session.closed) return
+      await this.chats.open(me, b.target_user_id)
+      session.peer.send(chatOpenedFrame({
+        chat_id: b.chat_id, participants: participants(me, b.target_user_id), target_user_id: b.target_user_id,
+        target_display_name: await this.nameOf(b.target_user_id), last_seq: b.last_seq
+      }), 'CHAT_OPENED')
+      for (const m of b.messages) {
+        session.peer.send(appendToData(msgFrame(m), logPlaceFields(m)), 'MSG')
+        handed.push(m)
+        sentUpTo.set(m.chat_id, m.seq)
+      }
+    }
+    const held = session.backlogHold ?? []
+    session.backlogHold = undefined
+    for (const d of held) {
+      const h = d.history!
+      if (h.seq! <= (sentUpTo.get(h.chat_id!) ?? 0)) continue
+      session.peer.send(appendToData(d.frame, h.fields), d.label)
+      const data = JSON.parse(d.frame).data as StoredMessage
+      if (data.to === me) handed.push({ ...data, chat_id: h.chat_id!, seq: h.seq!, status: 'delivered' })
+    }
+    await this.delivered(me, handed)
+  }
+
+  /** `reader` was handed these messages: its marks move up, the senders' connections hear `delivered`. */
+  private async delivered(reader: string, messages: StoredMessage[]): Promise<void> {
+    const upTo = new Map<string, number>()
+    for (const m of messages) {
+      upTo.set(m.chat_id, Math.max(upTo.get(m.chat_id) ?? 0, m.seq))
+      await this.ledger.rememberSender(reader, m.message_id, m.from)
+    }
+    for (const [chat, seq] of upTo) await this.store.markDelivered(chat, reader, seq)
+    for (const m of messages) {
+      await this.backplane.deliver(m.from, { frame: msgAckFrame(m.message_id, 'delivered'), label: 'MSG_ACK', droppable: false, history: extraOf(m) })
+    }
+  }
+
+  /** The user's last connection went: known for HISTORY_TTL_S from now. */
+  async left(session: Identified): Promise<void> {
+    await this.store.seen(session.user.user_id, session.user.display_name)
+  }
+
+  /**
+   * A recipient's MSG_ACK: the receipt is stored with the message (found by the chat the
+   * client names, else by the sender the ledger remembers) and relayed to the sender.
+   */
+  async confirm(session: Identified, data: ClientMsgAck['data']): Promise<void> {
+    const me = session.user.user_id
+    const sender = await this.ledger.takeSender(me, data.message_id)
+    const chat = data.chat_id ?? (sender === undefined ? undefined : chatId(sender, me))
+    const from = sender ?? (chat === undefined ? undefined : otherThan(me, await this.participantsOf(chat)))
+    const m = chat === undefined || from === undefined ? undefined : await this.store.markReceived(chat, me, from, data.message_id)
+    const to = m?.from ?? sender
+    if (to === undefined) return
+    const frame = msgAckFrame(data.message_id, 'received')
+    await this.backplane.deliver(to, { frame, label: 'MSG_ACK', droppable: false, history: m && extraOf(m) })
+  }
+
+  /** HISTORY: a page of a chat's log, to a participant with the capability. */
+  async page(session: Identified, data: ClientHistory['data']): Promise<void> {
+    if (data.before_seq !== undefined && data.after_seq !== undefined) {
+      session.peer.send(validationFrame('HISTORY', [{ path: '/data/after_seq', message: 'give before_seq or after_seq, not both' }]), 'ERROR', ErrorCode.VALIDATION)
+      return
+    }
+    const page = session.history
+      ? await this.store.page(data.chat_id, { before_seq: data.before_seq, after_seq: data.after_seq, limit: data.limit ?? HISTORY_DEFAULT_LIMIT })
+      : undefined
+    const me = session.user.user_id
+    const among = (m: StoredMessage | undefined) => m !== undefined && (m.from === me || m.to === me)
+    if (!page || !(page.messages.length ? among(page.messages[0]) : otherThan(me, await this.participantsOf(data.chat_id)) !== undefined)) {
+      return session.fail(ErrorCode.CHAT_NOT_OPENED, 'no chat history to show', { chat_id: data.chat_id })
+    }
+    session.peer.send(historyFrame({
+      chat_id: page.chat_id, epoch: page.epoch, first_seq: page.first_seq, last_seq: page.last_seq, has_more: page.has_more,
+      messages: page.messages.map((m) => ({ from: m.from, to: m.to, content: m.content, message_id: m.message_id, timestamp: m.timestamp, seq: m.seq, status: m.status }))
+    }), 'HISTORY')
+  }
+
+  /**
+   * The two users of a chat, read off its newest message: a log keeps at least one message
+   * while it exists, and chat ids are hashes that cannot be read back.
+   */
+  private async participantsOf(chat: string): Promise<[string, string] | undefined> {
+    const newest = (await this.store.page(chat, { limit: 1 }))?.messages[0]
+    return newest && [newest.from, newest.to]
+  }
+
+  private async nameOf(userId: string): Promise<string> {
+    return this.presence.displayName(userId) ?? (await this.store.known(userId)) ?? userId
+  }
+}

@@ -1,0 +1,206 @@
+// SPEC section 9 over real sockets, in one process with each store: offline delivery with
+// stored/delivered/received acks, the claim that keeps a user's history theirs, CHATS, HISTORY
+// paging and retention, dedupe of a retried message_id, the backlog before live messages, and
+// legacy connections that see no change. test/history-durability.test.ts kills the process.
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join as joinPath } from 'node:path'
+import { deploy, inProcess, ISO, join, next, presenceWhere, type Env, type Frame } from './helpers/fastchat.ts'
+import { history, historyHello, joinHistory, openWith, rejoin } from './helpers/history.ts'
+
+const CLAIM = /^[A-Za-z0-9_-]{22,}$/
+
+/** Each store the service can run on; sqlite in a temp DATA_DIR removed after the test. */
+const stores: [string, (t: Tap) => Env][] = [
+  ['memory', () => ({ HISTORY_STORE: 'memory' })],
+  ['sqlite', (t) => {
+    const dir = mkdtempSync(joinPath(tmpdir(), 'sb-history-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    return { HISTORY_STORE: 'sqlite', DATA_DIR: dir }
+  }]
+]
+type Tap = { teardown(fn: () => unknown): void }
+
+/** Alice and Bob both said a history HELLO once (so each is known), Bob left, Alice has a chat open with him. */
+async function bobOffline(t: Tap, env: Env) {
+  const dep = await deploy(t, inProcess, env)
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  await bob.client.close()
+  await presenceWhere(alice.client, (users) => !users.some((u) => u.user_id === bob.user_id))
+  const opened = await openWith(alice, bob)
+  return { dep, alice, bob, opened }
+}
+
+const msg = (to: { user_id: string }, content: string, message_id: string): Frame => ({ type: 'MSG', data: { to: to.user_id, content, message_id } })
+
+for (const [name, envOf] of stores) {
+  t.test(`${name}: a message to a known user who is offline is stored, then handed over on their next history HELLO`, async (t) => {
+    const { dep, alice, bob, opened } = await bobOffline(t, envOf(t))
+    t.match(alice.ack.data, { user_id: alice.user_id, status: 'connected', claim: CLAIM }, 'the first history HELLO is given a claim')
+    t.strictSame(alice.chats.data, { chats: [] })
+    const chatId = opened.data.chat_id
+    t.strictSame(opened.data, { chat_id: chatId, participants: [alice.user_id, bob.user_id].sort(), target_user_id: bob.user_id, target_display_name: 'Bob', last_seq: 0 })
+
+    alice.client.send(msg(bob, 'hi <b>Bob</b>, you there?', 'm-1'))
+    const stored = await next(alice.client, 'MSG_ACK')
+    t.strictSame(stored, { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'stored', chat_id: chatId, seq: 1, content: 'hi Bob, you there?' } })
+
+    const back = await rejoin(dep, bob)
+    t.strictSame(back.ack.data, { user_id: bob.user_id, status: 'connected' }, 'no new claim for a known user')
+    t.strictSame(back.chats.data, { chats: [{ chat_id: chatId, target_user_id: alice.user_id, target_display_name: 'Alice', epoch: back.chats.data.chats[0].epoch, last_seq: 1, unread: 1 }] })
+    const epoch = back.chats.data.chats[0].epoch
+    t.match(epoch, /^\S+$/)
+    t.strictSame(await back.client.receiveJson(), {
+      type: 'CHAT_OPENED',
+      data: { chat_id: chatId, participants: [alice.user_id, bob.user_id].sort(), target_user_id: alice.user_id, target_display_name: 'Alice', last_seq: 1 }
+    })
+    const got = await back.client.receiveJson()
+    t.match(got.data.timestamp, ISO)
+    t.strictSame(got, { type: 'MSG', data: { from: alice.user_id, to: bob.user_id, content: 'hi Bob, you there?', message_id: 'm-1', timestamp: got.data.timestamp, chat_id: chatId, seq: 1 } })
+    t.strictSame(await next(alice.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'delivered', chat_id: chatId, seq: 1 } })
+
+    // Bob confirms: Alice hears `received`, the log keeps it, and unread is 0 on his next visit.
+    back.client.send({ type: 'MSG_ACK', data: { message_id: 'm-1', chat_id: chatId } })
+    t.strictSame(await next(alice.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received', chat_id: chatId, seq: 1 } })
+    const page = await history(alice, { chat_id: chatId })
+    t.strictSame(page, {
+      type: 'HISTORY',
+      data: {
+        chat_id: chatId, epoch, first_seq: 1, last_seq: 1, has_more: false,
+        messages: [{ from: alice.user_id, to: bob.user_id, content: 'hi Bob, you there?', message_id: 'm-1', timestamp: got.data.timestamp, seq: 1, status: 'received' }]
+      }
+    })
+    await back.client.close()
+    const again = await rejoin(dep, bob)
+    t.equal(again.chats.data.chats[0].unread, 0)
+    await again.client.expectNoMessage(200) // nothing left to hand over
+  })
+
+  t.test(`${name}: nobody reads a user's history without their token or claim`, async (t) => {
+    const { dep, alice, bob } = await bobOffline(t, envOf(t))
+    alice.client.send(msg(bob, 'for Bob only', 'secret-1'))
+    t.equal((await next(alice.client, 'MSG_ACK')).data.status, 'stored')
+
+    for (const claim of [undefined, 'not-the-claim', `${bob.claim!}x`]) {
+      const mallory = await dep.connect('/ws')
+      await mallory.receiveJson()
+      mallory.send(historyHello(bob.user_id, 'Bob', claim === undefined ? {} : { claim }))
+      t.strictSame(await mallory.receiveJson(), {
+        type: 'ERROR', data: { code: 'UNAUTHORIZED', message: 'history of this user_id needs its token or its claim', details: {} }
+      }, `claim ${claim ?? '(none)'} refused`)
+      mallory.send({ type: 'PING', data: {} })
+      t.equal((await mallory.receiveJson()).type, 'PONG', 'the connection stays open, unidentified: nothing of Bob\'s reached it')
+      mallory.send({ type: 'HISTORY', data: { chat_id: 'x' } })
+      t.equal((await mallory.receiveJson()).data.message, 'send HELLO first')
+      await mallory.close()
+    }
+    // The message is still waiting for the real Bob.
+    const real = await rejoin(dep, bob)
+    t.equal(real.chats.data.chats[0].unread, 1)
+    t.equal((await next(real.client, 'MSG')).data.message_id, 'secret-1')
+  })
+
+  t.test(`${name}: HISTORY pages back in 100s and catches up forward, gap-free; retention trims and first_seq says so`, async (t) => {
+    const env = { ...envOf(t), CHAT_MSG_PER_MIN: 10_000, WS_FRAMES_PER_SEC: 10_000, WS_FRAME_BURST: 10_000 }
+    const { dep, alice, bob, opened } = await bobOffline(t, env)
+    const chatId = opened.data.chat_id
+    for (let i = 1; i <= 250; i++) alice.client.send(msg(bob, `n${i}`, `p-${i}`))
+    const acks = await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'p-250', { timeout: 15_000 })
+    t.strictSame(acks.filter((m: Frame) => m.type === 'MSG_ACK').map((m: Frame) => m.data.seq), Array.from({ length: 250 }, (_, i) => i + 1))
+
+    const seqs = (page: Frame) => page.data.messages.map((m: Frame) => m.seq)
+    const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i)
+    const p1 = await history(alice, { chat_id: chatId, limit: 100 })
+    t.strictSame([seqs(p1), p1.data.has_more, p1.data.first_seq, p1.data.last_seq], [range(151, 250), true, 1, 250])
+    t.strictSame(p1.data.messages[0], { from: alice.user_id, to: bob.user_id, content: 'n151', message_id: 'p-151', timestamp: p1.data.messages[0].timestamp, seq: 151, status: 'stored' })
+    const p2 = await history(alice, { chat_id: chatId, limit: 100, before_seq: 151 })
+    t.strictSame([seqs(p2), p2.data.has_more], [range(51, 150), true])
+    const p3 = await history(alice, { chat_id: chatId, limit: 100, before_seq: 51 })
+    t.strictSame([seqs(p3), p3.data.has_more], [range(1, 50), false])
+    const f1 = await history(alice, { chat_id: chatId, after_seq: 0, limit: 100 })
+    t.strictSame([seqs(f1), f1.data.has_more], [range(1, 100), true])
+    const f3 = await history(alice, { chat_id: chatId, after_seq: 200, limit: 100 })
+    t.strictSame([seqs(f3), f3.data.has_more], [range(201, 250), false])
+    t.strictSame(seqs(await history(alice, { chat_id: chatId })), range(201, 250), 'default limit 50, newest')
+
+    // Errors: both directions, a chat that is not yours, an unknown one.
+    t.match(await history(alice, { chat_id: chatId, before_seq: 5, after_seq: 1 }), { type: 'ERROR', data: { code: 'VALIDATION' } })
+    const carol = await joinHistory(dep, 'Carol')
+    t.strictSame(await history(carol, { chat_id: chatId }), { type: 'ERROR', data: { code: 'CHAT_NOT_OPENED', message: 'no chat history to show', details: { chat_id: chatId } } })
+    t.match(await history(carol, { chat_id: 'chat_nope' }), { type: 'ERROR', data: { code: 'CHAT_NOT_OPENED' } })
+    const legacy = await join(dep, 'Legacy', { user_id: alice.user_id })
+    legacy.client.send({ type: 'HISTORY', data: { chat_id: chatId } })
+    t.match(await next(legacy.client, 'ERROR'), { data: { code: 'CHAT_NOT_OPENED' } }, 'a connection without the capability reads nothing, even as a participant')
+  })
+
+  t.test(`${name}: retention keeps HISTORY_MAX_PER_CHAT messages`, async (t) => {
+    const { alice, bob, opened } = await bobOffline(t, { ...envOf(t), HISTORY_MAX_PER_CHAT: 40, CHAT_MSG_PER_MIN: 1000 })
+    for (let i = 1; i <= 55; i++) alice.client.send(msg(bob, `r${i}`, `r-${i}`))
+    await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'r-55', { timeout: 10_000 })
+    const page = await history(alice, { chat_id: opened.data.chat_id, limit: 100 })
+    t.strictSame([page.data.first_seq, page.data.last_seq, page.data.messages.length, page.data.messages[0].content, page.data.has_more], [16, 55, 40, 'r16', false])
+  })
+
+  t.test(`${name}: a retried message_id is stored once and acked again with its seq`, async (t) => {
+    const { dep, alice, bob, opened } = await bobOffline(t, envOf(t))
+    alice.client.send(msg(bob, 'once', 'dup-1'))
+    const first = await next(alice.client, 'MSG_ACK')
+    alice.client.send(msg(bob, 'once (retry)', 'dup-1'))
+    t.strictSame(await next(alice.client, 'MSG_ACK'), first, 'same seq, the content as first stored')
+    const back = await rejoin(dep, bob)
+    t.equal(back.chats.data.chats[0].last_seq, 1)
+    await next(back.client, 'CHAT_OPENED')
+    t.equal((await next(back.client, 'MSG')).data.seq, 1)
+    await back.client.expectNoMessage(200)
+    t.equal(opened.data.last_seq, 0)
+  })
+
+  t.test(`${name}: the backlog comes before newer live messages of the chat, each exactly once`, async (t) => {
+    const { dep, alice, bob } = await bobOffline(t, { ...envOf(t), CHAT_MSG_PER_MIN: 1000 })
+    for (let i = 1; i <= 30; i++) alice.client.send(msg(bob, `b${i}`, `b-${i}`))
+    await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'b-30', { timeout: 10_000 })
+    // Bob comes back while Alice keeps sending: the live ones race his HELLO.
+    const back = rejoin(dep, bob)
+    for (let i = 31; i <= 60; i++) alice.client.send(msg(bob, `b${i}`, `b-${i}`))
+    const bobNow = await back
+    const got = await bobNow.client.receiveUntil((m: Frame) => m.type === 'MSG' && m.data.seq === 60, { timeout: 10_000 })
+    t.strictSame(got.filter((m: Frame) => m.type === 'MSG').map((m: Frame) => m.data.seq), Array.from({ length: 60 }, (_, i) => i + 1))
+    t.equal(got.filter((m: Frame) => m.type === 'CHAT_OPENED').length, 1)
+    await bobNow.client.expectNoMessage(200)
+  })
+
+  t.test(`${name}: legacy connections see section 3 unchanged`, async (t) => {
+    const dep = await deploy(t, inProcess, envOf(t))
+    const alice = await joinHistory(dep, 'Alice')
+    const bob = await join(dep, 'Bob')
+    t.strictSame((await openWith(alice, bob)).data.last_seq, 0, 'the history opener hears last_seq')
+    const legacyOpened = await next(bob.client, 'CHAT_OPENED')
+    t.notOk('last_seq' in legacyOpened.data, 'the legacy side does not')
+    alice.client.send(msg(bob, 'hello legacy', 'l-1'))
+    const m = await next(bob.client, 'MSG')
+    t.strictSame(Object.keys(m.data), ['from', 'to', 'content', 'message_id', 'timestamp'], 'no chat_id or seq to a legacy connection')
+    t.strictSame((await next(alice.client, 'MSG_ACK')).data, { message_id: 'l-1', status: 'delivered', chat_id: legacyOpened.data.chat_id, seq: 1, content: 'hello legacy' })
+    // A legacy sender to an offline user: USER_NOT_FOUND as ever, nothing stored.
+    const carol = await joinHistory(dep, 'Carol')
+    await carol.client.close()
+    bob.client.send({ type: 'MSG', data: { to: carol.user_id, content: 'x' } })
+    t.match(await next(bob.client, 'ERROR'), { data: { code: 'USER_NOT_FOUND' } })
+    bob.client.send({ type: 'OPEN_CHAT', data: { target_user_id: carol.user_id } })
+    t.strictSame((await next(bob.client, 'ERROR')).data, { code: 'USER_NOT_FOUND', message: 'user is not online', details: { target_user_id: carol.user_id } })
+    // A history user who is neither online nor known.
+    alice.client.send({ type: 'OPEN_CHAT', data: { target_user_id: '0b0e8d52-7d7c-4d8e-9a53-8d0f1b8d8f11' } })
+    t.strictSame((await next(alice.client, 'ERROR')).data, { code: 'USER_NOT_FOUND', message: 'user is not known', details: { target_user_id: '0b0e8d52-7d7c-4d8e-9a53-8d0f1b8d8f11' } })
+  })
+}
+
+t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {
+  const dep = await deploy(t, inProcess, { HISTORY_STORE: 'off' })
+  const c = await dep.connect('/ws')
+  await c.receiveJson()
+  c.send(historyHello('0b0e8d52-7d7c-4d8e-9a53-8d0f1b8d8f11', 'Off'))
+  t.strictSame((await c.receiveJson()).data, { user_id: '0b0e8d52-7d7c-4d8e-9a53-8d0f1b8d8f11', status: 'connected' })
+  t.equal((await c.receiveJson()).type, 'PRESENCE')
+  await c.expectNoMessage(200)
+})
