@@ -6,18 +6,24 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
-import { deploy, inProcess, ISO, join, next, presenceWhere, type Env, type Frame } from './helpers/fastchat.ts'
+import { deploy, inProcess, type Deployment, ISO, join, next, presenceWhere, type Env, type Frame } from './helpers/fastchat.ts'
+import { startRedis, startInstances } from './helpers/redis.ts'
 import { history, historyHello, joinHistory, openWith, rejoin } from './helpers/history.ts'
 
 const CLAIM = /^[A-Za-z0-9_-]{22,}$/
 
-/** Each store the service can run on; sqlite in a temp DATA_DIR removed after the test. */
-const stores: [string, (t: Tap) => Env][] = [
-  ['memory', () => ({ HISTORY_STORE: 'memory' })],
-  ['sqlite', (t) => {
+/** Each store the service can run on: sqlite in a temp DATA_DIR, redis on a private redis-server, both removed after the test. */
+const stores: [string, (t: Tap) => Promise<Env>][] = [
+  ['memory', async () => ({ HISTORY_STORE: 'memory' })],
+  ['sqlite', async (t) => {
     const dir = mkdtempSync(joinPath(tmpdir(), 'sb-history-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     return { HISTORY_STORE: 'sqlite', DATA_DIR: dir }
+  }],
+  ['redis', async (t) => {
+    const redis = await startRedis()
+    t.teardown(() => redis.close())
+    return { HISTORY_STORE: 'redis', REDIS_URL: redis.url }
   }]
 ]
 type Tap = { teardown(fn: () => unknown): void }
@@ -37,7 +43,7 @@ const msg = (to: { user_id: string }, content: string, message_id: string): Fram
 
 for (const [name, envOf] of stores) {
   t.test(`${name}: a message to a known user who is offline is stored, then handed over on their next history HELLO`, async (t) => {
-    const { dep, alice, bob, opened } = await bobOffline(t, envOf(t))
+    const { dep, alice, bob, opened } = await bobOffline(t, await envOf(t))
     t.match(alice.ack.data, { user_id: alice.user_id, status: 'connected', claim: CLAIM }, 'the first history HELLO is given a claim')
     t.strictSame(alice.chats.data, { chats: [] })
     const chatId = opened.data.chat_id
@@ -79,7 +85,7 @@ for (const [name, envOf] of stores) {
   })
 
   t.test(`${name}: nobody reads a user's history without their token or claim`, async (t) => {
-    const { dep, alice, bob } = await bobOffline(t, envOf(t))
+    const { dep, alice, bob } = await bobOffline(t, await envOf(t))
     alice.client.send(msg(bob, 'for Bob only', 'secret-1'))
     t.equal((await next(alice.client, 'MSG_ACK')).data.status, 'stored')
 
@@ -103,7 +109,7 @@ for (const [name, envOf] of stores) {
   })
 
   t.test(`${name}: HISTORY pages back in 100s and catches up forward, gap-free; retention trims and first_seq says so`, async (t) => {
-    const env = { ...envOf(t), CHAT_MSG_PER_MIN: 10_000, WS_FRAMES_PER_SEC: 10_000, WS_FRAME_BURST: 10_000 }
+    const env = { ...await envOf(t), CHAT_MSG_PER_MIN: 10_000, WS_FRAMES_PER_SEC: 10_000, WS_FRAME_BURST: 10_000 }
     const { dep, alice, bob, opened } = await bobOffline(t, env)
     const chatId = opened.data.chat_id
     for (let i = 1; i <= 250; i++) alice.client.send(msg(bob, `n${i}`, `p-${i}`))
@@ -136,7 +142,7 @@ for (const [name, envOf] of stores) {
   })
 
   t.test(`${name}: retention keeps HISTORY_MAX_PER_CHAT messages`, async (t) => {
-    const { alice, bob, opened } = await bobOffline(t, { ...envOf(t), HISTORY_MAX_PER_CHAT: 40, CHAT_MSG_PER_MIN: 1000 })
+    const { alice, bob, opened } = await bobOffline(t, { ...await envOf(t), HISTORY_MAX_PER_CHAT: 40, CHAT_MSG_PER_MIN: 1000 })
     for (let i = 1; i <= 55; i++) alice.client.send(msg(bob, `r${i}`, `r-${i}`))
     await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'r-55', { timeout: 10_000 })
     const page = await history(alice, { chat_id: opened.data.chat_id, limit: 100 })
@@ -144,7 +150,7 @@ for (const [name, envOf] of stores) {
   })
 
   t.test(`${name}: a retried message_id is stored once and acked again with its seq`, async (t) => {
-    const { dep, alice, bob, opened } = await bobOffline(t, envOf(t))
+    const { dep, alice, bob, opened } = await bobOffline(t, await envOf(t))
     alice.client.send(msg(bob, 'once', 'dup-1'))
     const first = await next(alice.client, 'MSG_ACK')
     alice.client.send(msg(bob, 'once (retry)', 'dup-1'))
@@ -158,7 +164,7 @@ for (const [name, envOf] of stores) {
   })
 
   t.test(`${name}: the backlog comes before newer live messages of the chat, each exactly once`, async (t) => {
-    const { dep, alice, bob } = await bobOffline(t, { ...envOf(t), CHAT_MSG_PER_MIN: 1000 })
+    const { dep, alice, bob } = await bobOffline(t, { ...await envOf(t), CHAT_MSG_PER_MIN: 1000 })
     for (let i = 1; i <= 30; i++) alice.client.send(msg(bob, `b${i}`, `b-${i}`))
     await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'b-30', { timeout: 10_000 })
     // Bob comes back while Alice keeps sending: the live ones race his HELLO.
@@ -172,7 +178,7 @@ for (const [name, envOf] of stores) {
   })
 
   t.test(`${name}: legacy connections see section 3 unchanged`, async (t) => {
-    const dep = await deploy(t, inProcess, envOf(t))
+    const dep = await deploy(t, inProcess, await envOf(t))
     const alice = await joinHistory(dep, 'Alice')
     const bob = await join(dep, 'Bob')
     t.strictSame((await openWith(alice, bob)).data.last_seq, 0, 'the history opener hears last_seq')
@@ -194,6 +200,32 @@ for (const [name, envOf] of stores) {
     t.strictSame((await next(alice.client, 'ERROR')).data, { code: 'USER_NOT_FOUND', message: 'user is not known', details: { target_user_id: '0b0e8d52-7d7c-4d8e-9a53-8d0f1b8d8f11' } })
   })
 }
+
+t.test('redis, two instances: Alice on one, Bob on the other, share one log', async (t) => {
+  const { apps, close } = await startInstances(2, { HISTORY_STORE: 'redis' })
+  t.teardown(close)
+  const [a, b] = apps.map((app) => ({ connect: app.connect, close: async () => {} })) as [Deployment, Deployment]
+  const alice = await joinHistory(a, 'Alice')
+  const bob = await joinHistory(b, 'Bob')
+  const opened = await openWith(alice, bob)
+  await next(bob.client, 'CHAT_OPENED')
+  alice.client.send(msg(bob, 'live across instances', 'x-1'))
+  t.strictSame((await next(bob.client, 'MSG')).data.seq, 1)
+  t.strictSame((await next(alice.client, 'MSG_ACK')).data, { message_id: 'x-1', status: 'delivered', chat_id: opened.data.chat_id, seq: 1, content: 'live across instances' })
+  await bob.client.close()
+  await presenceWhere(alice.client, (users) => !users.some((u) => u.user_id === bob.user_id), 5000)
+  alice.client.send(msg(bob, 'stored across instances', 'x-2'))
+  t.strictSame((await next(alice.client, 'MSG_ACK')).data.status, 'stored')
+  const back = await rejoin(b, bob)
+  t.strictSame(back.chats.data.chats.map((c: Frame) => [c.last_seq, c.unread]), [[2, 2]])
+  await next(back.client, 'CHAT_OPENED')
+  t.strictSame((await next(back.client, 'MSG')).data.content, 'stored across instances')
+  t.strictSame((await next(alice.client, 'MSG_ACK')).data, { message_id: 'x-2', status: 'delivered', chat_id: opened.data.chat_id, seq: 2 }, 'the delivered ack crosses instances')
+  back.client.send({ type: 'MSG_ACK', data: { message_id: 'x-2', chat_id: opened.data.chat_id } })
+  t.strictSame((await next(alice.client, 'MSG_ACK')).data.status, 'received')
+  const page = await history(alice, { chat_id: opened.data.chat_id })
+  t.strictSame(page.data.messages.map((m: Frame) => [m.seq, m.status]), [[1, 'received'], [2, 'received']], 'a receipt for message 2 says message 1 arrived too')
+})
 
 t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {
   const dep = await deploy(t, inProcess, { HISTORY_STORE: 'off' })
