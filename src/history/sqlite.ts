@@ -1,0 +1,481 @@
+// The embedded history store (HISTORY_STORE=sqlite, the default without REDIS_URL): one
+// SQLite file, DATA_DIR/history.db, written through better-sqlite3.
+//
+// Durability costs a commit, so writes are batched per event-loop turn: append assigns the seq
+// at once from a cache of chat rows (one process owns the file, so the cache is the truth),
+// queues its insert, and a flush on setImmediate commits everything queued in ONE transaction.
+// Every write resolves only after that commit, because the service acks a message only once it
+// would survive a crash. Reads flush first, so they never miss a write that already has a seq.
+import Database from 'better-sqlite3'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { clampLimit, messageTime, pageWindow, statusOf } from './memory.ts'
+import type {
+  Appended,
+  Backlog,
+  ChatSummary,
+  HistoryLimits,
+  HistoryStore,
+  NewMessage,
+  Page,
+  PageQuery,
+  StoredMessage
+} from './store.ts'
+
+export interface SqliteHistory extends HistoryStore {
+  readonly kind: 'sqlite'
+  /** Transactions committed by flushes so far: lets a test see that one turn's writes were one commit. */
+  readonly flushes: number
+  /** Bytes on disk, database plus write-ahead log: the bench divides it by the messages stored. */
+  fileBytes(): number
+}
+
+export interface SqliteHistoryOptions {
+  dir: string
+  limits: HistoryLimits
+  now?: () => number
+}
+
+// Chats are keyed by a small integer so each message row and index entry carries 8 bytes, not
+// the 37-character chat_id; the sender is a flag (1 = user_a) since the chat names both sides.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS chats (
+  id INTEGER PRIMARY KEY,
+  chat_id TEXT NOT NULL UNIQUE,
+  user_a TEXT NOT NULL,
+  user_b TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chats_user_a ON chats (user_a);
+CREATE INDEX IF NOT EXISTS chats_user_b ON chats (user_b);
+CREATE INDEX IF NOT EXISTS chats_expires ON chats (expires_at);
+CREATE TABLE IF NOT EXISTS marks (
+  chat INTEGER NOT NULL,
+  user TEXT NOT NULL,
+  delivered INTEGER NOT NULL,
+  received INTEGER NOT NULL,
+  PRIMARY KEY (chat, user)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+  chat INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  from_a INTEGER NOT NULL,
+  message_id TEXT NOT NULL,
+  content TEXT NOT NULL,
+  ts TEXT NOT NULL,
+  PRIMARY KEY (chat, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_dedupe ON messages (chat, from_a, message_id);
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS users_expires ON users (expires_at);
+CREATE TABLE IF NOT EXISTS claims (
+  user_id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL
+) WITHOUT ROWID;
+`
+
+interface ChatRow {
+  id: number
+  chat_id: string
+  user_a: string
+  user_b: string
+  epoch: string
+  first_seq: number
+  last_seq: number
+  last_at: number
+  expires_at: number
+}
+
+interface Chat extends ChatRow {
+  /** Messages appended this turn, not yet committed: `${from_a}\0${message_id}` → seq. */
+  pending?: Map<string, number>
+}
+
+interface MessageRow {
+  seq: number
+  from_a: number
+  message_id: string
+  content: string
+  ts: string
+}
+
+interface MarkRow {
+  user: string
+  delivered: number
+  received: number
+}
+
+interface Waiter {
+  resolve: (value: never) => void
+  reject: (err: unknown) => void
+  value: unknown
+}
+
+/** Clean chat rows kept in memory beyond one turn; a miss costs one indexed read. */
+const CACHE_MAX = 50_000
+
+const dupKey = (fromA: number, messageId: string) => `${fromA}\0${messageId}`
+
+export function openSqliteHistory(opts: SqliteHistoryOptions): SqliteHistory {
+  mkdirSync(opts.dir, { recursive: true })
+  return new SqliteStore(join(opts.dir, 'history.db'), opts.limits, opts.now ?? Date.now)
+}
+
+class SqliteStore implements SqliteHistory {
+  readonly kind = 'sqlite' as const
+  private readonly db: Database.Database
+  private readonly ttlMs: number
+  private readonly cache = new Map<string, Chat>()
+  private readonly dirty = new Set<Chat>()
+  private ops: Array<() => void> = []
+  private waiters: Waiter[] = []
+  private scheduled: NodeJS.Immediate | undefined
+  private readonly sweeper: NodeJS.Timeout
+  private nextChatId: number
+  private committed = 0
+  private closed = false
+
+  private readonly q
+  private readonly commit: (ops: Array<() => void>, dirty: Set<Chat>) => void
+  private readonly sweepTx: (now: number) => string[]
+
+  constructor(
+    private readonly path: string,
+    private readonly limits: HistoryLimits,
+    private readonly now: () => number
+  ) {
+    this.ttlMs = limits.ttlS * 1000
+    const db = (this.db = new Database(path))
+    db.pragma('journal_mode = WAL')
+    // In WAL mode NORMAL keeps every commit through a process crash; only an OS crash or power
+    // loss can drop the last few, and it spares an fsync per commit.
+    db.pragma('synchronous = NORMAL')
+    db.exec(SCHEMA)
+
+    this.q = {
+      chatById: db.prepare<[string], ChatRow>('SELECT * FROM chats WHERE chat_id = ?'),
+      maxChatId: db.prepare<[], { id: number }>('SELECT coalesce(max(id), 0) AS id FROM chats'),
+      upsertChat: db.prepare<ChatRow>(
+        `INSERT INTO chats (id, chat_id, user_a, user_b, epoch, first_seq, last_seq, last_at, expires_at)
+         VALUES (@id, @chat_id, @user_a, @user_b, @epoch, @first_seq, @last_seq, @last_at, @expires_at)
+         ON CONFLICT (id) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq,
+           last_at = excluded.last_at, expires_at = excluded.expires_at`
+      ),
+      trim: db.prepare<[number, number]>('DELETE FROM messages WHERE chat = ? AND seq < ?'),
+      dropMessages: db.prepare<[number]>('DELETE FROM messages WHERE chat = ?'),
+      dropMarks: db.prepare<[number]>('DELETE FROM marks WHERE chat = ?'),
+      dropChat: db.prepare<[number]>('DELETE FROM chats WHERE id = ?'),
+      insertMessage: db.prepare<[number, number, number, string, string, string]>(
+        'INSERT INTO messages (chat, seq, from_a, message_id, content, ts) VALUES (?, ?, ?, ?, ?, ?)'
+      ),
+      messageById: db.prepare<[number, number, string], MessageRow>(
+        'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND from_a = ? AND message_id = ?'
+      ),
+      messageRange: db.prepare<[number, number, number], MessageRow>(
+        'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND seq BETWEEN ? AND ? ORDER BY seq'
+      ),
+      marks: db.prepare<[number], MarkRow>('SELECT user, delivered, received FROM marks WHERE chat = ?'),
+      raiseMarks: db.prepare<[number, string, number, number]>(
+        `INSERT INTO marks (chat, user, delivered, received) VALUES (?, ?, ?, ?)
+         ON CONFLICT (chat, user) DO UPDATE SET delivered = max(delivered, excluded.delivered), received = max(received, excluded.received)`
+      ),
+      chatsOf: db.prepare<{ user: string; now: number; limit: number }, ChatRow & { unread: number }>(
+        `SELECT c.*, (SELECT count(*) FROM messages m WHERE m.chat = c.id AND m.from_a = (c.user_b = @user)
+             AND m.seq > coalesce((SELECT k.received FROM marks k WHERE k.chat = c.id AND k.user = @user), 0)) AS unread
+         FROM chats c WHERE (c.user_a = @user OR c.user_b = @user) AND c.expires_at > @now
+         ORDER BY c.last_at DESC, c.chat_id LIMIT @limit`
+      ),
+      backlog: db.prepare<{ user: string; now: number }, ChatRow & MessageRow & { delivered: number; received: number }>(
+        `SELECT c.*, m.seq, m.from_a, m.message_id, m.content, m.ts,
+           coalesce(k.delivered, 0) AS delivered, coalesce(k.received, 0) AS received
+         FROM chats c
+         LEFT JOIN marks k ON k.chat = c.id AND k.user = @user
+         JOIN messages m ON m.chat = c.id AND m.seq > coalesce(k.delivered, 0) AND m.from_a = (c.user_b = @user)
+         WHERE (c.user_a = @user OR c.user_b = @user) AND c.expires_at > @now
+         ORDER BY c.last_at, c.chat_id, m.seq`
+      ),
+      seen: db.prepare<[string, string, number]>(
+        `INSERT INTO users (user_id, display_name, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET display_name = excluded.display_name, expires_at = excluded.expires_at`
+      ),
+      known: db.prepare<[string, number], { display_name: string }>('SELECT display_name FROM users WHERE user_id = ? AND expires_at > ?'),
+      claim: db.prepare<[string], { hash: string }>('SELECT hash FROM claims WHERE user_id = ?'),
+      setClaim: db.prepare<[string, string]>('INSERT INTO claims (user_id, hash) VALUES (?, ?)'),
+      sweepMessages: db.prepare<[number]>('DELETE FROM messages WHERE chat IN (SELECT id FROM chats WHERE expires_at <= ?)'),
+      sweepMarks: db.prepare<[number]>('DELETE FROM marks WHERE chat IN (SELECT id FROM chats WHERE expires_at <= ?)'),
+      sweepChats: db.prepare<[number], { chat_id: string }>('DELETE FROM chats WHERE expires_at <= ? RETURNING chat_id'),
+      sweepUsers: db.prepare<[number]>('DELETE FROM users WHERE expires_at <= ?')
+    }
+    const q = this.q
+
+    this.commit = db.transaction((ops: Array<() => void>, dirty: Set<Chat>) => {
+      for (const op of ops) op()
+      for (const chat of dirty) {
+        q.upsertChat.run(row(chat))
+        q.trim.run(chat.id, chat.first_seq)
+      }
+    })
+    this.sweepTx = db.transaction((now: number) => {
+      q.sweepMessages.run(now)
+      q.sweepMarks.run(now)
+      const gone = q.sweepChats.all(now).map((r) => r.chat_id)
+      q.sweepUsers.run(now)
+      return gone
+    })
+
+    this.nextChatId = q.maxChatId.get()!.id + 1
+    // Expired rows nobody reads still leave the file within about a TTL (at most a minute).
+    this.sweeper = setInterval(() => this.sweep(), Math.min(Math.max(this.ttlMs, 1000), 60_000))
+    this.sweeper.unref()
+  }
+
+  get flushes(): number {
+    return this.committed
+  }
+
+  fileBytes(): number {
+    const size = (p: string) => statSync(p, { throwIfNoEntry: false })?.size ?? 0
+    return size(this.path) + size(`${this.path}-wal`)
+  }
+
+  append(msg: NewMessage): Promise<Appended> {
+    this.assertOpen()
+    let chat = this.chat(msg.chat_id)
+    if (!chat) {
+      const now = this.now()
+      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now }
+      this.cache.set(chat.chat_id, chat)
+    }
+    const fromA = msg.from === chat.user_a ? 1 : 0
+    if (!fromA && msg.from !== chat.user_b) return Promise.reject(new Error(`${msg.from} is not a participant of ${msg.chat_id}`))
+    const key = dupKey(fromA, msg.message_id)
+
+    if (chat.pending?.has(key)) this.flush() // a retry within one turn: commit the original, then answer from the table
+    const original = this.q.messageById.get(chat.id, fromA, msg.message_id)
+    if (original) {
+      this.flush() // its status may hang on marks still queued
+      return Promise.resolve({ message: this.view(chat, original, this.marksOf(chat)), epoch: chat.epoch, duplicate: true })
+    }
+
+    const seq = chat.last_seq + 1
+    chat.last_seq = seq
+    chat.first_seq = Math.max(chat.first_seq, seq - this.limits.maxPerChat + 1)
+    chat.last_at = messageTime(msg.timestamp, this.now)
+    chat.expires_at = this.now() + this.ttlMs
+    ;(chat.pending ??= new Map()).set(key, seq)
+    this.dirty.add(chat)
+    const id = chat.id
+    this.ops.push(() => this.q.insertMessage.run(id, seq, fromA, msg.message_id, msg.content, msg.timestamp))
+    const message: StoredMessage = { chat_id: msg.chat_id, from: msg.from, to: msg.to, content: msg.content, message_id: msg.message_id, timestamp: msg.timestamp, seq, status: 'stored' }
+    return this.after<Appended>({ message, epoch: chat.epoch, duplicate: false })
+  }
+
+  markDelivered(chatId: string, reader: string, seq: number): Promise<void> {
+    this.assertOpen()
+    const chat = this.chat(chatId)
+    if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return Promise.resolve()
+    const upTo = Math.min(seq, chat.last_seq)
+    if (upTo < 1) return Promise.resolve()
+    const id = chat.id
+    this.ops.push(() => this.q.raiseMarks.run(id, reader, upTo, 0))
+    return this.after<void>(undefined)
+  }
+
+  markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<StoredMessage | undefined> {
+    this.assertOpen()
+    this.flush()
+    const chat = this.chat(chatId)
+    if (!chat) return Promise.resolve(undefined)
+    const to = from === chat.user_a ? chat.user_b : from === chat.user_b ? chat.user_a : undefined
+    if (to === undefined || to !== reader) return Promise.resolve(undefined)
+    const row = this.q.messageById.get(chat.id, from === chat.user_a ? 1 : 0, messageId)
+    if (!row) return Promise.resolve(undefined)
+    const id = chat.id
+    this.ops.push(() => this.q.raiseMarks.run(id, reader, row.seq, row.seq))
+    return this.after<StoredMessage | undefined>(this.view(chat, row, [{ user: reader, delivered: row.seq, received: row.seq }]))
+  }
+
+  page(chatId: string, query: PageQuery): Page | undefined {
+    this.assertOpen()
+    this.flush()
+    const chat = this.chat(chatId)
+    if (!chat) return undefined
+    const w = pageWindow(chat.first_seq, chat.last_seq, query.before_seq, query.after_seq, clampLimit(query.limit))
+    const marks = this.marksOf(chat)
+    const messages = w.from > w.to ? [] : this.q.messageRange.all(chat.id, w.from, w.to).map((r) => this.view(chat, r, marks))
+    return { chat_id: chatId, epoch: chat.epoch, first_seq: chat.first_seq, last_seq: chat.last_seq, messages, has_more: w.hasMore }
+  }
+
+  chatsOf(userId: string, limit: number): ChatSummary[] {
+    this.assertOpen()
+    this.flush()
+    return this.q.chatsOf.all({ user: userId, now: this.now(), limit: Math.max(0, limit) }).map((c) => ({
+      chat_id: c.chat_id,
+      target_user_id: c.user_a === userId ? c.user_b : c.user_a,
+      epoch: c.epoch,
+      last_seq: c.last_seq,
+      unread: c.unread,
+      last_at: c.last_at
+    }))
+  }
+
+  backlog(userId: string): Backlog[] {
+    this.assertOpen()
+    this.flush()
+    const out: Backlog[] = []
+    let current: Backlog | undefined
+    for (const r of this.q.backlog.all({ user: userId, now: this.now() })) {
+      if (current?.chat_id !== r.chat_id) {
+        current = { chat_id: r.chat_id, target_user_id: r.user_a === userId ? r.user_b : r.user_a, epoch: r.epoch, last_seq: r.last_seq, messages: [] }
+        out.push(current)
+      }
+      current.messages.push(this.view(r, r, [{ user: userId, delivered: r.delivered, received: r.received }]))
+    }
+    return out
+  }
+
+  seen(userId: string, displayName: string): Promise<void> {
+    this.assertOpen()
+    const expires = this.now() + this.ttlMs
+    this.ops.push(() => this.q.seen.run(userId, displayName, expires))
+    return this.after<void>(undefined)
+  }
+
+  known(userId: string): string | undefined {
+    this.assertOpen()
+    this.flush()
+    return this.q.known.get(userId, this.now())?.display_name
+  }
+
+  claimHash(userId: string): string | undefined {
+    this.assertOpen()
+    this.flush()
+    return this.q.claim.get(userId)?.hash
+  }
+
+  setClaimHash(userId: string, hash: string): Promise<boolean> {
+    this.assertOpen()
+    this.flush() // a claim queued this turn must count as there
+    if (this.q.claim.get(userId)) return Promise.resolve(false)
+    this.ops.push(() => this.q.setClaim.run(userId, hash))
+    return this.after(true)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    clearInterval(this.sweeper)
+    this.flush()
+    this.closed = true
+    this.db.close()
+  }
+
+  /** The chat's row, from the cache or the table; an expired one is queued for deletion and is absent. */
+  private chat(chatId: string): Chat | undefined {
+    let chat = this.cache.get(chatId)
+    if (chat) {
+      this.cache.delete(chatId) // re-inserted below: Map order doubles as least-recently-used order
+    } else {
+      // A chat with writes queued is always cached (eviction happens only after a commit), so the table is current here.
+      chat = this.q.chatById.get(chatId)
+      if (!chat) return undefined
+    }
+    if (chat.expires_at <= this.now()) {
+      const id = chat.id
+      this.dirty.delete(chat)
+      this.ops.push(() => {
+        this.q.dropMessages.run(id)
+        this.q.dropMarks.run(id)
+        this.q.dropChat.run(id)
+      })
+      this.schedule()
+      return undefined
+    }
+    this.cache.set(chatId, chat)
+    return chat
+  }
+
+  private marksOf(chat: Chat): MarkRow[] {
+    return this.q.marks.all(chat.id)
+  }
+
+  private view(chat: ChatRow, r: MessageRow, marks: MarkRow[]): StoredMessage {
+    const [from, to] = r.from_a ? [chat.user_a, chat.user_b] : [chat.user_b, chat.user_a]
+    const mark = marks.find((m) => m.user === to)
+    return { chat_id: chat.chat_id, from, to, content: r.content, message_id: r.message_id, timestamp: r.ts, seq: r.seq, status: statusOf(r.seq, mark?.delivered ?? 0, mark?.received ?? 0) }
+  }
+
+  /** A promise settled when the writes queued so far are committed. */
+  private after<T>(value: T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiters.push({ resolve: resolve as (v: never) => void, reject, value })
+      this.schedule()
+    })
+  }
+
+  private schedule(): void {
+    this.scheduled ??= setImmediate(() => {
+      this.scheduled = undefined
+      this.flush()
+    })
+  }
+
+  /** Commit everything queued in one transaction, then settle its waiters. */
+  private flush(): void {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled)
+      this.scheduled = undefined
+    }
+    if (this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0) return
+    const { ops, waiters } = this
+    const dirty = new Set(this.dirty)
+    this.ops = []
+    this.waiters = []
+    this.dirty.clear()
+    try {
+      this.commit(ops, dirty)
+      this.committed++
+    } catch (err) {
+      // Rolled back: the cached seqs ran ahead of the table, so forget them and read again.
+      this.cache.clear()
+      for (const w of waiters) w.reject(err)
+      return
+    }
+    for (const chat of dirty) chat.pending = undefined
+    for (const w of waiters) w.resolve(w.value as never)
+    for (const key of this.cache.keys()) {
+      if (this.cache.size <= CACHE_MAX) break
+      this.cache.delete(key)
+    }
+  }
+
+  private sweep(): void {
+    if (this.closed) return
+    this.flush()
+    for (const chatId of this.sweepTx(this.now())) this.cache.delete(chatId)
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('history store is closed')
+  }
+}
+
+const row = (c: Chat): ChatRow => ({
+  id: c.id,
+  chat_id: c.chat_id,
+  user_a: c.user_a,
+  user_b: c.user_b,
+  epoch: c.epoch,
+  first_seq: c.first_seq,
+  last_seq: c.last_seq,
+  last_at: c.last_at,
+  expires_at: c.expires_at
+})

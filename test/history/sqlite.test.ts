@@ -1,0 +1,94 @@
+// The SQLite history store against the shared contract (a fresh directory per store, the same
+// directory again to prove persistence), plus what only it promises: one turn's writes are one
+// commit, acked only after that commit, in a WAL-mode file that keeps an acked write through a
+// killed process.
+import t from 'tap'
+import Database from 'better-sqlite3'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chatId } from '../../src/chat/chats.ts'
+import type { HistoryLimits, NewMessage } from '../../src/history/store.ts'
+import { openSqliteHistory } from '../../src/history/sqlite.ts'
+import { historyContract } from './contract.ts'
+
+const dirs: string[] = []
+t.teardown(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'history-sqlite-'))
+  dirs.push(dir)
+  return dir
+}
+
+let lastDir = ''
+historyContract(
+  t,
+  async (limits: HistoryLimits) => openSqliteHistory({ dir: (lastDir = freshDir()), limits }),
+  { reopen: async (limits: HistoryLimits) => openSqliteHistory({ dir: lastDir, limits }) }
+)
+
+const LIMITS: HistoryLimits = { maxPerChat: 1000, ttlS: 3600 }
+const AB = chatId('alice', 'bob')
+const msg = (i: number): NewMessage => ({
+  chat_id: AB,
+  from: i % 2 ? 'alice' : 'bob',
+  to: i % 2 ? 'bob' : 'alice',
+  content: `message ${i}`,
+  message_id: `id-${i}`,
+  timestamp: new Date(Date.now() - 1000 + i).toISOString()
+})
+
+t.test('sqlite: 500 appends issued in one turn are one transaction, acked only after it', async (t) => {
+  const store = openSqliteHistory({ dir: freshDir(), limits: LIMITS })
+  t.teardown(() => store.close())
+  const before = store.flushes
+  let acked = 0
+  const appends = Array.from({ length: 500 }, (_, i) => Promise.resolve(store.append(msg(i + 1))).then((r) => (acked++, r)))
+  await Promise.resolve()
+  t.equal(acked, 0, 'nothing is acked before the commit')
+  t.equal(store.flushes, before, 'nothing is committed within the turn')
+  const results = await Promise.all(appends)
+  t.equal(store.flushes, before + 1, 'one commit for the whole turn')
+  t.strictSame(results.map((r) => r.message.seq), Array.from({ length: 500 }, (_, i) => i + 1))
+  t.equal((await store.page(AB, { limit: 1 }))?.last_seq, 500)
+})
+
+t.test('sqlite: one history.db in WAL mode, its size reported with the log', async (t) => {
+  const dir = join(freshDir(), 'nested', 'data') // made on open
+  const store = openSqliteHistory({ dir, limits: LIMITS })
+  t.teardown(() => store.close())
+  await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(msg(i + 1))))
+  t.ok(existsSync(join(dir, 'history.db-wal')), 'the write-ahead log exists')
+  const probe = new Database(join(dir, 'history.db'), { readonly: true })
+  t.teardown(() => probe.close())
+  t.equal(probe.pragma('journal_mode', { simple: true }), 'wal')
+  t.equal((probe.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n, 50, 'committed rows are visible to another connection')
+  const bytes = store.fileBytes()
+  t.ok(bytes > 0, `fileBytes counts database and log (${bytes})`)
+  await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(msg(i + 51))))
+  t.ok(store.fileBytes() > bytes, 'and grows with the log')
+})
+
+t.test('sqlite: what was acked survives the process being killed right after the ack', async (t) => {
+  const dir = freshDir()
+  const child = `
+    import { openSqliteHistory } from ${JSON.stringify(new URL('../../src/history/sqlite.ts', import.meta.url).pathname)}
+    const store = openSqliteHistory({ dir: process.argv[1], limits: { maxPerChat: 1000, ttlS: 3600 } })
+    const msgs = JSON.parse(process.argv[2])
+    const acked = await Promise.all(msgs.map((m) => store.append(m)))
+    process.stdout.write(JSON.stringify(acked.map((a) => a.message.seq)))
+    process.kill(process.pid, 'SIGKILL') // no close(), no exit handlers: a crash
+  `
+  const msgs = Array.from({ length: 20 }, (_, i) => msg(i + 1))
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child, dir, JSON.stringify(msgs)], { encoding: 'utf8' })
+  t.equal(run.signal, 'SIGKILL', run.stderr)
+  t.strictSame(JSON.parse(run.stdout), msgs.map((_, i) => i + 1), 'the child saw every ack')
+  const store = openSqliteHistory({ dir, limits: LIMITS })
+  t.teardown(() => store.close())
+  const page = await store.page(AB, { limit: 100 })
+  t.strictSame(page?.messages.map((m) => [m.seq, m.message_id, m.content]), msgs.map((m, i) => [i + 1, m.message_id, m.content]))
+})
