@@ -339,25 +339,58 @@ const ALICE = '3f1c2b9e-8a47-4d2b-9c1e-5b7a2d4e6f80'
 const BOB = '9b2e4c1a-7d35-4e8f-a6b0-1c2d3e4f5a6b'
 const CHAT = 'chat_6b1f0d2c9e8a7b6c5d4e3f2a1b0c9d8e'
 const AT = '2024-01-01T12:00:00.000Z'
+const CLAIM = 'bX9tQ2V4cGxhaW5lZC1jbGFpbQ'
 
 /** FastChat's half of /ws for the AsyncAPI document; client examples are accepted as they are. */
 export const fastchatDocs: DialectDocs = {
   receive: [
-    { name: 'HELLO', schema: Hello, examples: [{ type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice' } }, { type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice', capabilities: ['presence_delta'] } }] },
+    {
+      name: 'HELLO', schema: Hello,
+      examples: [
+        { type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice' } },
+        { type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice', capabilities: ['presence_delta'] } },
+        { type: 'HELLO', data: { user_id: ALICE, display_name: 'Alice', capabilities: ['history'], claim: CLAIM } }
+      ]
+    },
     { name: 'OPEN_CHAT', schema: OpenChat, examples: [{ type: 'OPEN_CHAT', data: { target_user_id: BOB, target_display_name: 'Bob' } }] },
     { name: 'MSG', schema: ClientMsg, examples: [{ type: 'MSG', data: { to: BOB, content: 'Hello Bob', message_id: 'm-1' } }] },
-    { name: 'MSG_ACK', schema: ClientMsgAck, examples: [{ type: 'MSG_ACK', data: { message_id: 'm-1' } }] },
+    { name: 'MSG_ACK', schema: ClientMsgAck, examples: [{ type: 'MSG_ACK', data: { message_id: 'm-1' } }, { type: 'MSG_ACK', data: { message_id: 'm-1', chat_id: CHAT } }] },
     { name: 'TYPING', schema: ClientTyping, examples: [{ type: 'TYPING', data: { is_typing: true, to: BOB } }] },
-    { name: 'PING', schema: Ping, examples: [{ type: 'PING', data: {} }] }
+    { name: 'PING', schema: Ping, examples: [{ type: 'PING', data: {} }] },
+    { name: 'HISTORY', schema: ClientHistory, examples: [{ type: 'HISTORY', data: { chat_id: CHAT, before_seq: 51, limit: 50 } }, { type: 'HISTORY', data: { chat_id: CHAT, after_seq: 120 } }] }
   ],
   send: [
-    { name: 'HELLO_ACK', schema: HelloAck, examples: [{ type: 'HELLO_ACK', data: { user_id: ALICE, status: 'connected' } }] },
+    { name: 'HELLO_ACK', schema: HelloAck, examples: [{ type: 'HELLO_ACK', data: { user_id: ALICE, status: 'connected' } }, { type: 'HELLO_ACK', data: { user_id: ALICE, status: 'connected', claim: CLAIM } }] },
     { name: 'PRESENCE', schema: PresenceList, examples: [{ type: 'PRESENCE', data: { users: [{ user_id: ALICE, display_name: 'Alice', online: true }, { user_id: BOB, display_name: 'Bob', online: true }] } }] },
     { name: 'CHAT_OPENED', schema: ChatOpened, examples: [{ type: 'CHAT_OPENED', data: { chat_id: CHAT, participants: [ALICE, BOB], target_user_id: BOB, target_display_name: 'Bob' } }] },
-    { name: 'MSG', schema: ServerMsg, examples: [{ type: 'MSG', data: { from: ALICE, to: BOB, content: 'Hello Bob', message_id: 'm-1', timestamp: AT } }] },
-    { name: 'MSG_ACK', schema: ServerMsgAck, examples: [{ type: 'MSG_ACK', data: { message_id: 'm-1', status: 'delivered' } }, { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received' } }] },
+    {
+      name: 'MSG', schema: ServerMsg,
+      examples: [
+        { type: 'MSG', data: { from: ALICE, to: BOB, content: 'Hello Bob', message_id: 'm-1', timestamp: AT } },
+        { type: 'MSG', data: { from: ALICE, to: BOB, content: 'Hello Bob', message_id: 'm-1', timestamp: AT, chat_id: CHAT, seq: 7 } }
+      ]
+    },
+    {
+      name: 'MSG_ACK', schema: ServerMsgAck,
+      examples: [
+        { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'delivered' } },
+        { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received' } },
+        { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'stored', chat_id: CHAT, seq: 7, content: 'Hello Bob' } }
+      ]
+    },
     { name: 'TYPING', schema: ServerTyping, examples: [{ type: 'TYPING', data: { user_id: ALICE, is_typing: true } }] },
     { name: 'PONG', schema: Pong, examples: [{ type: 'PONG', data: { timestamp: AT } }] },
+    { name: 'CHATS', schema: Chats, examples: [{ type: 'CHATS', data: { chats: [{ chat_id: CHAT, target_user_id: BOB, target_display_name: 'Bob', epoch: 'q3Zt9wE1', last_seq: 7, unread: 2 }] } }] },
+    {
+      name: 'HISTORY', schema: ServerHistory,
+      examples: [{
+        type: 'HISTORY',
+        data: {
+          chat_id: CHAT, epoch: 'q3Zt9wE1', first_seq: 1, last_seq: 7, has_more: false,
+          messages: [{ from: ALICE, to: BOB, content: 'Hello Bob', message_id: 'm-1', timestamp: AT, seq: 7, status: 'received' }]
+        }
+      }]
+    },
     {
       name: 'ERROR', schema: ErrorMessage,
       examples: [
