@@ -1,4 +1,5 @@
-// The seams issue 14 drew, held by reading the sources: only src/backplane knows Redis, only
+// The seams issue 14 drew, held by reading the sources: only src/backplane (and the Redis history
+// store) knows Redis, only
 // src/transport reaches into ws sockets and Node internals, and the metrics take frame types
 // from their senders instead of parsing frames.
 import t from 'tap'
@@ -20,6 +21,17 @@ const offenders = (files: string[], pattern: RegExp) => files.filter((f) => patt
 
 t.test('no plugin reaches behind the Backplane to Redis', async (t) => {
   t.same(offenders(sources('plugins'), /instanceof RedisBackplane|from ['"][^'"]*redis[^'"]*['"]|from ['"]ioredis['"]/), [])
+})
+
+t.test('only the backplane and the Redis history store import a Redis client', async (t) => {
+  const files = [...sources('src'), ...sources('routes'), ...sources('plugins')]
+    .filter((f) => !f.startsWith('src/backplane/') && !/^src\/history\/redis[^/]*\.ts$/.test(f))
+  t.same(offenders(files, /from ['"]ioredis['"]/), [])
+})
+
+t.test('the native SQLite driver loads only in the SQLite history store', async (t) => {
+  const files = [...sources('src'), ...sources('routes'), ...sources('plugins')].filter((f) => f !== 'src/history/sqlite.ts')
+  t.same(offenders(files, /from ['"]better-sqlite3['"]/), [])
 })
 
 t.test('only src/transport touches ws sockets\' and Node\'s internals', async (t) => {

@@ -54,6 +54,10 @@ t.test('docker-compose.yml: services and their wiring', async (t) => {
 
   const redis = compose.services.redis
   t.ok(redis.healthcheck?.test?.join(' ').includes('redis-cli ping'), 'redis has a healthcheck')
+  const command = (redis.command as string[]).join(' ')
+  t.match(command, /--appendonly yes/, 'redis keeps the chat history in an append-only file')
+  t.match(command, /--appendfsync everysec/, 'fsynced every second')
+  t.ok((redis.volumes as string[]).some((v) => /^redis-data:\/data$/.test(v)) && 'redis-data' in compose.volumes, 'on a named volume')
 })
 
 t.test('docker-compose.yml and ops/nginx/ws.conf agree', async (t) => {
@@ -98,7 +102,9 @@ const healthcheckCmd = /CMD node -e "(.*)"$/.exec(instructions.find((l) => l.sta
 t.test('ops/Dockerfile: multi-stage, production deps, non-root, health check, shutdown budget', async (t) => {
   t.ok(stages.length >= 2, 'a build stage and a runtime stage')
   t.match(stages[0], /npm ci[^\n]*\n[\s\S]*npm run build/, 'the build stage compiles TypeScript')
-  t.match(runtime, /npm ci --omit=dev/, 'the runtime installs production dependencies only')
+  t.match(stages[0], /npm prune --omit=dev/, 'the build stage keeps production dependencies only (native modules compiled with its toolchain)')
+  t.match(runtime, /COPY --from=build \/app\/node_modules/, 'the runtime takes those, and no toolchain')
+  t.notMatch(runtime, /apt-get install/, 'no compiler in the runtime image')
   t.notMatch(runtime, /npm ci --no-audit --no-fund\n/, 'and no dev dependencies')
   const user = instructions.filter((l) => l.startsWith('USER ')).pop()
   t.ok(user && !/^USER (root|0)(:|$)/.test(user), `runs as ${user}`)

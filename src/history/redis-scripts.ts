@@ -20,7 +20,7 @@ export const HistoryKeys = {
   meta: (chat: string) => `${HISTORY_PREFIX}m:${chat}`,
   /** ZSET chat id → last activity (ms): the user's chats. */
   chats: (user: string) => `${HISTORY_PREFIX}c:${user}`,
-  /** HASH name, claim. */
+  /** HASH name, seen (ms), claim; expires 2 × ttl after seen (the claim must outlive every log of the user). */
   user: (user: string) => `${HISTORY_PREFIX}user:${user}`
 }
 
@@ -226,18 +226,20 @@ for _, chat in ipairs(redis.call('ZRANGE', C, 0, -1)) do
 end
 return out`,
 
-  // ARGV: user, display name, ttl s. Known until ttl after this, claim included.
+  // ARGV: user, display name, ttl s, now ms. Known until ttl after \`seen\`; the hash (and the
+  // claim in it) lives twice as long: a log the user is in can outlive their known period by
+  // up to ttl, and a claim that expired first would let anyone take the id and read that log.
   sbhSeen: `
 local U = P .. 'user:' .. ARGV[1]
-redis.call('HSET', U, 'name', ARGV[2])
-redis.call('EXPIRE', U, tonumber(ARGV[3]))
+redis.call('HSET', U, 'name', ARGV[2], 'seen', ARGV[4])
+redis.call('EXPIRE', U, 2 * tonumber(ARGV[3]))
 return 1`,
 
   // ARGV: user, claim hash, ttl s. 1 when stored; a user not yet seen still expires.
   sbhClaim: `
 local U = P .. 'user:' .. ARGV[1]
 if redis.call('HSETNX', U, 'claim', ARGV[2]) == 0 then return 0 end
-if redis.call('TTL', U) < 0 then redis.call('EXPIRE', U, tonumber(ARGV[3])) end
+if redis.call('TTL', U) < 0 then redis.call('EXPIRE', U, 2 * tonumber(ARGV[3])) end
 return 1`
 }
 
@@ -254,7 +256,7 @@ declare module 'ioredis' {
     sbhPage(chat: string, before: Arg, after: Arg, limit: number): Result<[] | [string[], number, RawEntry[], number], Context>
     sbhChats(user: string, limit: number): Result<Arg[], Context>
     sbhBacklog(user: string): Result<[string, string, string, number, number, number, RawEntry[]][], Context>
-    sbhSeen(user: string, name: string, ttlS: number): Result<number, Context>
+    sbhSeen(user: string, name: string, ttlS: number, nowMs: number): Result<number, Context>
     sbhClaim(user: string, hash: string, ttlS: number): Result<number, Context>
   }
 }

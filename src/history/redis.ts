@@ -200,11 +200,12 @@ export class RedisHistory implements HistoryStore {
   }
 
   async seen(userId: string, displayName: string): Promise<void> {
-    await this.conn.sbhSeen(userId, displayName, this.limits.ttlS)
+    await this.conn.sbhSeen(userId, displayName, this.limits.ttlS, Date.now())
   }
 
   async known(userId: string): Promise<string | undefined> {
-    return (await this.conn.hget(HistoryKeys.user(userId), 'name')) ?? undefined
+    const [name, seen] = await this.conn.hmget(HistoryKeys.user(userId), 'name', 'seen')
+    return name !== null && seen !== null && Date.now() - Number(seen) < this.limits.ttlS * 1000 ? name : undefined
   }
 
   async claimHash(userId: string): Promise<string | undefined> {

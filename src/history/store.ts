@@ -127,7 +127,11 @@ export interface HistoryStore {
   /** The display name of a known user (seen within ttlS), else undefined. */
   known(userId: string): Awaitable<string | undefined>
 
-  /** The stored hash of the user's claim, if one was issued. */
+  /**
+   * The stored hash of the user's claim, if one was issued. A claim outlives the user's known
+   * period (at least 2 × ttlS after last seen): a log the user is in may live up to ttlS after
+   * they stopped being known, and a claim gone before it would let anyone take the id.
+   */
   claimHash(userId: string): Awaitable<string | undefined>
 
   /** Store the hash unless one is there; true when this call stored it. */

@@ -316,6 +316,7 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     await store.append(msg(A, C))
     await store.seen(A, 'Alice')
     await store.seen(D, 'Dave')
+    await store.setClaimHash(D, 'hash-d')
 
     await sleep(600)
     await store.append(msg(B, A)) // pushes AB's expiry, not AC's
@@ -327,6 +328,7 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.strictSame(await store.chatsOf(C, 200), [])
     t.equal(await store.known(A), 'Alice', 'a user seen again is kept')
     t.equal(await store.known(D), undefined, 'a user ttlS after last seen is forgotten')
+    t.equal(await store.claimHash(D), 'hash-d', 'but their claim outlives that: a log they are in may still be there')
 
     await sleep(700)
     t.equal(await store.page(AB, { limit: 100 }), undefined)
