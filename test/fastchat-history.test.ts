@@ -6,7 +6,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
-import { deploy, inProcess, type Deployment, ISO, join, next, presenceWhere, type Env, type Frame } from './helpers/fastchat.ts'
+import { deploy, inProcess, type Deployment, ISO, join, next, presenceWhere, sleep, type Env, type Frame } from './helpers/fastchat.ts'
 import { startRedis, startInstances } from './helpers/redis.ts'
 import { history, historyHello, joinHistory, openWith, rejoin } from './helpers/history.ts'
 
@@ -225,6 +225,33 @@ t.test('redis, two instances: Alice on one, Bob on the other, share one log', as
   t.strictSame((await next(alice.client, 'MSG_ACK')).data.status, 'received')
   const page = await history(alice, { chat_id: opened.data.chat_id })
   t.strictSame(page.data.messages.map((m: Frame) => [m.seq, m.status]), [[1, 'received'], [2, 'received']], 'a receipt for message 2 says message 1 arrived too')
+})
+
+t.test('redis: while Redis is away a history MSG fails with its message_id (nothing was promised), and the retry goes through once it is back', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  const dep = await deploy(t, inProcess, { HISTORY_STORE: 'redis', REDIS_URL: redis.url })
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  await openWith(alice, bob)
+  await redis.stop()
+  alice.client.send(msg(bob, 'during the outage', 'o-1'))
+  t.strictSame(await next(alice.client, 'ERROR'), {
+    type: 'ERROR', data: { code: 'MESSAGE_FAILED', message: 'the message could not be stored; retry it with the same message_id', details: { message_id: 'o-1' } }
+  })
+  alice.client.send({ type: 'PING', data: {} })
+  t.equal((await next(alice.client, 'PONG')).type, 'PONG', 'the connection survives')
+  await redis.start()
+  // Redis came back empty: the log starts again, at seq 1 under a new epoch.
+  let ack: Frame | undefined
+  for (let i = 0; i < 50 && !ack; i++) {
+    await sleep(100)
+    alice.client.send(msg(bob, 'during the outage', 'o-1'))
+    const answer = await alice.client.waitFor((m: Frame) => m.type === 'MSG_ACK' || m.type === 'ERROR', { timeout: 3000 })
+    if (answer.type === 'MSG_ACK') ack = answer
+  }
+  t.match(ack?.data, { message_id: 'o-1', status: 'delivered', seq: 1 })
+  t.equal((await next(bob.client, 'MSG')).data.message_id, 'o-1')
 })
 
 t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {

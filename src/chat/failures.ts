@@ -11,3 +11,4 @@ export const NOT_ONLINE: Failure = { code: ErrorCode.USER_NOT_FOUND, message: 'u
 export const NOT_KNOWN: Failure = { code: ErrorCode.USER_NOT_FOUND, message: 'user is not known' }
 export const NOT_OPENED: Failure = { code: ErrorCode.CHAT_NOT_OPENED, message: 'open a chat with this user first' }
 export const NOT_TAKEN: Failure = { code: ErrorCode.MESSAGE_FAILED, message: 'the message could not be handed to the recipient' }
+export const NOT_STORED: Failure = { code: ErrorCode.MESSAGE_FAILED, message: 'the message could not be stored; retry it with the same message_id' }

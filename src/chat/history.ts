@@ -5,7 +5,7 @@
 // HISTORY pages and stored receipts. Connections without the capability never reach this file.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
-import type { HistoryStore, StoredMessage } from '../history/store.ts'
+import type { Appended, HistoryStore, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
 import {
   appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame, storedAckFrame,
@@ -16,7 +16,7 @@ import { chatId, participants, type Chats } from './chats.ts'
 import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
 import type { Identified } from './session.ts'
-import { NOT_KNOWN, NOT_OPENED, type Failure } from './failures.ts'
+import { NOT_KNOWN, NOT_OPENED, NOT_STORED, type Failure } from './failures.ts'
 
 /** CHATS lists at most this many (SPEC section 9). */
 export const CHATS_LIMIT = 200
@@ -96,7 +96,14 @@ export class ChatHistory {
     if (online === undefined && (await this.store.known(to)) === undefined) return NOT_KNOWN
     if (!(await this.chats.isOpen(me, to))) return NOT_OPENED
     const chat = chatId(me, to)
-    const { message: m, duplicate } = await this.store.append({ chat_id: chat, from: me, to, content, message_id: messageId, timestamp: isoNow() })
+    let appended: Appended
+    try {
+      appended = await this.store.append({ chat_id: chat, from: me, to, content, message_id: messageId, timestamp: isoNow() })
+    } catch {
+      // The store is away (Redis down, disk full): nothing was promised, the client retries the same id.
+      return NOT_STORED
+    }
+    const { message: m, duplicate } = appended
     const place = { chat_id: chat, seq: m.seq }
     if (duplicate) {
       session.peer.send(storedAckFrame(messageId, m.status === 'stored' ? 'stored' : 'delivered', place, m.content), 'MSG_ACK')
@@ -124,10 +131,9 @@ export class ChatHistory {
     const me = session.user.user_id
     await this.store.seen(me, session.user.display_name)
     const list = await this.store.chatsOf(me, CHATS_LIMIT)
-    const chats: ChatSummary[] = []
-    for (const c of list) {
-      chats.push({ chat_id: c.chat_id, target_user_id: c.target_user_id, target_display_name: await this.nameOf(c.target_user_id), epoch: c.epoch, last_seq: c.last_seq, unread: c.unread })
-    }
+    const chats: ChatSummary[] = await Promise.all(list.map(async (c) => ({
+      chat_id: c.chat_id, target_user_id: c.target_user_id, target_display_name: await this.nameOf(c.target_user_id), epoch: c.epoch, last_seq: c.last_seq, unread: c.unread
+    })))
     if (session.closed) return
     session.peer.send(chatsFrame(chats), 'CHATS')
 
