@@ -27,6 +27,23 @@ type Route = { prefix: string; handler: (rest: string, message: string) => void 
 /** Reconnect quickly (Redis coming back should be noticed within a second) without spinning. */
 const retryDelay = (attempt: number) => Math.min(100 * attempt, 1000)
 
+/**
+ * Every connection of the service to Redis: while Redis is away a command fails at once instead
+ * of waiting in memory (callers fall back to this instance's own state, or tell their client to
+ * retry), and nothing replays stale work later. Connected explicitly (lazyConnect).
+ */
+export function failFastOptions(commandTimeoutMs = 1000): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2000,
+    retryStrategy: retryDelay
+  }
+}
+
 export class RedisLink implements MessageBus {
   readonly cmd: Redis
   readonly sub: Redis
@@ -43,17 +60,7 @@ export class RedisLink implements MessageBus {
 
   constructor(opts: RedisLinkOptions) {
     this.log = opts.log
-    const common: RedisOptions = {
-      lazyConnect: true,
-      // While Redis is away a command fails at once instead of waiting in memory: callers
-      // fall back to this instance's own state, and nothing replays stale work later.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: opts.commandTimeoutMs ?? 1000,
-      connectTimeout: 2000,
-      retryStrategy: retryDelay
-    }
+    const common = failFastOptions(opts.commandTimeoutMs)
     this.cmd = new Redis(opts.url, { ...common, connectionName: 'switchboard' })
     // ioredis re-subscribes only channels whose SUBSCRIBE it saw confirmed; with the offline
     // queue off, a user who joins during an outage would be lost. `wanted` is re-sent instead.

@@ -4,6 +4,7 @@
 // Nothing survives a restart; expiry is checked on access, and a sweep on an unref'd timer
 // drops logs and users nobody asks about so memory stays bounded by what is live.
 import { randomBytes } from 'node:crypto'
+import { clampLimit, messageTime, pageWindow, statusOf } from './rules.ts'
 import type {
   Appended,
   Backlog,
@@ -13,7 +14,6 @@ import type {
   NewMessage,
   Page,
   PageQuery,
-  MessageStatus,
   StoredMessage
 } from './store.ts'
 
@@ -231,36 +231,3 @@ function raise(marks: Map<string, number>, user: string, seq: number): void {
 }
 
 const other = (log: Log, userId: string) => (log.users[0] === userId ? log.users[1] : log.users[0])
-
-/** A chat's last_at is its last message's acceptance time; the clock stands in for one that does not parse. */
-export function messageTime(timestamp: string, now: () => number): number {
-  const t = Date.parse(timestamp)
-  return Number.isFinite(t) ? t : now()
-}
-
-// The rules below are shared with the SQLite store, so both page and derive status alike.
-
-/** Status from the recipient's marks (store.ts): received, else delivered, else stored. */
-export function statusOf(seq: number, delivered: number, received: number): MessageStatus {
-  return seq <= received ? 'received' : seq <= delivered ? 'delivered' : 'stored'
-}
-
-/** PageQuery.limit is 1–100; a caller's slip must not turn a page into a dump of the log. */
-export const clampLimit = (limit: number): number => Math.min(100, Math.max(1, Math.floor(limit) || 1))
-
-/**
- * The seqs [from, to] a page holds, within what is kept (firstSeq..lastSeq) and strictly
- * between after_seq and before_seq: the oldest `limit` when paging forward (after_seq), else
- * the newest; hasMore says whether kept messages lie beyond it in that direction.
- */
-export function pageWindow(firstSeq: number, lastSeq: number, beforeSeq: number | undefined, afterSeq: number | undefined, limit: number): { from: number; to: number; hasMore: boolean } {
-  const lo = Math.max(firstSeq, (afterSeq ?? 0) + 1)
-  const hi = Math.min(lastSeq, (beforeSeq ?? Infinity) - 1)
-  if (lo > hi) return { from: lo, to: lo - 1, hasMore: false }
-  if (afterSeq !== undefined) {
-    const to = Math.min(hi, lo + limit - 1)
-    return { from: lo, to, hasMore: to < hi }
-  }
-  const from = Math.max(lo, hi - limit + 1)
-  return { from, to: hi, hasMore: from > lo }
-}

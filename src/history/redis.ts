@@ -15,7 +15,8 @@
 // message_id then finds it through the dedupe hash and gets the original seq.
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { BackplaneLog } from '../backplane/redis-link.ts'
+import { failFastOptions, type BackplaneLog } from '../backplane/redis-link.ts'
+import { statusOf } from './rules.ts'
 import { defineHistoryScripts, HistoryKeys, type RawEntry } from './redis-scripts.ts'
 import type {
   Appended,
@@ -23,7 +24,6 @@ import type {
   ChatSummary,
   HistoryLimits,
   HistoryStore,
-  MessageStatus,
   NewMessage,
   Page,
   PageQuery,
@@ -38,11 +38,6 @@ export interface RedisHistoryOptions {
   commandTimeoutMs?: number
 }
 
-/** Reconnect quickly without spinning, as the backplane does. */
-const retryDelay = (attempt: number) => Math.min(100 * attempt, 1000)
-
-const statusOf = (seq: number, delivered: number, received: number): MessageStatus =>
-  seq <= received ? 'received' : seq <= delivered ? 'delivered' : 'stored'
 
 function toMessage(chatId: string, [id, flat]: RawEntry, delivered: number, received: number): StoredMessage {
   const f: Record<string, string> = {}
@@ -80,16 +75,7 @@ export class RedisHistory implements HistoryStore {
 
   /** Rejects when Redis cannot be reached now; once connected, it reconnects by itself. */
   static async connect(opts: RedisHistoryOptions): Promise<RedisHistory> {
-    const conn = new Redis(opts.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: opts.commandTimeoutMs ?? 1000,
-      connectTimeout: 2000,
-      retryStrategy: retryDelay,
-      connectionName: 'switchboard-history'
-    })
+    const conn = new Redis(opts.url, { ...failFastOptions(opts.commandTimeoutMs), connectionName: 'switchboard-history' })
     // Every failed reconnect emits an error; callers see the failed commands themselves.
     conn.on('error', (err: Error) => opts.log.debug({ err }, 'history redis connection error'))
     // An outage is worth one warning and one line when it ends, not one per failed command.

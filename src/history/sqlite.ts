@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { clampLimit, messageTime, pageWindow, statusOf } from './memory.ts'
+import { clampLimit, messageTime, pageWindow, statusOf } from './rules.ts'
 import type {
   Appended,
   Backlog,
