@@ -1,18 +1,24 @@
-// The chat page at `/` (SPEC section 7), built on the FastChat client SDK (src/client) and
-// bundled by `npm run build:web`. Every piece of user text reaches the DOM through textContent,
-// never as HTML: the server strips tags too, but the page must not depend on that.
+// The chat page at `/` (SPEC sections 7 and 9), built on the FastChat client SDK (src/client) and
+// bundled by `npm run build:web`. With history the page is an inbox: every chat of the user,
+// offline partners included, loaded page by page from the server's log. Every piece of user text
+// reaches the DOM through textContent, never as HTML: the server strips tags too, but the page
+// must not depend on that.
 import {
   FastChatClient, FastChatError, isUuidV4, uuidv4,
-  type ConnectionState, type PresenceEntry, type ServerMsg, type StatusChange
+  type ChatSummary, type ConnectionState, type HistoryPage, type IncomingMessage, type PresenceEntry, type StatusChange, type StoredMsg
 } from '../client/index.ts'
 
-const STORE = { userId: 'switchboard.user_id', name: 'switchboard.display_name' }
+const STORE = { userId: 'switchboard.user_id', name: 'switchboard.display_name', claim: 'switchboard.claim' }
 /** A typing indicator whose "stopped" was lost still goes away. */
 const TYPING_EXPIRES_MS = 30_000
 /** Stop saying "typing" after this much quiet in the composer. */
 const TYPING_IDLE_MS = 4_000
 /** A peer offline this long gets a "left" notice (shorter blips, e.g. a restart, stay quiet). */
 const LEFT_NOTICE_DELAY_MS = 3_000
+/** Messages per HISTORY page: the newest when a chat opens, then older ones on scrolling up. */
+const PAGE_SIZE = 50
+/** Scrolled this close to the top, the next older page loads. */
+const LOAD_OLDER_PX = 60
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id)
@@ -55,16 +61,43 @@ function myUserId(): string {
 
 const me = { user_id: myUserId(), display_name: '' }
 
+/**
+ * The claim the server issued this user_id (SPEC 9): without it the server refuses this user's
+ * history. Read on every (re)connect, so a claim another tab just stored is used.
+ */
+function storedClaim(userId: string): string | undefined {
+  try {
+    const saved = JSON.parse(storage.get(STORE.claim) ?? 'null') as { user_id?: unknown; claim?: unknown } | null
+    return saved?.user_id === userId && typeof saved.claim === 'string' ? saved.claim : undefined
+  } catch {
+    return undefined
+  }
+}
+
 // ------------------------------------------------------------------ state
 
 interface Conversation {
   peer: string
   name: string
-  /** The conversation's log entries, swapped into #messages when it is shown. */
+  /** The conversation's log entries, swapped into #messages when it is shown; stored messages by seq. */
   items: HTMLLIElement[]
   /** Messages by message_id: own ones get their marks, incoming ones are shown once. */
   byId: Map<string, HTMLLIElement>
   unread: number
+  /** History: the chat's id and the epoch of its log (the seqs shown belong to it). */
+  chatId?: string
+  epoch?: string
+  /** Incoming messages up to this seq are counted in `unread` already (CHATS said so). */
+  countedSeq: number
+  /** Incoming messages up to this seq were confirmed (MSG_ACK) by this page. */
+  confirmedSeq: number
+  /** The newest page was loaded since the last (re)connect. */
+  loaded: boolean
+  /** Older messages than the oldest shown are in the log. */
+  hasMore: boolean
+  loading: boolean
+  /** Order in the inbox: higher is more recent (CHATS order, then new messages). */
+  recency: number
   typing: boolean
   typingTimer?: ReturnType<typeof setTimeout>
   leftTimer?: ReturnType<typeof setTimeout>
@@ -73,6 +106,9 @@ interface Conversation {
 
 const conversations = new Map<string, Conversation>()
 let active: Conversation | undefined
+/** chat_id → peer, for what names a chat only (resets, pages). */
+const peerOfChat = new Map<string, string>()
+let recencyClock = 0
 let online = new Map<string, PresenceEntry>()
 let joined = false
 /** Composer: whether a typing:true went out for the active chat, and the timer that ends it. */
@@ -80,7 +116,9 @@ let typingSent: string | undefined
 let typingIdle: ReturnType<typeof setTimeout> | undefined
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`
-const client = new FastChatClient({ url: wsUrl, WebSocket, debug })
+// Receipts are sent by the page, for what it shows in the open chat: `received` means seen.
+const client = new FastChatClient({ url: wsUrl, WebSocket, debug, history: true, autoReceipt: false, claim: () => storedClaim(me.user_id) })
+client.on('claim', ({ user_id, claim }) => storage.set(STORE.claim, JSON.stringify({ user_id, claim })))
 
 // ------------------------------------------------------------------ connection banner
 
@@ -104,7 +142,11 @@ function showState(state: ConnectionState, previous?: ConnectionState): void {
   if (state === 'open') bannerTimer = setTimeout(() => (banner.hidden = true), previous === 'reconnecting' ? 2000 : 0)
 }
 
-client.on('state', ({ state, previous }) => showState(state, previous))
+client.on('state', ({ state, previous }) => {
+  showState(state, previous)
+  // What a chat shows may be behind after a drop (marks, messages of other tabs): reload on view.
+  if (state === 'reconnecting') for (const conv of conversations.values()) conv.loaded = false
+})
 $('banner-retry').addEventListener('click', () => {
   if (client.state === 'closed') client.connect()
   else client.reconnectNow()
@@ -130,7 +172,7 @@ async function join(name: string): Promise<void> {
   button.disabled = true
   button.textContent = 'Joining…'
   try {
-    await client.hello({ user_id: me.user_id, display_name: name })
+    await helloWithClaim(name)
     me.display_name = name
     storage.set(STORE.name, name)
     joined = true
@@ -140,6 +182,42 @@ async function join(name: string): Promise<void> {
   } finally {
     button.disabled = false
     button.textContent = 'Join'
+  }
+}
+
+const isClaimRefusal = (err: unknown): boolean => err instanceof FastChatError && err.code === 'UNAUTHORIZED' && /claim/.test(err.message)
+
+/**
+ * HELLO with the stored claim. Refused for want of the right claim: another tab of this user
+ * may be getting it right now (two first visits at once), so look again after a moment; if none
+ * came, this id's history is not ours (its claim was lost here): carry on as a new user.
+ */
+async function helloWithClaim(name: string): Promise<void> {
+  const sent = storedClaim(me.user_id)
+  try {
+    await client.hello({ user_id: me.user_id, display_name: name })
+    return
+  } catch (err) {
+    if (!isClaimRefusal(err)) throw err
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const now = storedClaim(me.user_id)
+  if (now !== undefined && now !== sent) {
+    try {
+      await client.hello({ user_id: me.user_id, display_name: name })
+      return
+    } catch (err) {
+      if (!isClaimRefusal(err)) throw err
+    }
+  }
+  const previous = me.user_id
+  me.user_id = uuidv4()
+  try {
+    await client.hello({ user_id: me.user_id, display_name: name })
+    storage.set(STORE.userId, me.user_id)
+  } catch (err) {
+    me.user_id = previous
+    throw err
   }
 }
 
@@ -199,13 +277,16 @@ function nameOf(userId: string): string {
   return online.get(userId)?.display_name ?? conversations.get(userId)?.name ?? 'Someone'
 }
 
-/** Online people first, then conversations with people who left; alphabetical within each. */
+/**
+ * Online people first, then the other chats (offline partners); within each, the most recent
+ * conversation first, then alphabetical.
+ */
 function renderPeople(): void {
   if (!joined) return
   const ids = new Set([...online.keys(), ...conversations.keys()])
   ids.delete(me.user_id)
-  const people = [...ids].map((id) => ({ id, name: nameOf(id), isOnline: online.has(id) }))
-  people.sort((a, b) => Number(b.isOnline) - Number(a.isOnline) || a.name.localeCompare(b.name))
+  const people = [...ids].map((id) => ({ id, name: nameOf(id), isOnline: online.has(id), recency: conversations.get(id)?.recency ?? 0 }))
+  people.sort((a, b) => Number(b.isOnline) - Number(a.isOnline) || b.recency - a.recency || a.name.localeCompare(b.name))
   const list = $('people-list')
   const focused = document.activeElement instanceof HTMLElement ? document.activeElement.dataset.user : undefined
   list.replaceChildren(...people.map((p) => personItem(p.id, p.name, p.isOnline)))
@@ -282,12 +363,30 @@ client.on('presence', ({ users, changes }) => {
 function conversation(peer: string, name?: string): Conversation {
   let conv = conversations.get(peer)
   if (!conv) {
-    conv = { peer, name: name ?? nameOf(peer), items: [], byId: new Map(), unread: 0, typing: false, saidLeft: false }
+    conv = {
+      peer, name: name ?? nameOf(peer), items: [], byId: new Map(), unread: 0, typing: false, saidLeft: false,
+      countedSeq: 0, confirmedSeq: 0, loaded: false, hasMore: false, loading: false, recency: 0
+    }
     conversations.set(peer, conv)
   } else if (name) {
     conv.name = name
   }
   return conv
+}
+
+/** The conversation of a chat_id, once something said whose chat it is. */
+function conversationOfChat(chatId: string): Conversation | undefined {
+  const peer = peerOfChat.get(chatId)
+  return peer === undefined ? undefined : conversations.get(peer)
+}
+
+function bindChat(conv: Conversation, chatId: string): void {
+  conv.chatId = chatId
+  peerOfChat.set(chatId, conv.peer)
+}
+
+function touch(conv: Conversation): void {
+  conv.recency = ++recencyClock
 }
 
 function openConversation(peer: string): void {
@@ -304,6 +403,8 @@ function openConversation(peer: string): void {
   renderHeader()
   renderPeople()
   $('text').focus()
+  confirmShown(conv)
+  if (conv.chatId && !conv.loaded) void loadNewest(conv)
   client.openChat(peer, conv.name).catch((err: unknown) => {
     if (err instanceof FastChatError && err.code === 'USER_NOT_FOUND') notice(conv, `${conv.name} is offline: messages cannot be delivered now`, true)
     else if (err instanceof FastChatError && err.code !== 'CLOSED') notice(conv, `Could not open the chat: ${err.message}`, true)
@@ -338,6 +439,29 @@ function append(conv: Conversation, li: HTMLLIElement): void {
   scrollToEnd(stick)
 }
 
+const seqOf = (li: HTMLLIElement): number | undefined => (li.dataset.seq === undefined ? undefined : Number(li.dataset.seq))
+
+/**
+ * Put a message where its seq belongs: before the first shown message with a higher seq, else
+ * at the end. Messages without a seq (sending, notices) stay where they were added.
+ */
+function place(conv: Conversation, li: HTMLLIElement): void {
+  const seq = seqOf(li)
+  const at = conv.items.indexOf(li)
+  if (at >= 0) conv.items.splice(at, 1)
+  const before = seq === undefined ? -1 : conv.items.findIndex((other) => (seqOf(other) ?? -1) > seq)
+  if (before < 0) return append(conv, li)
+  conv.items.splice(before, 0, li)
+  if (conv !== active) return
+  const log = $('messages')
+  const stick = nearEnd()
+  // Inserting above what the reader looks at must not move it.
+  const fromBottom = log.scrollHeight - log.scrollTop
+  log.insertBefore(li, conv.items[before + 1] ?? null)
+  if (stick) scrollToEnd(true)
+  else log.scrollTop = log.scrollHeight - fromBottom
+}
+
 function nearEnd(): boolean {
   const log = $('messages')
   return log.scrollHeight - log.scrollTop - log.clientHeight < 80
@@ -358,10 +482,11 @@ function notice(conv: Conversation, text: string, bad = false): void {
 
 const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
 
-function messageItem(mine: boolean, messageId: string, content: string, at: Date): HTMLLIElement {
+function messageItem(mine: boolean, messageId: string, content: string, at: Date, seq?: number): HTMLLIElement {
   const li = document.createElement('li')
   li.className = mine ? 'msg mine' : 'msg theirs'
   li.dataset.id = messageId
+  if (seq !== undefined) li.dataset.seq = String(seq)
   const text = document.createElement('p')
   text.className = 'text'
   text.textContent = content
@@ -380,7 +505,7 @@ function messageItem(mine: boolean, messageId: string, content: string, at: Date
   return li
 }
 
-const MARKS: Record<StatusChange['status'], string> = { pending: '🕓 sending', stored: '✓ sent', delivered: '✓ delivered', received: '✓✓ received', failed: '⚠ not sent' }
+const MARKS: Record<StatusChange['status'], string> = { pending: '🕓 sending', stored: '✓ sent', delivered: '✓✓ delivered', received: '✓✓ received', failed: '⚠ not sent' }
 const RANK: Record<StatusChange['status'], number> = { pending: 0, failed: 0, stored: 1, delivered: 2, received: 3 }
 
 function mark(li: HTMLLIElement, status: StatusChange['status']): void {
@@ -421,10 +546,29 @@ function describeSendError(conv: Conversation, err: FastChatError | undefined): 
   }
 }
 
+/**
+ * Receipts are watermarks (SPEC 9): `delivered` or `received` for seq n holds for every earlier
+ * own message of the chat, including those loaded from history.
+ */
+function markUpTo(conv: Conversation, seq: number, status: 'delivered' | 'received'): void {
+  for (const li of conv.items) {
+    const s = seqOf(li)
+    if (s !== undefined && s <= seq && li.classList.contains('mine')) mark(li, status)
+  }
+}
+
 client.on('status', (s) => {
   const conv = conversations.get(s.to) ?? [...conversations.values()].find((c) => c.byId.has(s.message_id))
+  if (conv && s.chat_id !== undefined && conv.chatId !== s.chat_id) bindChat(conv, s.chat_id)
+  if (conv && s.seq !== undefined && (s.status === 'delivered' || s.status === 'received')) markUpTo(conv, s.seq, s.status)
   const li = conv?.byId.get(s.message_id)
   if (!conv || !li || !li.classList.contains('mine')) return
+  // The server's copy is what the recipient sees (markup stripped): the bubble shows that.
+  if (s.content !== undefined) li.querySelector('.text')!.textContent = s.content
+  if (s.seq !== undefined && seqOf(li) !== s.seq) {
+    li.dataset.seq = String(s.seq)
+    place(conv, li)
+  }
   mark(li, s.status)
   if (s.status !== 'failed') return
   const error = document.createElement('p')
@@ -443,27 +587,193 @@ client.on('status', (s) => {
   li.append(error)
 })
 
-client.on('message', (m: ServerMsg['data']) => {
+/** A stored message (a HISTORY page, or a message the catch-up found) shown once, in its place. */
+function showStored(conv: Conversation, m: Pick<StoredMsg, 'from' | 'content' | 'message_id' | 'timestamp' | 'seq'> & { status?: StoredMsg['status'] }): HTMLLIElement | undefined {
+  const mine = m.from === me.user_id
+  let li = conv.byId.get(m.message_id)
+  if (li) {
+    if (mine && m.status) mark(li, m.status)
+    if (mine) li.querySelector('.text')!.textContent = m.content
+    if (li.dataset.seq === undefined) {
+      li.dataset.seq = String(m.seq)
+      place(conv, li)
+    }
+    return undefined
+  }
+  li = messageItem(mine, m.message_id, m.content, new Date(m.timestamp), m.seq)
+  // Another tab's message, live: at least stored; its later acks reach every tab of mine.
+  if (mine) mark(li, m.status ?? 'stored')
+  else if (m.status === 'received') conv.confirmedSeq = Math.max(conv.confirmedSeq, m.seq)
+  conv.byId.set(m.message_id, li)
+  place(conv, li)
+  return li
+}
+
+/** A message without a place in a log (a server without history): appended as it comes. */
+function showLive(conv: Conversation, m: IncomingMessage): HTMLLIElement {
+  const mine = m.from === me.user_id
+  const li = messageItem(mine, m.message_id, m.content, new Date(m.timestamp))
+  if (mine) mark(li, 'delivered') // from another tab of mine
+  conv.byId.set(m.message_id, li)
+  append(conv, li)
+  return li
+}
+
+client.on('message', (m: IncomingMessage) => {
   const mine = m.from === me.user_id
   const conv = conversation(mine ? m.to : m.from)
-  if (conv.byId.has(m.message_id)) return // sent from this tab
-  const li = messageItem(mine, m.message_id, m.content, new Date(m.timestamp))
-  if (mine) li.querySelector('.mark')!.textContent = MARKS.delivered // from another tab of mine
-  conv.byId.set(m.message_id, li)
+  if (m.chat_id !== undefined) bindChat(conv, m.chat_id)
+  touch(conv)
   if (!mine) setTyping(conv, false)
-  append(conv, li)
-  if (!mine && (conv !== active || document.hidden)) conv.unread++
+  if (conv.byId.has(m.message_id) && m.seq === undefined) return // sent from this tab
+  const fresh = m.seq === undefined ? showLive(conv, m) : showStored(conv, { ...m, seq: m.seq })
+  if (fresh && !mine && m.status !== 'received') {
+    // Counted unless CHATS counted it already (the backlog handed over after HELLO).
+    if (conv === active && !document.hidden) confirmShown(conv)
+    else if (m.seq === undefined || m.seq > conv.countedSeq) conv.unread++
+    if (m.seq !== undefined) conv.countedSeq = Math.max(conv.countedSeq, m.seq)
+  }
   renderPeople()
 })
 
 client.on('CHAT_OPENED', (c) => {
-  conversation(c.target_user_id, c.target_display_name)
+  const conv = conversation(c.target_user_id, c.target_display_name)
+  if (c.last_seq !== undefined) {
+    bindChat(conv, c.chat_id)
+    // A chat with no log yet has nothing to load.
+    if (c.last_seq === 0 && conv.items.every((li) => seqOf(li) === undefined)) conv.loaded = true
+    else if (conv === active && !conv.loaded) void loadNewest(conv)
+  }
   renderPeople()
 })
 
+/** CHATS (after every HELLO): the inbox, most recent first, with what is unread in each. */
+client.on('chats', (chats: ChatSummary[]) => {
+  for (const [i, c] of chats.entries()) {
+    const conv = conversation(c.target_user_id, online.get(c.target_user_id)?.display_name ?? c.target_display_name)
+    bindChat(conv, c.chat_id)
+    if (conv.epoch !== undefined && conv.epoch !== c.epoch) resetConversation(conv, c.epoch)
+    conv.epoch = c.epoch
+    conv.recency = Math.max(conv.recency, chats.length - i)
+    conv.countedSeq = c.last_seq
+    conv.unread = conv === active && !document.hidden ? 0 : c.unread
+  }
+  recencyClock = Math.max(recencyClock, chats.length)
+  if (active?.chatId && !active.loaded) void loadNewest(active)
+  if (active) confirmShown(active)
+  renderPeople()
+})
+
+/** A chat's log started again (or is gone): its seqs mean nothing now. */
+client.on('chat_reset', ({ chat_id, epoch }) => {
+  const conv = conversationOfChat(chat_id)
+  if (!conv) return
+  resetConversation(conv, epoch)
+  if (conv === active && epoch !== undefined) void loadNewest(conv)
+})
+
+/**
+ * Forget the old log's messages: with a new log (`epoch`), clear them and load again; with none
+ * left, keep what is shown as plain history (no seqs: new messages follow it).
+ */
+function resetConversation(conv: Conversation, epoch: string | undefined): void {
+  conv.epoch = epoch
+  conv.countedSeq = 0
+  conv.confirmedSeq = 0
+  conv.hasMore = false
+  conv.loaded = epoch === undefined
+  for (const li of [...conv.items]) {
+    if (seqOf(li) === undefined) continue
+    if (epoch === undefined) {
+      // Kept as it was seen; confirming it again would mean nothing.
+      delete li.dataset.seq
+      li.dataset.confirmed = 'true'
+      continue
+    }
+    conv.items.splice(conv.items.indexOf(li), 1)
+    conv.byId.delete(li.dataset.id!)
+    li.remove()
+  }
+}
+
+/** The newest page of the chat's log: shown when a chat opens, and again after a reconnect. */
+async function loadNewest(conv: Conversation): Promise<void> {
+  await loadPage(conv, {})
+  if (conv === active) scrollToEnd(true)
+}
+
+/** The page before the oldest message shown: when the reader scrolls to the top. */
+async function loadOlder(conv: Conversation): Promise<void> {
+  const oldest = Math.min(...conv.items.map((li) => seqOf(li) ?? Infinity))
+  if (Number.isFinite(oldest) && oldest > 1) await loadPage(conv, { before_seq: oldest })
+}
+
+async function loadPage(conv: Conversation, query: { before_seq?: number }): Promise<void> {
+  if (!conv.chatId || conv.loading) return
+  conv.loading = true
+  const older = query.before_seq !== undefined
+  try {
+    const page = await client.history(conv.chatId, { ...query, limit: PAGE_SIZE })
+    showPage(conv, page, older)
+  } catch (err) {
+    if (!(err instanceof FastChatError)) throw err
+    // Not kept (expired) or not started: nothing to show. Dropped connections load again on reconnect.
+    if (err.code === 'CHAT_NOT_OPENED') conv.loaded = true
+    else if (err.code === 'RATE_LIMITED') notice(conv, 'Too many requests: older messages will load in a moment.', true)
+  } finally {
+    conv.loading = false
+  }
+}
+
+function showPage(conv: Conversation, page: HistoryPage, older: boolean): void {
+  if (conv.epoch !== undefined && conv.epoch !== page.epoch) {
+    if (older) return // a page of a log that has since started again
+    resetConversation(conv, page.epoch)
+  }
+  conv.epoch = page.epoch
+  for (const m of page.messages) showStored(conv, m)
+  const oldestShown = Math.min(...conv.items.map((li) => seqOf(li) ?? Infinity))
+  // Older messages remain when this page said so, or when the newest page did not reach back to what is shown.
+  conv.hasMore = older || !Number.isFinite(oldestShown) ? page.has_more : oldestShown > page.first_seq
+  if (!older) conv.loaded = true
+  confirmShown(conv)
+  renderPeople()
+}
+
+/**
+ * The open chat's incoming messages are seen: one receipt for the newest covers every earlier
+ * one (a watermark), clears its unread count and shows `received` to the sender.
+ */
+function confirmShown(conv: Conversation): void {
+  if (conv !== active || document.hidden) return
+  conv.unread = 0
+  let newest: HTMLLIElement | undefined
+  for (const li of conv.items) {
+    if (!li.classList.contains('theirs') || li.dataset.confirmed) continue
+    const seq = seqOf(li)
+    if (seq !== undefined && seq <= conv.confirmedSeq) continue
+    if (seq === undefined || !conv.chatId) {
+      // Not a stored message: confirmed one by one, as without history.
+      li.dataset.confirmed = 'true'
+      client.confirm(li.dataset.id!)
+      continue
+    }
+    if (!newest || seq > seqOf(newest)!) newest = li
+  }
+  if (newest && conv.chatId) {
+    conv.confirmedSeq = seqOf(newest)!
+    client.confirm(newest.dataset.id!, conv.chatId)
+  }
+}
+
+$('messages').addEventListener('scroll', () => {
+  const conv = active
+  if (conv?.hasMore && !conv.loading && $('messages').scrollTop < LOAD_OLDER_PX) void loadOlder(conv)
+}, { passive: true })
+
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && active) {
-    active.unread = 0
+    confirmShown(active)
     renderPeople()
   }
 })
