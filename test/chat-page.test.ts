@@ -116,7 +116,9 @@ t.test('chat page: join, presence, chat both ways, typing, marks, restart, marku
   const stripped = bubble(bob, 'theirs', 'look')
   await stripped.waitFor()
   t.equal(await stripped.locator('.text').textContent(), 'look  here', 'stripped by the server, shown as text')
-  t.equal(await bubble(alice, 'mine', 'look').locator('.text').textContent(), `look ${tag} here`)
+  // The sender's bubble shows the content as stored (SPEC 9's ack), which is what Bob sees.
+  await bubble(alice, 'mine', 'look').and(alice.page.locator('[data-status="received"]')).waitFor()
+  t.equal(await bubble(alice, 'mine', 'look').locator('.text').textContent(), 'look  here', "the sender sees the recipient's copy")
   for (const p of [alice, bob]) t.equal(await p.page.locator('#messages img').count(), 0, 'no <img> element')
 
   // The server restarts on the same port: both pages say so, and come back by themselves.
