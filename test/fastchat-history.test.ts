@@ -254,6 +254,19 @@ t.test('redis: while Redis is away a history MSG fails with its message_id (noth
   t.equal((await next(bob.client, 'MSG')).data.message_id, 'o-1')
 })
 
+t.test('HISTORY counts against CHAT_MSG_PER_MIN; the refusal names the chat it answers', async (t) => {
+  const dep = await deploy(t, inProcess, { HISTORY_STORE: 'memory', CHAT_MSG_PER_MIN: 2 })
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  const chatId = (await openWith(alice, bob)).data.chat_id
+  alice.client.send(msg(bob, 'one', 'q-1'))
+  await next(alice.client, 'MSG_ACK')
+  t.equal((await history(alice, { chat_id: chatId })).type, 'HISTORY')
+  const refused = await history(alice, { chat_id: chatId })
+  t.match(refused, { type: 'ERROR', data: { code: 'RATE_LIMITED', message: 'too many messages', details: { chat_id: chatId, retry_after_ms: Number } } })
+  t.strictSame(Object.keys(refused.data.details), ['chat_id', 'retry_after_ms'])
+})
+
 t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {
   const dep = await deploy(t, inProcess, { HISTORY_STORE: 'off' })
   const c = await dep.connect('/ws')

@@ -171,7 +171,7 @@ export class ChatService {
   /** HISTORY counts against the MSG limit: a page is a read as costly as a message. */
   private async readHistory(session: Identified, data: ClientHistory['data']): Promise<void> {
     const wait = await this.limits.consume('msg', session.user.user_id)
-    if (wait) return session.fail(ErrorCode.RATE_LIMITED, 'too many messages', { retry_after_ms: wait })
+    if (wait) return session.fail(ErrorCode.RATE_LIMITED, 'too many messages', { chat_id: data.chat_id, retry_after_ms: wait })
     if (!this.history) return session.fail(ErrorCode.CHAT_NOT_OPENED, 'no chat history to show', { chat_id: data.chat_id })
     await this.history.page(session, data)
   }
