@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { connect, connectMany, handshakeRequest, maskedFrame, nextText, repeated, SOURCE_ADDRESSES, startsWith, type RawConn } from './lib/wire.ts'
-import { coreBusy, coreTimes, percentiles, processCpuTimes, processRss, type CoreTimes } from './lib/stats.ts'
+import { coreBusy, coreTimes, percentiles, processCpuTimes, processRss, processWriteBytes, type CoreTimes } from './lib/stats.ts'
 
 export interface Target {
   port: number
@@ -38,6 +38,35 @@ export interface RelayJob extends Target {
   inflight: number
   warmupS: number
   measureS: number
+  /** Both users of every pair say a history HELLO (SPEC 9: `capabilities: ["history"]`), so every MSG is stored. */
+  history?: boolean
+  /**
+   * message_ids shaped like the FastChat client's (uuid length, in no order: where they land in
+   * a store's index matters) instead of short ascending ones.
+   */
+  uuidIds?: boolean
+}
+
+/** A user the history job connects as: a history HELLO with its claim, and the chats it may read. */
+export interface HistoryReader {
+  user_id: string
+  display_name: string
+  claim: string
+  chats: string[]
+}
+
+export interface HistoryJob extends Target {
+  kind: 'history'
+  readers: HistoryReader[]
+  /** Every chat's log holds seq 1 … perChat. */
+  perChat: number
+  /** Messages per HISTORY page. */
+  limit: number
+  warmupS: number
+  /** Measured window of the sequential phase: one request in flight, the connections taking turns. */
+  sequentialS: number
+  /** Then every connection with one request in flight at once (0: skip). */
+  parallelS: number
 }
 
 export interface LatencyJob extends Target {
@@ -75,7 +104,7 @@ export interface ConnectJob extends Target {
   measureS: number
 }
 
-export type Job = ThroughputJob | RelayJob | LatencyJob | IdleJob | StormJob | ConnectJob
+export type Job = ThroughputJob | RelayJob | LatencyJob | IdleJob | StormJob | ConnectJob | HistoryJob
 
 /** CPU and core readings at one instant; two of them make a window. */
 interface Snapshot {
@@ -120,7 +149,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Latency samples in ms, preallocated so recording costs no allocation. */
 class Samples {
-  private readonly xs: Float64Array
+  readonly xs: Float64Array
   n = 0
   constructor(capacity: number) {
     this.xs = new Float64Array(capacity)
@@ -157,7 +186,7 @@ function sameFrame(frame: Buffer, inflight: number): Batches {
  * own message_id: the masked frame is copied and the counter's digits written into the copy,
  * masked with the frame's mask, so each frame costs a copy and a few byte writes.
  */
-function stampedFrames(payload: string, placeholder: string): Batches {
+function stampedFrames(payload: string, placeholder: string, scrambled = false): Batches {
   const frame = maskedFrame(payload)
   const at = frame.length - Buffer.byteLength(payload) + Buffer.byteLength(payload.slice(0, payload.indexOf(placeholder)))
   const maskAt = frame.length - Buffer.byteLength(payload) - 4
@@ -170,7 +199,9 @@ function stampedFrames(payload: string, placeholder: string): Batches {
     for (let f = 0; f < k; f++) {
       const base = f * frame.length
       frame.copy(out, base)
-      let n = counter++
+      // Scrambled: the counter times an odd constant not divisible by 5, modulo 10^width — a
+      // bijection, so ids stay unique but arrive in no order (exact while the product < 2^53).
+      let n = scrambled ? (counter++ * 2654435761) % 10 ** width : counter++
       for (let i = width - 1; i >= 0; i--) {
         const pos = at + i
         out[base + pos] = (0x30 + (n % 10)) ^ mask[(pos - payloadStart) & 3]!
@@ -220,15 +251,16 @@ function drive(conn: RawConn, batches: Batches, inflight: number, counters: Loop
 }
 
 /** Warm up, then measure: replies per second, server CPU, latency of replies in the window. */
-async function measure(pid: number, counters: LoopCounters, warmupS: number, measureS: number, extra?: () => number) {
+async function measure(pid: number, counters: LoopCounters, warmupS: number, measureS: number, extra: Record<string, () => number> = {}) {
   await sleep(warmupS * 1000)
   const a = snapshot(pid)
   const r0 = counters.replies
   const e0 = counters.errors
-  const x0 = extra?.() ?? 0
+  const x0 = Object.fromEntries(Object.entries(extra).map(([k, f]) => [k, f()]))
   counters.measuring = true
   await sleep(measureS * 1000)
   const b = snapshot(pid)
+  const x1 = Object.fromEntries(Object.entries(extra).map(([k, f]) => [k, f()]))
   counters.measuring = false
   counters.running = false
   const w = window(a, b)
@@ -238,7 +270,8 @@ async function measure(pid: number, counters: LoopCounters, warmupS: number, mea
     rate: replies / w.seconds,
     perCpuSecond: replies / w.serverCpuS,
     errors: counters.errors - e0,
-    extraRate: ((extra?.() ?? 0) - x0) / w.seconds,
+    /** Per second over the window, of each `extra` counter. */
+    extraRates: Object.fromEntries(Object.keys(extra).map((k) => [k, (x1[k]! - x0[k]!) / w.seconds])),
     p50,
     p99,
     window: w
@@ -281,9 +314,10 @@ async function relay(job: RelayJob) {
     const to = await connect({ ...opts, path: '/ws', localAddress: SOURCE_ADDRESSES[(i + 1) % 8] })
     const fromId = randomUUID()
     const toId = randomUUID()
-    to.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: toId, display_name: `Recipient ${i}` } })))
+    const capabilities = job.history ? { capabilities: ['history'] } : {}
+    to.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: toId, display_name: `Recipient ${i}`, ...capabilities } })))
     await nextText(to, (t) => t.startsWith('{"type":"HELLO_ACK"'))
-    from.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: fromId, display_name: `Sender ${i}` } })))
+    from.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: fromId, display_name: `Sender ${i}`, ...capabilities } })))
     await nextText(from, (t) => t.startsWith('{"type":"HELLO_ACK"'))
     from.write(maskedFrame(JSON.stringify({ type: 'OPEN_CHAT', data: { target_user_id: toId } })))
     await nextText(from, (t) => t.startsWith('{"type":"CHAT_OPENED"'))
@@ -299,17 +333,160 @@ async function relay(job: RelayJob) {
       if (startsWith(buf, s, e, MSG_PREFIX)) delivered++
     }
   }
+  // History acks are checked on a sample (parsing every one would load the client's core):
+  // `delivered`, with the message's place in the log.
+  let acks = 0
+  let badAcks = 0
+  const checkAck = (buf: Buffer, s: number, e: number) => {
+    if (!job.history || (acks++ & 1023) !== 0) return
+    const d = JSON.parse(buf.toString('utf8', s, e)).data as { status?: string; seq?: unknown; chat_id?: unknown }
+    if (d.status !== 'delivered' || typeof d.seq !== 'number' || typeof d.chat_id !== 'string') badAcks++
+  }
   senders.forEach((c, i) => {
     // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
-    const placeholder = '0000000000'
-    const payload = JSON.stringify({ type: 'MSG', data: { to: targets[i], content: 'relay bench message 0123456789', message_id: `m-${i}-${placeholder}` } })
-    drive(c, stampedFrames(payload, placeholder), job.inflight, counters, (buf, s, e) =>
-      startsWith(buf, s, e, ACK_PREFIX) ? 'reply' : startsWith(buf, s, e, ERROR_PREFIX) ? 'error' : 'skip')
+    const placeholder = job.uuidIds ? '000000000000' : '0000000000'
+    const messageId = job.uuidIds ? `${randomUUID().slice(0, 24)}${placeholder}` : `m-${i}-${placeholder}`
+    const payload = JSON.stringify({ type: 'MSG', data: { to: targets[i], content: 'relay bench message 0123456789', message_id: messageId } })
+    drive(c, stampedFrames(payload, placeholder, job.uuidIds), job.inflight, counters, (buf, s, e) => {
+      if (startsWith(buf, s, e, ACK_PREFIX)) {
+        checkAck(buf, s, e)
+        return 'reply'
+      }
+      return startsWith(buf, s, e, ERROR_PREFIX) ? 'error' : 'skip'
+    })
   })
-  const result = await measure(job.pid, counters, job.warmupS, job.measureS, () => delivered)
-  const closed = [...senders, ...receivers].filter((c) => c.closed).length
-  for (const c of [...senders, ...receivers]) c.destroy()
-  return { ...result, deliveredRate: result.extraRate, closedConnections: closed }
+  const conns = [...senders, ...receivers]
+  const result = await measure(job.pid, counters, job.warmupS, job.measureS, {
+    delivered: () => delivered,
+    // What the server wrote (write(2) and friends) other than to these sockets: its store's files, or Redis.
+    serverWrites: () => processWriteBytes(job.pid),
+    toClients: () => conns.reduce((n, c) => n + c.bytesIn, 0)
+  })
+  const closed = conns.filter((c) => c.closed).length
+  for (const c of conns) c.destroy()
+  const { delivered: deliveredRate, serverWrites, toClients } = result.extraRates
+  return {
+    ...result,
+    deliveredRate,
+    otherWritesPerMsg: (serverWrites! - toClients!) / result.rate,
+    totalReplies: counters.replies,
+    closedConnections: closed,
+    ...(job.history ? { ackSamples: Math.ceil(acks / 1024), badAcks } : {})
+  }
+}
+
+// ------------------------------------------------------------------ HISTORY round trips (SPEC 9)
+
+const HISTORY_PREFIX = Buffer.from('{"type":"HISTORY"')
+
+interface HistoryPhase {
+  requests: number
+  rate: number
+  p50: number
+  p99: number
+  max: number
+  errors: number
+  /** Replies that were not the page asked for (wrong chat, count or seqs). */
+  wrong: number
+  window: Window
+}
+
+/**
+ * Readers connect with history HELLOs (and their claims), then ask for pages of `limit`
+ * messages before a random seq of a random chat of theirs. Sequential phase: one request in
+ * flight, the connections taking turns: the latency of one HISTORY. Parallel phase: every
+ * connection keeps one in flight: pages per second and latency with the server busy.
+ */
+async function historyJob(job: HistoryJob) {
+  const conns: RawConn[] = []
+  for (const [i, r] of job.readers.entries()) {
+    const c = await connect({ port: job.port, path: '/ws', localAddress: SOURCE_ADDRESSES[i % SOURCE_ADDRESSES.length] })
+    c.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: r.user_id, display_name: r.display_name, capabilities: ['history'], claim: r.claim } })))
+    const ack = await nextText(c, (t) => t.startsWith('{"type":"HELLO_ACK"') || t.startsWith('{"type":"ERROR"'))
+    if (!ack.startsWith('{"type":"HELLO_ACK"')) throw new Error(`history HELLO refused: ${ack}`)
+    await nextText(c, (t) => t.startsWith('{"type":"CHATS"'), 60_000)
+    conns.push(c)
+  }
+  await sleep(200)
+
+  let recording = false
+  let running = true
+  let samples = new Samples(4_000_000)
+  let errors = 0
+  let wrong = 0
+  let requests = 0
+  let checkEvery = 1
+  /** Per connection: what it asked for and when, while a request is out. */
+  const asked = conns.map(() => ({ chat: '', before: 0, at: 0, busy: false }))
+  let onDone: (i: number) => void = () => {}
+
+  const ask = (i: number) => {
+    const r = job.readers[i]!
+    const a = asked[i]!
+    a.chat = r.chats[Math.floor(Math.random() * r.chats.length)]!
+    a.before = 2 + Math.floor(Math.random() * job.perChat) // 2 … perChat + 1: at least one message older
+    a.busy = true
+    const frame = maskedFrame(`{"type":"HISTORY","data":{"chat_id":"${a.chat}","before_seq":${a.before},"limit":${job.limit}}}`)
+    a.at = performance.now()
+    conns[i]!.write(frame)
+  }
+  const check = (i: number, text: string) => {
+    const a = asked[i]!
+    const d = JSON.parse(text).data as { chat_id: string; first_seq: number; messages: { seq: number; from: string; to: string }[] }
+    const me = job.readers[i]!.user_id
+    const expected = Math.min(job.limit, a.before - Math.max(1, d.first_seq))
+    const ms = d.messages
+    const ok = d.chat_id === a.chat && ms.length === expected && ms.at(-1)?.seq === a.before - 1 &&
+      ms.every((m, k) => (k === 0 || m.seq === ms[k - 1]!.seq + 1) && (m.from === me || m.to === me))
+    if (!ok) wrong++
+  }
+  conns.forEach((c, i) => {
+    c.onText = (_c, buf, s, e) => {
+      const isPage = startsWith(buf, s, e, HISTORY_PREFIX)
+      if (!isPage && !startsWith(buf, s, e, ERROR_PREFIX)) return
+      const took = performance.now() - asked[i]!.at
+      asked[i]!.busy = false
+      if (recording) {
+        samples.add(took)
+        requests++
+        if (!isPage) errors++
+        else if (requests % checkEvery === 0) check(i, buf.toString('utf8', s, e))
+      }
+      onDone(i)
+    }
+  })
+
+  const phase = async (seconds: number, parallel: boolean): Promise<HistoryPhase> => {
+    // Let the previous phase's last requests come back.
+    while (asked.some((a) => a.busy)) await sleep(5)
+    running = true
+    let turn = 0
+    onDone = parallel
+      ? (i) => { if (running) ask(i) }
+      : () => { if (running) ask(turn++ % conns.length) }
+    // Parallel replies come back faster than one core can parse them all: check a sample.
+    checkEvery = parallel ? 8 : 1
+    if (parallel) conns.forEach((_c, i) => ask(i))
+    else ask(turn++ % conns.length)
+    await sleep(job.warmupS * 1000)
+    samples = new Samples(4_000_000)
+    errors = wrong = requests = 0
+    const a = snapshot(job.pid)
+    recording = true
+    await sleep(seconds * 1000)
+    const b = snapshot(job.pid)
+    recording = false
+    running = false
+    const w = window(a, b)
+    const [p50, p99, max] = percentiles(samples.xs, samples.n, [50, 99, 100])
+    return { requests, rate: requests / w.seconds, p50: p50!, p99: p99!, max: max!, errors, wrong, window: w }
+  }
+
+  const sequential = await phase(job.sequentialS, false)
+  const parallel = job.parallelS > 0 ? await phase(job.parallelS, true) : undefined
+  const closed = conns.filter((c) => c.closed).length
+  for (const c of conns) c.destroy()
+  return { sequential, parallel, closedConnections: closed }
 }
 
 // ------------------------------------------------------------------ unloaded latency (ws client)
@@ -627,7 +804,7 @@ async function connectRate(job: ConnectJob) {
 // ------------------------------------------------------------------ main
 
 const job = JSON.parse(process.argv[2] ?? '{}') as Job
-const run = { throughput, relay, latency, idle, storm, connect: connectRate }[job.kind] as (j: Job) => Promise<unknown>
+const run = { throughput, relay, latency, idle, storm, connect: connectRate, history: historyJob }[job.kind] as (j: Job) => Promise<unknown>
 try {
   const result = await run(job)
   process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`)

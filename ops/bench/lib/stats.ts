@@ -30,6 +30,11 @@ export function processCpuSeconds(pid: number): number {
   return user + system
 }
 
+/** Bytes a process has passed to write(2) and friends, files and sockets alike (wchar in /proc/<pid>/io). */
+export function processWriteBytes(pid: number): number {
+  return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1])
+}
+
 /** Resident set size of a process in bytes (from /proc/<pid>/statm). */
 export function processRss(pid: number): number {
   const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1])
