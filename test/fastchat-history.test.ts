@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { deploy, inProcess, type Deployment, ISO, join, next, presenceWhere, sleep, type Env, type Frame } from './helpers/fastchat.ts'
 import { startRedis, startInstances } from './helpers/redis.ts'
+import { startApp } from './helpers/app.ts'
+import type { SqliteHistory } from '../src/history/sqlite.ts'
 import { history, historyHello, joinHistory, openWith, rejoin } from './helpers/history.ts'
 
 const CLAIM = /^[A-Za-z0-9_-]{22,}$/
@@ -191,6 +193,7 @@ for (const [name, envOf] of stores) {
     // A legacy sender to an offline user: USER_NOT_FOUND as ever, nothing stored.
     const carol = await joinHistory(dep, 'Carol')
     await carol.client.close()
+    await presenceWhere(bob.client, (users) => !users.some((u) => u.user_id === carol.user_id), 5000)
     bob.client.send({ type: 'MSG', data: { to: carol.user_id, content: 'x' } })
     t.match(await next(bob.client, 'ERROR'), { data: { code: 'USER_NOT_FOUND' } })
     bob.client.send({ type: 'OPEN_CHAT', data: { target_user_id: carol.user_id } })
@@ -265,6 +268,27 @@ t.test('HISTORY counts against CHAT_MSG_PER_MIN; the refusal names the chat it a
   const refused = await history(alice, { chat_id: chatId })
   t.match(refused, { type: 'ERROR', data: { code: 'RATE_LIMITED', message: 'too many messages', details: { chat_id: chatId, retry_after_ms: Number } } })
   t.strictSame(Object.keys(refused.data.details), ['chat_id', 'retry_after_ms'])
+})
+
+t.test('sqlite: a burst of MSGs from one connection is committed together, acked in seq order (relay.ts releases the pair at the append)', async (t) => {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'sb-history-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const s = await startApp({ HISTORY_STORE: 'sqlite', DATA_DIR: dir, CHAT_MSG_PER_MIN: 1000 })
+  t.teardown(s.close)
+  const dep: Deployment = { connect: s.connect, close: async () => {} }
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  await openWith(alice, bob)
+  const store = s.app.history as SqliteHistory
+  const before = store.flushes
+  for (let i = 1; i <= 100; i++) alice.client.send(msg(bob, `burst ${i}`, `burst-${i}`))
+  const acks = (await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.message_id === 'burst-100', { timeout: 10_000 }))
+    .filter((m: Frame) => m.type === 'MSG_ACK')
+  t.strictSame(acks.map((m: Frame) => [m.data.seq, m.data.status]), Array.from({ length: 100 }, (_, i) => [i + 1, 'delivered']))
+  const got = await bob.client.receiveUntil((m: Frame) => m.type === 'MSG' && m.data.seq === 100, { timeout: 10_000 })
+  t.strictSame(got.filter((m: Frame) => m.type === 'MSG').map((m: Frame) => m.data.seq), Array.from({ length: 100 }, (_, i) => i + 1))
+  const commits = store.flushes - before
+  t.ok(commits < 25, `100 messages of one pair in ${commits} commits, not one commit each`)
 })
 
 t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {

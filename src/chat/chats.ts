@@ -22,7 +22,12 @@ export function chatId(a: string, b: string): string {
   return `chat_${createHash('sha256').update(`${x}\n${y}`).digest('hex').slice(0, 32)}`
 }
 
+/** Chat ids remembered by Chats.idOf before the map starts over. */
+const REMEMBERED_IDS = 10_000
+
 export class Chats {
+  private readonly ids = new Map<string, string>()
+
   constructor(
     private readonly store: ChatStore,
     private readonly isOnline: (userId: string) => boolean
@@ -31,6 +36,17 @@ export class Chats {
   async open(a: string, b: string): Promise<OpenedChat> {
     const created = await this.store.open(a, b)
     return { chat_id: chatId(a, b), participants: participants(a, b), created }
+  }
+
+  /** chatId(a, b), remembered: the relay needs it for every stored MSG, and it is a SHA-256. */
+  idOf(a: string, b: string): string {
+    const key = a < b ? `${a}\n${b}` : `${b}\n${a}`
+    let id = this.ids.get(key)
+    if (id === undefined) {
+      if (this.ids.size >= REMEMBERED_IDS) this.ids.clear()
+      this.ids.set(key, (id = chatId(a, b)))
+    }
+    return id
   }
 
   isOpen(a: string, b: string): Awaitable<boolean> {

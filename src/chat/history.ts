@@ -1,22 +1,20 @@
 // ChatHistory: FastChat's section 9 (capability `history`) on top of a HistoryStore: who may
-// read a user's history (a token, or the claim issued on their first history HELLO), the
-// messages a history sender writes to the chat's log before anyone is told, what a history
+// read a user's history (a token, or the claim issued on their first history HELLO), what a history
 // HELLO is handed (CHATS, then each chat's undelivered messages, then what arrived meanwhile),
-// HISTORY pages and stored receipts. Connections without the capability never reach this file.
+// HISTORY pages and stored receipts. A history sender's MSG is the relay's (relay.ts), which
+// writes it to the log before anyone is told. Connections without the capability never reach this file.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
-import type { Appended, HistoryStore, StoredMessage } from '../history/store.ts'
+import type { HistoryStore, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
 import {
-  appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame, storedAckFrame,
+  appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame,
   validationFrame, type ChatSummary, type ClientHistory, type ClientMsgAck, type LogPlace
 } from '../protocol/fastchat.ts'
-import { isoNow } from '../lib/clock.ts'
 import { chatId, participants, type Chats } from './chats.ts'
 import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
 import type { Identified } from './session.ts'
-import { NOT_KNOWN, NOT_OPENED, NOT_STORED, type Failure } from './failures.ts'
 
 /** CHATS lists at most this many (SPEC section 9). */
 export const CHATS_LIMIT = 200
@@ -83,42 +81,6 @@ export class ChatHistory {
   /** The newest seq of the chat's log, 0 when it has none: CHAT_OPENED's `last_seq`. */
   async lastSeq(chat: string): Promise<number> {
     return (await this.store.page(chat, { before_seq: 1, limit: 1 }))?.last_seq ?? 0
-  }
-
-  /**
-   * A MSG from a history connection: written to the chat's log first, then handed to the
-   * recipient's connections if any take it, then acknowledged with its place and the content
-   * as stored: `stored` or `delivered`. A retried message_id is acknowledged again as it stands.
-   */
-  async send(session: Identified, to: string, content: string, messageId: string): Promise<Failure | undefined> {
-    const me = session.user.user_id
-    const online = await this.presence.resolve(to)
-    if (online === undefined && (await this.store.known(to)) === undefined) return NOT_KNOWN
-    if (!(await this.chats.isOpen(me, to))) return NOT_OPENED
-    const chat = chatId(me, to)
-    let appended: Appended
-    try {
-      appended = await this.store.append({ chat_id: chat, from: me, to, content, message_id: messageId, timestamp: isoNow() })
-    } catch {
-      // The store is away (Redis down, disk full): nothing was promised, the client retries the same id.
-      return NOT_STORED
-    }
-    const { message: m, duplicate } = appended
-    const place = { chat_id: chat, seq: m.seq }
-    if (duplicate) {
-      session.peer.send(storedAckFrame(messageId, m.status === 'stored' ? 'stored' : 'delivered', place, m.content), 'MSG_ACK')
-      return
-    }
-    const frame = msgFrame({ from: me, to, content: m.content, message_id: messageId, timestamp: m.timestamp })
-    const history = extraOf(place)
-    const taken = online === undefined ? 0 : await this.backplane.deliver(to, { frame, label: 'MSG', droppable: false, history })
-    if (taken > 0) {
-      await this.ledger.rememberSender(to, messageId, me)
-      await this.store.markDelivered(chat, to, m.seq)
-    }
-    session.peer.send(storedAckFrame(messageId, taken > 0 ? 'delivered' : 'stored', place, m.content), 'MSG_ACK')
-    // The sender's other tabs.
-    await this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref, history })
   }
 
   /**

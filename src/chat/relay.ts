@@ -4,10 +4,19 @@
 // Over the in-memory backplane every step answers at once, and a promise per step would be
 // most of a message's cost: each step goes through `then` below, which calls on synchronously
 // for a plain value and waits only for a real promise (Redis). The trick stays in this file.
+//
+// A history connection's MSG (SPEC 9) is written to its chat's log before anyone hears of it.
+// A durable write is a commit, so the second trick here: the pair and the connection wait only
+// until the append is issued (that fixes its seq), and the rest follows when the write lands,
+// in seq order. One commit then carries every message that arrived meanwhile, not one per pair.
 import { randomUUID } from 'node:crypto'
 import type { Backplane } from '../backplane/backplane.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
-import { CONTENT_LENGTH, cleanText, errorFrame, msgAckFrame, msgFrame, type ClientMsg, type ClientMsgAck } from '../protocol/fastchat.ts'
+import {
+  CONTENT_LENGTH, cleanText, errorFrame, logPlaceFields, msgAckFrame, msgFrame, storedAckFrame, type ClientMsg, type ClientMsgAck
+} from '../protocol/fastchat.ts'
+import type { Appended, HistoryStore } from '../history/store.ts'
+import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { isoNow } from '../lib/clock.ts'
 import { KeyedSerial } from '../lib/keyed-serial.ts'
 import { isThenable, type Awaitable } from '../lib/awaitable.ts'
@@ -17,7 +26,7 @@ import type { Presence } from './presence.ts'
 import type { RateLimits } from './rate-limits.ts'
 import type { Identified } from './session.ts'
 import type { ChatHistory } from './history.ts'
-import { NOT_ONLINE, NOT_OPENED, NOT_TAKEN, type Failure } from './failures.ts'
+import { NOT_KNOWN, NOT_ONLINE, NOT_OPENED, NOT_STORED, NOT_TAKEN, type Failure } from './failures.ts'
 
 /** `next(value)`: at once for a plain value, once it settles for a promise. */
 function then<A, B>(value: Awaitable<A>, next: (value: A) => Awaitable<B>): Awaitable<B> {
@@ -28,6 +37,11 @@ function then<A, B>(value: Awaitable<A>, next: (value: A) => Awaitable<B>): Awai
 /** An ERROR about one MSG: it names the message_id, so the client knows which one to retry. */
 function failMsg(session: Identified, messageId: string, code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
   session.peer.send(errorFrame(code, message, { message_id: messageId, ...details }), 'ERROR', code)
+}
+
+/** Work nobody waits for: a failure is not worth more than the work (see its caller). */
+function unawaited(work: Awaitable<unknown>): void {
+  if (isThenable(work)) Promise.resolve(work).catch(() => {})
 }
 
 export class MessageRelay {
@@ -76,12 +90,8 @@ export class MessageRelay {
       if (!content.ok) {
         return failMsg(session, messageId, ErrorCode.VALIDATION, `invalid MSG: /data/content: ${content.message}`, { errors: [{ path: '/data/content', message: content.message }] })
       }
-      if (session.history && this.history) {
-        // The chat's log dedupes by message_id and says the message's state on a retry.
-        return then(this.history.send(session, data.to, content.text, messageId), (failure) => {
-          if (failure) failMsg(session, messageId, failure.code, failure.message)
-        })
-      }
+      // The chat's log dedupes by message_id and says the message's state on a retry.
+      if (session.history && this.history) return this.store(session, data.to, content.text, messageId, this.history.store)
       // A message_id seen in the last 10 minutes was delivered already: acknowledge, do not resend.
       return then(this.ledger.claim(me, messageId), (first) => {
         if (!first) return void session.peer.send(msgAckFrame(messageId, 'delivered'), 'MSG_ACK')
@@ -110,6 +120,52 @@ export class MessageRelay {
           })
         })
       })
+    })
+  }
+
+  /**
+   * A history connection's MSG: recipient online or known, chat open, then appended to the log.
+   * Returns once the append is issued; the delivery and the ack follow when it is durable.
+   */
+  private store(session: Identified, to: string, content: string, messageId: string, store: HistoryStore): Awaitable<void> {
+    const me = session.user.user_id
+    const fail = (f: Failure) => failMsg(session, messageId, f.code, f.message)
+    return then(this.presence.resolve(to), (online) => then(online ?? store.known(to), (name) => {
+      if (name === undefined) return fail(NOT_KNOWN)
+      return then(this.chats.isOpen(me, to), (open) => {
+        if (!open) return fail(NOT_OPENED)
+        const appended = store.append({ chat_id: this.chats.idOf(me, to), from: me, to, content, message_id: messageId, timestamp: isoNow() })
+        if (!isThenable(appended)) return this.landed(session, appended)
+        // Not returned: the pair's next message and the connection's next frame go on meanwhile.
+        Promise.resolve(appended)
+          .then((a) => this.landed(session, a), () => fail(NOT_STORED)) // the store is away: nothing was promised
+          .catch(() => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL))
+      })
+    }))
+  }
+
+  /** The message is in the log: hand it to the recipient's connections, then acknowledge where it stands. */
+  private landed(session: Identified, a: Appended): Awaitable<void> {
+    const m = a.message
+    const place = { chat_id: m.chat_id, seq: m.seq }
+    if (a.duplicate) {
+      session.peer.send(storedAckFrame(m.message_id, m.status === 'stored' ? 'stored' : 'delivered', place, m.content), 'MSG_ACK')
+      return
+    }
+    const me = session.user.user_id
+    const frame = msgFrame({ from: me, to: m.to, content: m.content, message_id: m.message_id, timestamp: m.timestamp })
+    const history = { fields: logPlaceFields(place), chat_id: m.chat_id, seq: m.seq }
+    // Offered even if the recipient looked offline a moment ago: they may be saying HELLO now.
+    return then(this.backplane.deliver(m.to, { frame, label: 'MSG', droppable: false, history }), (taken) => {
+      const ack = () => {
+        session.peer.send(storedAckFrame(m.message_id, taken > 0 ? 'delivered' : 'stored', place, m.content), 'MSG_ACK')
+        // The sender's other tabs.
+        return then(this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref, history }), () => undefined)
+      }
+      if (taken === 0) return ack()
+      // Not waited for: a delivered mark lost in a crash only means the message is handed over again (clients drop repeats).
+      unawaited(this.history!.store.markDelivered(m.chat_id, m.to, m.seq))
+      return then(this.ledger.rememberSender(m.to, m.message_id, me), ack)
     })
   }
 }
