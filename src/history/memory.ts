@@ -26,8 +26,13 @@ interface Log {
   epoch: string
   /** The two participants, as the first message named them. */
   users: [string, string]
-  /** Kept messages, oldest first; seq is contiguous, so entries[i].seq = first_seq + i. */
+  /**
+   * Messages oldest first, seq contiguous; the kept ones start at `head` (entries[head + i].seq
+   * = first_seq + i). Trimming moves `head` and compacts now and then: a splice per message
+   * would copy the whole log each time once it is full.
+   */
   entries: Entry[]
+  head: number
   last_seq: number
   last_at: number
   expires_at: number
@@ -73,6 +78,7 @@ export class MemoryHistory implements HistoryStore {
         epoch: randomBytes(6).toString('base64url'),
         users: [msg.from, msg.to],
         entries: [],
+        head: 0,
         last_seq: 0,
         last_at: 0,
         expires_at: 0,
@@ -93,8 +99,14 @@ export class MemoryHistory implements HistoryStore {
     log.last_seq = entry.seq
     log.last_at = messageTime(msg.timestamp, this.now)
     log.expires_at = this.now() + this.ttlMs
-    const over = log.entries.length - this.limits.maxPerChat
-    if (over > 0) for (const old of log.entries.splice(0, over)) log.byId.delete(idKey(old.from, old.message_id))
+    while (log.entries.length - log.head > this.limits.maxPerChat) {
+      const old = log.entries[log.head++]!
+      log.byId.delete(idKey(old.from, old.message_id))
+    }
+    if (log.head > 64 && log.head * 2 > log.entries.length) {
+      log.entries = log.entries.slice(log.head)
+      log.head = 0
+    }
     return { message: this.view(log, entry), epoch: log.epoch, duplicate: false }
   }
 
@@ -116,9 +128,9 @@ export class MemoryHistory implements HistoryStore {
   page(chatId: string, query: PageQuery): Page | undefined {
     const log = this.live(chatId)
     if (!log) return undefined
-    const firstSeq = log.last_seq - log.entries.length + 1
+    const firstSeq = log.last_seq - (log.entries.length - log.head) + 1
     const w = pageWindow(firstSeq, log.last_seq, query.before_seq, query.after_seq, clampLimit(query.limit))
-    const messages = w.from > w.to ? [] : log.entries.slice(w.from - firstSeq, w.to - firstSeq + 1).map((e) => this.view(log, e))
+    const messages = w.from > w.to ? [] : log.entries.slice(log.head + w.from - firstSeq, log.head + w.to - firstSeq + 1).map((e) => this.view(log, e))
     return { chat_id: chatId, epoch: log.epoch, first_seq: firstSeq, last_seq: log.last_seq, messages, has_more: w.hasMore }
   }
 
@@ -129,7 +141,7 @@ export class MemoryHistory implements HistoryStore {
       .map((log) => {
         const mark = log.received.get(userId) ?? 0
         let unread = 0
-        for (let i = log.entries.length - 1; i >= 0 && log.entries[i]!.seq > mark; i--) if (log.entries[i]!.to === userId) unread++
+        for (let i = log.entries.length - 1; i >= log.head && log.entries[i]!.seq > mark; i--) if (log.entries[i]!.to === userId) unread++
         return { chat_id: log.chat_id, target_user_id: other(log, userId), epoch: log.epoch, last_seq: log.last_seq, unread, last_at: log.last_at }
       })
   }
@@ -139,7 +151,7 @@ export class MemoryHistory implements HistoryStore {
     for (const log of this.logsOf(userId)) {
       const mark = log.delivered.get(userId) ?? 0
       const pending: StoredMessage[] = []
-      for (let i = log.entries.length - 1; i >= 0 && log.entries[i]!.seq > mark; i--) {
+      for (let i = log.entries.length - 1; i >= log.head && log.entries[i]!.seq > mark; i--) {
         const e = log.entries[i]!
         if (e.to === userId) pending.push(this.view(log, e))
       }
