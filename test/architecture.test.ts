@@ -29,7 +29,7 @@ t.test('only the backplane and the Redis history store import a Redis client', a
   t.same(offenders(files, /from ['"]ioredis['"]/), [])
 })
 
-t.test('the native SQLite driver loads only in the SQLite history store', async (t) => {
+t.test('the native SQLite driver loads only in the SQLite history store (and its checkpoint worker)', async (t) => {
   const files = [...sources('src'), ...sources('routes'), ...sources('plugins')].filter((f) => f !== 'src/history/sqlite.ts')
   t.same(offenders(files, /from ['"]better-sqlite3['"]/), [])
 })

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { clampLimit, messageTime, pageWindow, statusOf } from './rules.ts'
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpoint.ts'
 import type {
   Appended,
   Backlog,
@@ -27,6 +28,8 @@ export interface SqliteHistory extends HistoryStore {
   readonly kind: 'sqlite'
   /** Transactions committed by flushes so far: lets a test see that one turn's writes were one commit. */
   readonly flushes: number
+  /** WAL checkpoints the worker thread ran (sqlite-checkpoint.ts): none runs on the serving thread. */
+  readonly checkpoints: number
   /** Bytes on disk, database plus write-ahead log: the bench divides it by the messages stored. */
   fileBytes(): number
 }
@@ -98,6 +101,16 @@ interface ChatRow {
 interface Chat extends ChatRow {
   /** Messages appended this turn, not yet committed: `${from_a}\0${message_id}` → seq. */
   pending?: Map<string, number>
+  /** The first_seq the table was last trimmed to: a commit trims only when first_seq moved past it. */
+  trimmed: number
+}
+
+/** A participant's marks waiting for the next commit: one write per chat and reader per commit, whatever the number of messages. */
+interface PendingMark {
+  chat: number
+  user: string
+  delivered: number
+  received: number
 }
 
 interface MessageRow {
@@ -137,6 +150,8 @@ class SqliteStore implements SqliteHistory {
   private readonly cache = new Map<string, Chat>()
   private readonly dirty = new Set<Chat>()
   private ops: Array<() => void> = []
+  private marks = new Map<string, PendingMark>()
+  private readonly checkpointer: Checkpointer
   private waiters: Waiter[] = []
   private scheduled: NodeJS.Immediate | undefined
   private readonly sweeper: NodeJS.Timeout
@@ -145,7 +160,7 @@ class SqliteStore implements SqliteHistory {
   private closed = false
 
   private readonly q
-  private readonly commit: (ops: Array<() => void>, dirty: Set<Chat>) => void
+  private readonly commit: (ops: Array<() => void>, dirty: Set<Chat>, marks: Iterable<PendingMark>) => void
   private readonly sweepTx: (now: number) => string[]
 
   constructor(
@@ -217,11 +232,12 @@ class SqliteStore implements SqliteHistory {
     }
     const q = this.q
 
-    this.commit = db.transaction((ops: Array<() => void>, dirty: Set<Chat>) => {
+    this.commit = db.transaction((ops: Array<() => void>, dirty: Set<Chat>, marks: Iterable<PendingMark>) => {
       for (const op of ops) op()
+      for (const m of marks) q.raiseMarks.run(m.chat, m.user, m.delivered, m.received)
       for (const chat of dirty) {
         q.upsertChat.run(row(chat))
-        q.trim.run(chat.id, chat.first_seq)
+        if (chat.first_seq > chat.trimmed) q.trim.run(chat.id, chat.first_seq)
       }
     })
     this.sweepTx = db.transaction((now: number) => {
@@ -236,6 +252,16 @@ class SqliteStore implements SqliteHistory {
     // Expired rows nobody reads still leave the file within about a TTL (at most a minute).
     this.sweeper = setInterval(() => this.sweep(), Math.min(Math.max(this.ttlMs, 1000), 60_000))
     this.sweeper.unref()
+    // Checkpoints (a copy and two fsyncs) run in a worker thread, not between two messages here.
+    db.pragma('wal_autocheckpoint = 0')
+    this.checkpointer = startCheckpointer(path, () => {
+      if (!this.closed) db.pragma('wal_autocheckpoint = 1000') // SQLite's default: checkpoint here again
+    })
+  }
+
+  /** Checkpoints the worker has run (a test checks they happen off this thread). */
+  get checkpoints(): number {
+    return this.checkpointer.runs
   }
 
   get flushes(): number {
@@ -252,7 +278,7 @@ class SqliteStore implements SqliteHistory {
     let chat = this.chat(msg.chat_id)
     if (!chat) {
       const now = this.now()
-      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now }
+      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1 }
       this.cache.set(chat.chat_id, chat)
     }
     const fromA = msg.from === chat.user_a ? 1 : 0
@@ -285,8 +311,7 @@ class SqliteStore implements SqliteHistory {
     if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return Promise.resolve()
     const upTo = Math.min(seq, chat.last_seq)
     if (upTo < 1) return Promise.resolve()
-    const id = chat.id
-    this.ops.push(() => this.q.raiseMarks.run(id, reader, upTo, 0))
+    this.raise(chat, reader, upTo, 0)
     return this.after<void>(undefined)
   }
 
@@ -299,8 +324,7 @@ class SqliteStore implements SqliteHistory {
     if (to === undefined || to !== reader) return Promise.resolve(undefined)
     const row = this.q.messageById.get(chat.id, from === chat.user_a ? 1 : 0, messageId)
     if (!row) return Promise.resolve(undefined)
-    const id = chat.id
-    this.ops.push(() => this.q.raiseMarks.run(id, reader, row.seq, row.seq))
+    this.raise(chat, reader, row.seq, row.seq)
     return this.after<StoredMessage | undefined>(this.view(chat, row, [{ user: reader, delivered: row.seq, received: row.seq }]))
   }
 
@@ -375,6 +399,7 @@ class SqliteStore implements SqliteHistory {
     clearInterval(this.sweeper)
     this.flush()
     this.closed = true
+    await this.checkpointer.stop()
     this.db.close()
   }
 
@@ -385,12 +410,14 @@ class SqliteStore implements SqliteHistory {
       this.cache.delete(chatId) // re-inserted below: Map order doubles as least-recently-used order
     } else {
       // A chat with writes queued is always cached (eviction happens only after a commit), so the table is current here.
-      chat = this.q.chatById.get(chatId)
-      if (!chat) return undefined
+      const stored = this.q.chatById.get(chatId)
+      if (!stored) return undefined
+      chat = { ...stored, trimmed: stored.first_seq }
     }
     if (chat.expires_at <= this.now()) {
       const id = chat.id
       this.dirty.delete(chat)
+      for (const [key, m] of this.marks) if (m.chat === id) this.marks.delete(key)
       this.ops.push(() => {
         this.q.dropMessages.run(id)
         this.q.dropMarks.run(id)
@@ -401,6 +428,18 @@ class SqliteStore implements SqliteHistory {
     }
     this.cache.set(chatId, chat)
     return chat
+  }
+
+  /** Queue a participant's marks for the next commit, merged with any queued this turn (marks only move up). */
+  private raise(chat: Chat, user: string, delivered: number, received: number): void {
+    const key = `${chat.id}\0${user}`
+    const m = this.marks.get(key)
+    if (m) {
+      m.delivered = Math.max(m.delivered, delivered)
+      m.received = Math.max(m.received, received)
+    } else {
+      this.marks.set(key, { chat: chat.id, user, delivered, received })
+    }
   }
 
   private marksOf(chat: Chat): MarkRow[] {
@@ -434,14 +473,15 @@ class SqliteStore implements SqliteHistory {
       clearImmediate(this.scheduled)
       this.scheduled = undefined
     }
-    if (this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0) return
-    const { ops, waiters } = this
+    if (this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0 && this.marks.size === 0) return
+    const { ops, waiters, marks } = this
     const dirty = new Set(this.dirty)
     this.ops = []
     this.waiters = []
+    this.marks = new Map()
     this.dirty.clear()
     try {
-      this.commit(ops, dirty)
+      this.commit(ops, dirty, marks.values())
       this.committed++
     } catch (err) {
       // Rolled back: the cached seqs ran ahead of the table, so forget them and read again.
@@ -449,7 +489,10 @@ class SqliteStore implements SqliteHistory {
       for (const w of waiters) w.reject(err)
       return
     }
-    for (const chat of dirty) chat.pending = undefined
+    for (const chat of dirty) {
+      chat.pending = undefined
+      chat.trimmed = chat.first_seq
+    }
     for (const w of waiters) w.resolve(w.value as never)
     for (const key of this.cache.keys()) {
       if (this.cache.size <= CACHE_MAX) break
@@ -468,7 +511,7 @@ class SqliteStore implements SqliteHistory {
   }
 }
 
-const row = (c: Chat): ChatRow => ({
+const row = (c: ChatRow): ChatRow => ({
   id: c.id,
   chat_id: c.chat_id,
   user_a: c.user_a,

@@ -5,7 +5,7 @@
 import t from 'tap'
 import Database from 'better-sqlite3'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chatId } from '../../src/chat/chats.ts'
@@ -71,6 +71,20 @@ t.test('sqlite: one history.db in WAL mode, its size reported with the log', asy
   t.ok(bytes > 0, `fileBytes counts database and log (${bytes})`)
   await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(msg(i + 51))))
   t.ok(store.fileBytes() > bytes, 'and grows with the log')
+})
+
+t.test('sqlite: checkpoints run in a worker thread, never on the store\'s own connection', async (t) => {
+  const dir = freshDir()
+  const store = openSqliteHistory({ dir, limits: LIMITS })
+  t.teardown(() => store.close())
+  await Promise.all(Array.from({ length: 300 }, (_, i) => store.append(msg(i + 1))))
+  const mainFile = () => statSync(join(dir, 'history.db')).size
+  const before = mainFile()
+  const start = Date.now()
+  while (store.checkpoints === 0 && Date.now() - start < 5000) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(store.checkpoints >= 1, `the worker checkpointed (${store.checkpoints})`)
+  t.ok(mainFile() > before, `the log was copied into history.db (${before} → ${mainFile()} bytes)`)
+  t.equal((await store.page(AB, { limit: 1 }))?.last_seq, 300, 'and the store reads on')
 })
 
 t.test('sqlite: what was acked survives the process being killed right after the ack', async (t) => {
