@@ -10,16 +10,18 @@ import backplanePlugin from '../plugins/backplane.ts'
 import presencePlugin from '../plugins/presence.ts'
 import rateLimitPlugin from '../plugins/rate-limit.ts'
 import chatPlugin from '../plugins/chat.ts'
+import historyPlugin from '../plugins/history.ts'
 import { MemoryBackplane } from '../src/backplane/memory.ts'
 import { FakePeer } from './helpers/chat-fakes.ts'
 
 t.test('the chat plugins decorate a bare Fastify and clean up on close', async (t) => {
   const app = Fastify({ logger: false })
-  await app.register(configPlugin, { config: loadConfig({ CHAT_MSG_PER_MIN: 2, PRESENCE_DEBOUNCE_MS: 5 }) })
+  await app.register(configPlugin, { config: loadConfig({ CHAT_MSG_PER_MIN: 2, PRESENCE_DEBOUNCE_MS: 5, HISTORY_STORE: 'memory' }) })
   await app.register(authPlugin)
   await app.register(backplanePlugin)
   await app.register(presencePlugin)
   await app.register(rateLimitPlugin)
+  await app.register(historyPlugin)
   await app.register(chatPlugin)
   await app.ready()
   t.type(app.backplane, MemoryBackplane)

@@ -12,7 +12,7 @@ import { runServer } from './helpers/process.ts'
 import { startApp } from './helpers/app.ts'
 import { fixtureDir } from './helpers/walkers.ts'
 
-const build = (dir: string) => buildApp(loadConfig({ PORT: 0, LOG_LEVEL: 'silent', WALKERS_DIR: dir }))
+const build = (dir: string) => buildApp(loadConfig({ PORT: 0, LOG_LEVEL: 'silent', WALKERS_DIR: dir, HISTORY_STORE: 'memory' }))
 
 t.test('the shipped examples load by default', async (t) => {
   const s = await startApp()

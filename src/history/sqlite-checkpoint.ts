@@ -41,8 +41,6 @@ export interface Checkpointer {
 export function startCheckpointer(path: string, fallback: (err: unknown) => void, everyMs = CHECKPOINT_EVERY_MS): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   const worker = new Worker(WORKER, { eval: true, workerData: { path, driver, everyMs } })
-  // Never what keeps the process alive.
-  worker.unref()
   let runs = 0
   let failed = false
   const fail = (err: unknown) => {
@@ -55,6 +53,8 @@ export function startCheckpointer(path: string, fallback: (err: unknown) => void
     else runs++
   })
   worker.on('error', fail)
+  // Never what keeps the process alive; after the listeners, which would hold it again.
+  worker.unref()
   return {
     get runs() {
       return runs

@@ -305,14 +305,15 @@ class SqliteStore implements SqliteHistory {
     return this.after<Appended>({ message, epoch: chat.epoch, duplicate: false })
   }
 
-  markDelivered(chatId: string, reader: string, seq: number): Promise<void> {
+  /** Queued for the next commit, with nothing to wait for: the relay does not wait for a mark (store.ts). */
+  markDelivered(chatId: string, reader: string, seq: number): void {
     this.assertOpen()
     const chat = this.chat(chatId)
-    if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return Promise.resolve()
+    if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return
     const upTo = Math.min(seq, chat.last_seq)
-    if (upTo < 1) return Promise.resolve()
+    if (upTo < 1) return
     this.raise(chat, reader, upTo, 0)
-    return this.after<void>(undefined)
+    this.schedule()
   }
 
   markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<StoredMessage | undefined> {

@@ -99,7 +99,11 @@ export interface HistoryStore {
    */
   append(msg: NewMessage): Awaitable<Appended>
 
-  /** `reader` has been handed every message to it up to `seq` (the mark only moves up). */
+  /**
+   * `reader` has been handed every message to it up to `seq` (the mark only moves up). A store
+   * may write it with its next commit rather than at once: a mark lost in a crash only means the
+   * message is handed over again, which clients drop as a repeat.
+   */
   markDelivered(chatId: string, reader: string, seq: number): Awaitable<void>
 
   /**
