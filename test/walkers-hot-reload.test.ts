@@ -112,7 +112,7 @@ t.test('npm run dev: the real dev server hot-reloads a walker under an open sock
   // Its own process group, so the teardown stops npm, the shell and node together.
   const proc = spawn('npm', ['run', '--silent', 'dev'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', WALKERS_DIR: dir, LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: '0', WALKERS_DIR: dir, LOG_LEVEL: 'info', HISTORY_STORE: 'memory' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true
   })

@@ -19,6 +19,8 @@ export const CLIENT_CORE = '1'
 /** Switchboard's environment under the bench: defaults, but for these (see run.ts's header). */
 export const SWITCHBOARD_ENV: Record<string, string> = {
   LOG_LEVEL: 'warn',
+  // The default history store (SQLite) opens its file here, not in the repository's ./data.
+  DATA_DIR: join(tmpdir(), `switchboard-bench-data-${process.pid}`),
   WS_FRAMES_PER_SEC: '1000000',
   WS_FRAME_BURST: '1000000',
   CHAT_MSG_PER_MIN: '1000000',
