@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS messages (
   ts TEXT NOT NULL,
   PRIMARY KEY (chat, seq)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_dedupe ON messages (chat, from_a, message_id);
+DROP INDEX IF EXISTS messages_dedupe;
 CREATE TABLE IF NOT EXISTS users (
   user_id TEXT PRIMARY KEY,
   display_name TEXT NOT NULL,
@@ -99,8 +99,15 @@ interface ChatRow {
 }
 
 interface Chat extends ChatRow {
-  /** Messages appended this turn, not yet committed: `${from_a}\0${message_id}` → seq. */
-  pending?: Map<string, number>
+  /** Messages appended this turn, not yet committed. */
+  pending?: boolean
+  /**
+   * Every kept message's `${from_a}\0${message_id}` → seq, read from the table when the chat is
+   * first written to and kept up to date since: the dedupe check of every append, without an
+   * index to read or to write (an index on uuid ids costs a read and a scattered leaf per
+   * message). Dropped under memory pressure (ID_BUDGET) and read again when next needed.
+   */
+  ids?: ChatIds
   /** The first_seq the table was last trimmed to: a commit trims only when first_seq moved past it. */
   trimmed: number
 }
@@ -135,6 +142,17 @@ interface Waiter {
 
 /** Clean chat rows kept in memory beyond one turn; a miss costs one indexed read. */
 const CACHE_MAX = 50_000
+/** Message ids held in memory across all chats (ChatIds) before the least recently used chats let theirs go. */
+const ID_BUDGET = 500_000
+
+/** A chat's kept message ids: by key for dedupe, in seq order (from `base`) so trimming can drop them. */
+interface ChatIds {
+  bySeq: string[]
+  /** The seq of bySeq[head]. */
+  base: number
+  head: number
+  byKey: Map<string, number>
+}
 
 const dupKey = (fromA: number, messageId: string) => `${fromA}\0${messageId}`
 
@@ -148,6 +166,8 @@ class SqliteStore implements SqliteHistory {
   private readonly db: Database.Database
   private readonly ttlMs: number
   private readonly cache = new Map<string, Chat>()
+  /** Message ids held in all chats' ChatIds. */
+  private idCount = 0
   private readonly dirty = new Set<Chat>()
   private ops: Array<() => void> = []
   private marks = new Map<string, PendingMark>()
@@ -192,8 +212,11 @@ class SqliteStore implements SqliteHistory {
       insertMessage: db.prepare<[number, number, number, string, string, string]>(
         'INSERT INTO messages (chat, seq, from_a, message_id, content, ts) VALUES (?, ?, ?, ?, ?, ?)'
       ),
-      messageById: db.prepare<[number, number, string], MessageRow>(
-        'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND from_a = ? AND message_id = ?'
+      messageBySeq: db.prepare<[number, number], MessageRow>(
+        'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND seq = ?'
+      ),
+      keptIds: db.prepare<[number, number], { seq: number; from_a: number; message_id: string }>(
+        'SELECT seq, from_a, message_id FROM messages WHERE chat = ? AND seq >= ? ORDER BY seq'
       ),
       messageRange: db.prepare<[number, number, number], MessageRow>(
         'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND seq BETWEEN ? AND ? ORDER BY seq'
@@ -278,17 +301,18 @@ class SqliteStore implements SqliteHistory {
     let chat = this.chat(msg.chat_id)
     if (!chat) {
       const now = this.now()
-      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1 }
+      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: { bySeq: [], base: 1, head: 0, byKey: new Map() } }
       this.cache.set(chat.chat_id, chat)
     }
     const fromA = msg.from === chat.user_a ? 1 : 0
     if (!fromA && msg.from !== chat.user_b) return Promise.reject(new Error(`${msg.from} is not a participant of ${msg.chat_id}`))
     const key = dupKey(fromA, msg.message_id)
+    const ids = this.idsOf(chat)
 
-    if (chat.pending?.has(key)) this.flush() // a retry within one turn: commit the original, then answer from the table
-    const original = this.q.messageById.get(chat.id, fromA, msg.message_id)
-    if (original) {
-      this.flush() // its status may hang on marks still queued
+    const seen = ids.byKey.get(key)
+    if (seen !== undefined) {
+      this.flush() // the original may be queued still, and its status may hang on queued marks
+      const original = this.q.messageBySeq.get(chat.id, seen)!
       return Promise.resolve({ message: this.view(chat, original, this.marksOf(chat)), epoch: chat.epoch, duplicate: true })
     }
 
@@ -297,7 +321,8 @@ class SqliteStore implements SqliteHistory {
     chat.first_seq = Math.max(chat.first_seq, seq - this.limits.maxPerChat + 1)
     chat.last_at = messageTime(msg.timestamp, this.now)
     chat.expires_at = this.now() + this.ttlMs
-    ;(chat.pending ??= new Map()).set(key, seq)
+    chat.pending = true
+    this.remember(ids, key, seq, chat.first_seq)
     this.dirty.add(chat)
     const id = chat.id
     this.ops.push(() => this.q.insertMessage.run(id, seq, fromA, msg.message_id, msg.content, msg.timestamp))
@@ -323,7 +348,8 @@ class SqliteStore implements SqliteHistory {
     if (!chat) return Promise.resolve(undefined)
     const to = from === chat.user_a ? chat.user_b : from === chat.user_b ? chat.user_a : undefined
     if (to === undefined || to !== reader) return Promise.resolve(undefined)
-    const row = this.q.messageById.get(chat.id, from === chat.user_a ? 1 : 0, messageId)
+    const seq = this.idsOf(chat).byKey.get(dupKey(from === chat.user_a ? 1 : 0, messageId))
+    const row = seq === undefined ? undefined : this.q.messageBySeq.get(chat.id, seq)
     if (!row) return Promise.resolve(undefined)
     this.raise(chat, reader, row.seq, row.seq)
     return this.after<StoredMessage | undefined>(this.view(chat, row, [{ user: reader, delivered: row.seq, received: row.seq }]))
@@ -418,6 +444,7 @@ class SqliteStore implements SqliteHistory {
     if (chat.expires_at <= this.now()) {
       const id = chat.id
       this.dirty.delete(chat)
+      this.forgetIds(chat)
       for (const [key, m] of this.marks) if (m.chat === id) this.marks.delete(key)
       this.ops.push(() => {
         this.q.dropMessages.run(id)
@@ -431,6 +458,39 @@ class SqliteStore implements SqliteHistory {
     return chat
   }
 
+  /** The chat's kept message ids, read from the table if this process has not held them since. */
+  private idsOf(chat: Chat): ChatIds {
+    if (chat.ids) return chat.ids
+    const ids: ChatIds = { bySeq: [], base: chat.first_seq, head: 0, byKey: new Map() }
+    // A chat written to this turn always has its ids (they go only with a clean chat), so the table is complete here.
+    for (const r of this.q.keptIds.all(chat.id, chat.first_seq)) {
+      ids.bySeq[r.seq - ids.base] = dupKey(r.from_a, r.message_id)
+      ids.byKey.set(dupKey(r.from_a, r.message_id), r.seq)
+    }
+    this.idCount += ids.byKey.size
+    return (chat.ids = ids)
+  }
+
+  /** A new message's id; those trimmed below first_seq are forgotten (their ids are free again). */
+  private remember(ids: ChatIds, key: string, seq: number, firstSeq: number): void {
+    if (ids.bySeq.length === 0 && ids.head === 0) ids.base = seq
+    ids.bySeq.push(key)
+    ids.byKey.set(key, seq)
+    this.idCount++
+    while (ids.base + ids.head < firstSeq && ids.head < ids.bySeq.length) {
+      const old = ids.bySeq[ids.head++]
+      if (old !== undefined && ids.byKey.get(old) === ids.base + ids.head - 1) {
+        ids.byKey.delete(old)
+        this.idCount--
+      }
+    }
+    if (ids.head > 64 && ids.head * 2 > ids.bySeq.length) {
+      ids.bySeq = ids.bySeq.slice(ids.head)
+      ids.base += ids.head
+      ids.head = 0
+    }
+  }
+
   /** Queue a participant's marks for the next commit, merged with any queued this turn (marks only move up). */
   private raise(chat: Chat, user: string, delivered: number, received: number): void {
     const key = `${chat.id}\0${user}`
@@ -441,6 +501,12 @@ class SqliteStore implements SqliteHistory {
     } else {
       this.marks.set(key, { chat: chat.id, user, delivered, received })
     }
+  }
+
+  private forgetIds(chat: Chat): void {
+    if (!chat.ids) return
+    this.idCount -= chat.ids.byKey.size
+    chat.ids = undefined
   }
 
   private marksOf(chat: Chat): MarkRow[] {
@@ -485,8 +551,9 @@ class SqliteStore implements SqliteHistory {
       this.commit(ops, dirty, marks.values())
       this.committed++
     } catch (err) {
-      // Rolled back: the cached seqs ran ahead of the table, so forget them and read again.
+      // Rolled back: the cached seqs and ids ran ahead of the table, so forget them and read again.
       this.cache.clear()
+      this.idCount = 0
       for (const w of waiters) w.reject(err)
       return
     }
@@ -495,16 +562,28 @@ class SqliteStore implements SqliteHistory {
       chat.trimmed = chat.first_seq
     }
     for (const w of waiters) w.resolve(w.value as never)
-    for (const key of this.cache.keys()) {
+    // Least recently used first: whole chats past CACHE_MAX, then the ids of clean chats past ID_BUDGET.
+    for (const [key, chat] of this.cache) {
       if (this.cache.size <= CACHE_MAX) break
       this.cache.delete(key)
+      this.forgetIds(chat)
+    }
+    if (this.idCount > ID_BUDGET) {
+      for (const chat of this.cache.values()) {
+        if (this.idCount <= ID_BUDGET) break
+        if (!chat.pending) this.forgetIds(chat)
+      }
     }
   }
 
   private sweep(): void {
     if (this.closed) return
     this.flush()
-    for (const chatId of this.sweepTx(this.now())) this.cache.delete(chatId)
+    for (const chatId of this.sweepTx(this.now())) {
+      const chat = this.cache.get(chatId)
+      if (chat) this.forgetIds(chat)
+      this.cache.delete(chatId)
+    }
   }
 
   private assertOpen(): void {

@@ -73,6 +73,22 @@ t.test('sqlite: one history.db in WAL mode, its size reported with the log', asy
   t.ok(store.fileBytes() > bytes, 'and grows with the log')
 })
 
+t.test('sqlite: dedupe holds across a reopen, when the ids are read back from the table', async (t) => {
+  const dir = freshDir()
+  const limits = { maxPerChat: 4, ttlS: 3600 }
+  const first = openSqliteHistory({ dir, limits })
+  for (let i = 1; i <= 6; i++) await first.append(msg(i))
+  await first.close()
+  const again = openSqliteHistory({ dir, limits })
+  t.teardown(() => again.close())
+  const dup = await again.append(msg(5))
+  t.strictSame([dup.duplicate, dup.message.seq, dup.message.content], [true, 5, 'message 5'], 'a kept id is a duplicate after the reopen')
+  const freed = await again.append(msg(1))
+  t.strictSame([freed.duplicate, freed.message.seq], [false, 7], 'a trimmed id is free again')
+  t.strictSame((await again.markReceived(AB, 'bob', 'alice', 'id-5'))?.seq, 5, 'a receipt finds a kept message by id')
+  t.equal(await again.markReceived(AB, 'bob', 'alice', 'id-3'), undefined, 'not a trimmed one')
+})
+
 t.test('sqlite: checkpoints run in a worker thread, never on the store\'s own connection', async (t) => {
   const dir = freshDir()
   const store = openSqliteHistory({ dir, limits: LIMITS })
