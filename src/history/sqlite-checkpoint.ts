@@ -40,7 +40,8 @@ export interface Checkpointer {
  */
 export function startCheckpointer(path: string, fallback: (err: unknown) => void, everyMs = CHECKPOINT_EVERY_MS): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
-  const worker = new Worker(WORKER, { eval: true, workerData: { path, driver, everyMs } })
+  // execArgv: none of the process's flags (a --cpu-prof of the server must not profile this thread over it).
+  const worker = new Worker(WORKER, { eval: true, workerData: { path, driver, everyMs }, execArgv: [] })
   let runs = 0
   let failed = false
   const fail = (err: unknown) => {
