@@ -108,6 +108,10 @@ interface Chat extends ChatRow {
    * message). Dropped under memory pressure (ID_BUDGET) and read again when next needed.
    */
   ids?: ChatIds
+  /** Read or written since the cache last looked (second-chance eviction: no reordering per access). */
+  used: boolean
+  /** Marks waiting for the next commit, by reader: one write per chat and reader per commit. */
+  marksQueued?: Map<string, PendingMark>
   /** The first_seq the table was last trimmed to: a commit trims only when first_seq moved past it. */
   trimmed: number
 }
@@ -170,7 +174,7 @@ class SqliteStore implements SqliteHistory {
   private idCount = 0
   private readonly dirty = new Set<Chat>()
   private ops: Array<() => void> = []
-  private marks = new Map<string, PendingMark>()
+  private marked = new Set<Chat>()
   private readonly checkpointer: Checkpointer
   private waiters: Waiter[] = []
   private scheduled: NodeJS.Immediate | undefined
@@ -180,7 +184,7 @@ class SqliteStore implements SqliteHistory {
   private closed = false
 
   private readonly q
-  private readonly commit: (ops: Array<() => void>, dirty: Set<Chat>, marks: Iterable<PendingMark>) => void
+  private readonly commit: (ops: Array<() => void>, dirty: Set<Chat>, marked: Set<Chat>) => void
   private readonly sweepTx: (now: number) => string[]
 
   constructor(
@@ -255,9 +259,9 @@ class SqliteStore implements SqliteHistory {
     }
     const q = this.q
 
-    this.commit = db.transaction((ops: Array<() => void>, dirty: Set<Chat>, marks: Iterable<PendingMark>) => {
+    this.commit = db.transaction((ops: Array<() => void>, dirty: Set<Chat>, marked: Set<Chat>) => {
       for (const op of ops) op()
-      for (const m of marks) q.raiseMarks.run(m.chat, m.user, m.delivered, m.received)
+      for (const chat of marked) for (const m of chat.marksQueued!.values()) q.raiseMarks.run(m.chat, m.user, m.delivered, m.received)
       for (const chat of dirty) {
         q.upsertChat.run(row(chat))
         if (chat.first_seq > chat.trimmed) q.trim.run(chat.id, chat.first_seq)
@@ -301,7 +305,7 @@ class SqliteStore implements SqliteHistory {
     let chat = this.chat(msg.chat_id)
     if (!chat) {
       const now = this.now()
-      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: { bySeq: [], base: 1, head: 0, byKey: new Map() } }
+      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: { bySeq: [], base: 1, head: 0, byKey: new Map() }, used: true }
       this.cache.set(chat.chat_id, chat)
     }
     const fromA = msg.from === chat.user_a ? 1 : 0
@@ -433,19 +437,21 @@ class SqliteStore implements SqliteHistory {
   /** The chat's row, from the cache or the table; an expired one is queued for deletion and is absent. */
   private chat(chatId: string): Chat | undefined {
     let chat = this.cache.get(chatId)
-    if (chat) {
-      this.cache.delete(chatId) // re-inserted below: Map order doubles as least-recently-used order
-    } else {
+    if (!chat) {
       // A chat with writes queued is always cached (eviction happens only after a commit), so the table is current here.
       const stored = this.q.chatById.get(chatId)
       if (!stored) return undefined
-      chat = { ...stored, trimmed: stored.first_seq }
+      chat = { ...stored, trimmed: stored.first_seq, used: true }
+      this.cache.set(chatId, chat)
     }
+    chat.used = true
     if (chat.expires_at <= this.now()) {
       const id = chat.id
+      this.cache.delete(chatId)
       this.dirty.delete(chat)
       this.forgetIds(chat)
-      for (const [key, m] of this.marks) if (m.chat === id) this.marks.delete(key)
+      chat.marksQueued = undefined
+      this.marked.delete(chat)
       this.ops.push(() => {
         this.q.dropMessages.run(id)
         this.q.dropMarks.run(id)
@@ -454,7 +460,6 @@ class SqliteStore implements SqliteHistory {
       this.schedule()
       return undefined
     }
-    this.cache.set(chatId, chat)
     return chat
   }
 
@@ -493,13 +498,17 @@ class SqliteStore implements SqliteHistory {
 
   /** Queue a participant's marks for the next commit, merged with any queued this turn (marks only move up). */
   private raise(chat: Chat, user: string, delivered: number, received: number): void {
-    const key = `${chat.id}\0${user}`
-    const m = this.marks.get(key)
+    let queued = chat.marksQueued
+    if (!queued) {
+      queued = chat.marksQueued = new Map()
+      this.marked.add(chat)
+    }
+    const m = queued.get(user)
     if (m) {
       m.delivered = Math.max(m.delivered, delivered)
       m.received = Math.max(m.received, received)
     } else {
-      this.marks.set(key, { chat: chat.id, user, delivered, received })
+      queued.set(user, { chat: chat.id, user, delivered, received })
     }
   }
 
@@ -540,17 +549,18 @@ class SqliteStore implements SqliteHistory {
       clearImmediate(this.scheduled)
       this.scheduled = undefined
     }
-    if (this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0 && this.marks.size === 0) return
-    const { ops, waiters, marks } = this
+    if (this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0 && this.marked.size === 0) return
+    const { ops, waiters, marked } = this
     const dirty = new Set(this.dirty)
     this.ops = []
     this.waiters = []
-    this.marks = new Map()
+    this.marked = new Set()
     this.dirty.clear()
     try {
-      this.commit(ops, dirty, marks.values())
+      this.commit(ops, dirty, marked)
       this.committed++
     } catch (err) {
+      for (const chat of marked) chat.marksQueued = undefined
       // Rolled back: the cached seqs and ids ran ahead of the table, so forget them and read again.
       this.cache.clear()
       this.idCount = 0
@@ -561,13 +571,22 @@ class SqliteStore implements SqliteHistory {
       chat.pending = undefined
       chat.trimmed = chat.first_seq
     }
+    for (const chat of marked) chat.marksQueued = undefined
     for (const w of waiters) w.resolve(w.value as never)
-    // Least recently used first: whole chats past CACHE_MAX, then the ids of clean chats past ID_BUDGET.
-    for (const [key, chat] of this.cache) {
-      if (this.cache.size <= CACHE_MAX) break
-      this.cache.delete(key)
-      this.forgetIds(chat)
+    // Past CACHE_MAX, second chance: a chat used since the last pass goes to the back unused, one not used leaves.
+    if (this.cache.size > CACHE_MAX) {
+      for (const [key, chat] of this.cache) {
+        if (this.cache.size <= CACHE_MAX) break
+        this.cache.delete(key)
+        if (chat.used) {
+          chat.used = false
+          this.cache.set(key, chat)
+        } else {
+          this.forgetIds(chat)
+        }
+      }
     }
+    // Then the ids of clean chats past ID_BUDGET, the longest cached first.
     if (this.idCount > ID_BUDGET) {
       for (const chat of this.cache.values()) {
         if (this.idCount <= ID_BUDGET) break
