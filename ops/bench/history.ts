@@ -38,7 +38,8 @@
 //
 // Server environment: run.ts's (SWITCHBOARD_ENV: frame budgets and CHAT_MSG_PER_MIN raised, which
 // HISTORY also counts against) plus the store's variables.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { hashClaim } from '../../src/chat/history.ts'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -50,7 +51,7 @@ import { chatId } from '../../src/chat/chats.ts'
 import { openSqliteHistory } from '../../src/history/sqlite.ts'
 import { RedisHistory } from '../../src/history/redis.ts'
 import type { HistoryLimits, HistoryStore } from '../../src/history/store.ts'
-import type { HistoryJob, HistoryReader, RelayJob, Window } from './loadgen.ts'
+import type { HistoryJob, HistoryPhase, HistoryReader, RelayJob, Window } from './loadgen.ts'
 import { median } from './lib/stats.ts'
 import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
 import { describeRate, summarize, TIMING, type RateResult } from './lib/saturation.ts'
@@ -362,21 +363,11 @@ async function preload(store: HistoryStore, l: Layout, batchChats: number, progr
   }
   for (const r of l.readers) {
     await store.seen(r.user_id, r.display_name)
-    if (!(await store.setClaimHash(r.user_id, createHash('sha256').update(r.claim).digest('hex')))) throw new Error('a claim was already set')
+    if (!(await store.setClaimHash(r.user_id, hashClaim(r.claim)))) throw new Error('a claim was already set')
   }
   return { messages, seconds: (performance.now() - started) / 1000 }
 }
 
-interface HistoryPhase {
-  requests: number
-  rate: number
-  p50: number
-  p99: number
-  max: number
-  errors: number
-  wrong: number
-  window: Window
-}
 interface HistoryResult {
   sequential: HistoryPhase
   parallel?: HistoryPhase

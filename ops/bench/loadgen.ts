@@ -379,7 +379,7 @@ async function relay(job: RelayJob) {
 
 const HISTORY_PREFIX = Buffer.from('{"type":"HISTORY"')
 
-interface HistoryPhase {
+export interface HistoryPhase {
   requests: number
   rate: number
   p50: number

@@ -11,7 +11,7 @@ import {
   appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame,
   validationFrame, type ChatSummary, type ClientHistory, type ClientMsgAck, type LogPlace
 } from '../protocol/fastchat.ts'
-import { chatId, participants, type Chats } from './chats.ts'
+import { participants, type Chats } from './chats.ts'
 import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
 import type { Identified } from './session.ts'
@@ -34,7 +34,8 @@ function otherThan(me: string, pair: [string, string] | undefined): string | und
 
 export type Entitlement = { ok: true; claim?: string } | { ok: false }
 
-const hashClaim = (claim: string): string => createHash('sha256').update(claim).digest('hex')
+/** What is stored of a claim: its SHA-256, hex. */
+export const hashClaim = (claim: string): string => createHash('sha256').update(claim).digest('hex')
 
 function sameHash(stored: string, presented: string): boolean {
   const a = Buffer.from(stored)
@@ -151,7 +152,7 @@ export class ChatHistory {
   async confirm(session: Identified, data: ClientMsgAck['data']): Promise<void> {
     const me = session.user.user_id
     const sender = await this.ledger.takeSender(me, data.message_id)
-    const chat = data.chat_id ?? (sender === undefined ? undefined : chatId(sender, me))
+    const chat = data.chat_id ?? (sender === undefined ? undefined : this.chats.idOf(sender, me))
     const from = sender ?? (chat === undefined ? undefined : otherThan(me, await this.participantsOf(chat)))
     const m = chat === undefined || from === undefined ? undefined : await this.store.markReceived(chat, me, from, data.message_id)
     const to = m?.from ?? sender

@@ -135,17 +135,17 @@ export class MessageRelay {
       return then(this.chats.isOpen(me, to), (open) => {
         if (!open) return fail(NOT_OPENED)
         const appended = store.append({ chat_id: this.chats.idOf(me, to), from: me, to, content, message_id: messageId, timestamp: isoNow() })
-        if (!isThenable(appended)) return this.landed(session, appended)
+        if (!isThenable(appended)) return this.landed(session, appended, store)
         // Not returned: the pair's next message and the connection's next frame go on meanwhile.
         Promise.resolve(appended)
-          .then((a) => this.landed(session, a), () => fail(NOT_STORED)) // the store is away: nothing was promised
+          .then((a) => this.landed(session, a, store), () => fail(NOT_STORED)) // the store is away: nothing was promised
           .catch(() => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL))
       })
     }))
   }
 
   /** The message is in the log: hand it to the recipient's connections, then acknowledge where it stands. */
-  private landed(session: Identified, a: Appended): Awaitable<void> {
+  private landed(session: Identified, a: Appended, store: HistoryStore): Awaitable<void> {
     const m = a.message
     const place = { chat_id: m.chat_id, seq: m.seq }
     if (a.duplicate) {
@@ -164,7 +164,7 @@ export class MessageRelay {
       }
       if (taken === 0) return ack()
       // Not waited for: a delivered mark lost in a crash only means the message is handed over again (clients drop repeats).
-      unawaited(this.history!.store.markDelivered(m.chat_id, m.to, m.seq))
+      unawaited(store.markDelivered(m.chat_id, m.to, m.seq))
       return then(this.ledger.rememberSender(m.to, m.message_id, me), ack)
     })
   }

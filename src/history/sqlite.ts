@@ -99,8 +99,6 @@ interface ChatRow {
 }
 
 interface Chat extends ChatRow {
-  /** Messages appended this turn, not yet committed. */
-  pending?: boolean
   /**
    * Every kept message's `${from_a}\0${message_id}` → seq, read from the table when the chat is
    * first written to and kept up to date since: the dedupe check of every append, without an
@@ -325,7 +323,6 @@ class SqliteStore implements SqliteHistory {
     chat.first_seq = Math.max(chat.first_seq, seq - this.limits.maxPerChat + 1)
     chat.last_at = messageTime(msg.timestamp, this.now)
     chat.expires_at = this.now() + this.ttlMs
-    chat.pending = true
     this.remember(ids, key, seq, chat.first_seq)
     this.dirty.add(chat)
     const id = chat.id
@@ -567,10 +564,7 @@ class SqliteStore implements SqliteHistory {
       for (const w of waiters) w.reject(err)
       return
     }
-    for (const chat of dirty) {
-      chat.pending = undefined
-      chat.trimmed = chat.first_seq
-    }
+    for (const chat of dirty) chat.trimmed = chat.first_seq
     for (const chat of marked) chat.marksQueued = undefined
     for (const w of waiters) w.resolve(w.value as never)
     // Past CACHE_MAX, second chance: a chat used since the last pass goes to the back unused, one not used leaves.
@@ -586,11 +580,11 @@ class SqliteStore implements SqliteHistory {
         }
       }
     }
-    // Then the ids of clean chats past ID_BUDGET, the longest cached first.
+    // Then, past ID_BUDGET, the ids of the longest cached chats (all clean: everything queued was just committed).
     if (this.idCount > ID_BUDGET) {
       for (const chat of this.cache.values()) {
         if (this.idCount <= ID_BUDGET) break
-        if (!chat.pending) this.forgetIds(chat)
+        this.forgetIds(chat)
       }
     }
   }

@@ -60,10 +60,3 @@ export async function history(user: HistoryUser, data: Record<string, unknown>):
   user.client.send({ type: 'HISTORY', data })
   return user.client.waitFor((m: Frame) => m.type === 'HISTORY' || m.type === 'ERROR', { timeout: 5000 })
 }
-
-/** Close a connection and wait until the server saw its user leave (their presence is gone for `observer`). */
-export async function leave(user: HistoryUser): Promise<void> {
-  await user.client.close()
-}
-
-export const fresh = () => randomUUID()
