@@ -219,7 +219,10 @@ export const CONTENT_LENGTH: LengthRule = { min: 1, max: 1000, kind: 'content' }
  * surrogates; invisible ones in names) and markup stripped, trimmed, then held to its length rule.
  */
 export function cleanText(raw: string, rule: LengthRule): { ok: true; text: string } | { ok: false; message: string } {
-  const text = sanitizeText(stripUnsafeChars(raw, rule.kind)).trim()
+  const safe = stripUnsafeChars(raw, rule.kind)
+  const sanitized = sanitizeText(safe)
+  // The sanitizer can cut a surrogate pair in two inside tag-like text ("</a 𐀀"): clean its output again when it changed anything.
+  const text = (sanitized === safe ? sanitized : stripUnsafeChars(sanitized, rule.kind)).trim()
   const length = codePointLength(text)
   if (length >= rule.min && length <= rule.max) return { ok: true, text }
   return { ok: false, message: `must be ${rule.min}–${rule.max} characters after removing HTML (got ${length})` }

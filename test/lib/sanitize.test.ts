@@ -73,3 +73,10 @@ t.test('length is counted in code points, after sanitizing and trimming', async 
   t.same(cleanText('  padded  ', CONTENT_LENGTH), { ok: true, text: 'padded' })
   t.equal(cleanText('<p> </p>', CONTENT_LENGTH).ok, false, 'nothing left')
 })
+
+t.test('a surrogate pair the sanitizer cuts in tag-like text leaves no lone surrogate, and cleaning stays idempotent', async (t) => {
+  // The fuzz suite's counterexample (test/chaos/fuzz.test.ts, seed 513104128).
+  const once = cleanText('</a 𐀀', { ...CONTENT_LENGTH, min: 0 })
+  t.same(once, { ok: true, text: '\uFFFD' })
+  t.same(cleanText('\uFFFD', { ...CONTENT_LENGTH, min: 0 }), once)
+})
