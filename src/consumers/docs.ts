@@ -1,7 +1,7 @@
 // A consumer's messages for the AsyncAPI document, built from its own schemas and examples.
 import { Type } from '@sinclair/typebox'
 import type { DialectDocs, MessageDoc } from '../protocol/message-doc.ts'
-import { Authentication, authenticationFrame, Complete, HandlerErrorFrame, HANDLER_FAILED, ValidationErrorFrame } from '../protocol/action.ts'
+import { Authentication, authenticationFrame, Complete, ErrorFrame, HANDLER_FAILED } from '../protocol/action.ts'
 import type { Consumer } from './consumer.ts'
 
 export function consumerDocs(consumer: Consumer): DialectDocs {
@@ -11,7 +11,7 @@ export function consumerDocs(consumer: Consumer): DialectDocs {
     { name: 'status', schema: Type.Object({ action: Type.Literal('status'), payload: Type.String() }), examples: [{ action: 'status', payload: 'Welcome, alice!' }] },
     { name: 'complete', schema: Complete, examples: [{ action: 'complete', payload: null }] },
     {
-      name: 'error', schema: Type.Union([ValidationErrorFrame, HandlerErrorFrame]),
+      name: 'error', schema: ErrorFrame,
       examples: [
         { action: 'error', payload: [{ type: 'union_tag_invalid', loc: ['action'], msg: `Input tag 'nope' found using 'action' does not match any of the expected tags: ${consumer.actionNames.map((n) => `'${n}'`).join(', ')}` }] },
         JSON.parse(HANDLER_FAILED)

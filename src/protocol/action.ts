@@ -23,8 +23,18 @@ export const Authentication = Type.Object({
     data: Type.Object({ detail: Type.String() })
   })
 }, { additionalProperties: false })
-export const ValidationErrorFrame = Type.Object({ action: Type.Literal('error'), payload: Type.Array(ActionError) }, { additionalProperties: false })
-export const HandlerErrorFrame = Type.Object({ action: Type.Literal('error'), payload: Type.Object({ detail: Type.Literal('Failed to process message') }) }, { additionalProperties: false })
+/**
+ * Both error frames in one schema that pins `action`: the schema errors of a frame, or a handler's
+ * failure. One object per action keeps the dialect a union discriminated by `action`, as chanx's
+ * generated clients build it (a discriminated union takes one member per tag).
+ */
+export const ErrorFrame = Type.Object({
+  action: Type.Literal('error'),
+  payload: Type.Union([
+    Type.Array(ActionError, { description: 'the frame failed its schema: one entry per problem' }),
+    Type.Object({ detail: Type.Literal('Failed to process message') }, { description: 'the handler threw; the cause is in the log' })
+  ])
+}, { additionalProperties: false })
 
 export const COMPLETE = JSON.stringify({ action: 'complete', payload: null })
 export const HANDLER_FAILED = JSON.stringify({ action: 'error', payload: { detail: 'Failed to process message' } })
