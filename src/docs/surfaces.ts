@@ -2,7 +2,8 @@
 // schemas and examples (src/protocol/*), plus one channel per loaded websocket walker.
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import type { SurfaceDoc } from './asyncapi.ts'
+import { payloadTitle, type ChannelDoc, type SurfaceDoc } from './asyncapi.ts'
+import type { MessageDoc } from '../protocol/message-doc.ts'
 import type { LoadedWalker } from '../walkers/registry.ts'
 import { WalkerFailure, WalkerSuccess } from '../protocol/walker.ts'
 import { mainDocs } from '../protocol/main.ts'
@@ -12,8 +13,37 @@ import { healthDocs } from '../protocol/health.ts'
 import { consumerDocs } from '../consumers/docs.ts'
 import { echoConsumer } from '../consumers/echo.ts'
 
+/**
+ * The action dialect on /ws/echo: its own channel, discriminated by `action`. Its messages keep
+ * an `action_` prefix in their names (the surface lists both dialects, and the playground shows
+ * the names); their payloads are titled by the action alone.
+ */
+function actionChannel(): ChannelDoc {
+  const id = 'echo_actions'
+  const docs = consumerDocs(echoConsumer)
+  const named = (dir: 'in' | 'out') => (m: MessageDoc): MessageDoc => ({ ...m, name: `action_${m.name}`, title: payloadTitle(id, dir, m.name) })
+  return {
+    id,
+    summary: 'Typed actions (chanx / Django Channels)',
+    description: 'The typed `{action, payload}` dialect of Django Channels / chanx consumers, on the same socket as the diagnostic echo: every frame with an `action` key, and every reply, is one of these; `action` tells them apart. The socket also carries the `echo` channel\'s welcome (first) and server_ping (each heartbeat).',
+    discriminator: 'action',
+    receive: docs.receive.map(named('in')),
+    send: docs.send.map(named('out'))
+  }
+}
+
 export function coreSurfaces(): SurfaceDoc[] {
-  const action = consumerDocs(echoConsumer)
+  const echoChannels: ChannelDoc[] = [
+    {
+      id: 'echo',
+      summary: 'Diagnostic echo',
+      description: 'The operators\' smoke-test echo: welcome on open, the echo envelope for JSON, echo_raw for other text, server_ping on every heartbeat; `type` tells them apart. Frames with an `action` key belong to the `echo_actions` channel on the same socket.',
+      discriminator: 'type',
+      receive: echoDocs.receive,
+      send: echoDocs.send
+    },
+    actionChannel()
+  ]
   return [
     {
       id: 'main',
@@ -21,6 +51,7 @@ export function coreSurfaces(): SurfaceDoc[] {
       title: 'Main endpoint',
       description: 'A JSON greeting first, then verbatim echo of plain text, `{"type":"ping"}` → pong, the echo envelope for other JSON objects, and the FastChat chat protocol.',
       auth: 'optional',
+      discriminator: 'type',
       receive: [...mainDocs.receive, ...fastchatDocs.receive],
       send: [...mainDocs.send, ...fastchatDocs.send]
     },
@@ -30,8 +61,9 @@ export function coreSurfaces(): SurfaceDoc[] {
       title: 'Diagnostic echo and typed actions',
       description: 'The operators\' smoke-test echo (welcome, echo, echo_raw, server_ping) and, on the same socket, the typed `{action, payload}` dialect of Django Channels consumers.',
       auth: 'optional',
-      receive: [...echoDocs.receive, ...action.receive.map((m) => ({ ...m, name: `action_${m.name}` }))],
-      send: [...echoDocs.send, ...action.send.map((m) => ({ ...m, name: `action_${m.name}` }))]
+      receive: echoChannels.flatMap((c) => c.receive),
+      send: echoChannels.flatMap((c) => c.send),
+      channels: echoChannels
     },
     {
       id: 'health',
@@ -39,6 +71,7 @@ export function coreSurfaces(): SurfaceDoc[] {
       title: 'Sustained-connection heartbeat',
       description: 'Proves a deployment holds a socket open through its proxy: a heartbeat every WS_PING_INTERVAL seconds, get_status on demand.',
       auth: 'none',
+      discriminator: 'type',
       receive: healthDocs.receive,
       send: healthDocs.send
     }

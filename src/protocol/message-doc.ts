@@ -5,6 +5,11 @@ import type { TSchema } from '@sinclair/typebox'
 export interface MessageDoc {
   /** Unique within its surface: the message's `type` or `action`, or a descriptive name. */
   name: string
+  /**
+   * The payload schema's title in the AsyncAPI document: the name generated clients give its
+   * model, so letters, digits and underscores. Derived from the channel and name when left out.
+   */
+  title?: string
   summary?: string
   schema: TSchema
   /** At least one; client messages' examples are accepted by the server as they are. */

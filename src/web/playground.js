@@ -39,10 +39,19 @@ function pick(button, address, message) {
 async function loadDocument() {
   const doc = await (await fetch('/asyncapi.json')).json()
   $('loading').remove()
+  // Dialects sharing an address (the diagnostic echo and typed actions on /ws/echo) are one
+  // channel each in the document, listed under one heading.
+  const headings = new Map()
   for (const [id, channel] of Object.entries(doc.channels)) {
-    const h = document.createElement('h2')
-    h.textContent = `${channel.address} — ${channel.title ?? id}`
-    nav.append(h)
+    const name = channel.summary ?? channel.title ?? id
+    const h = headings.get(channel.address)
+    if (h) h.textContent += `; ${name}`
+    else {
+      const h2 = document.createElement('h2')
+      h2.textContent = `${channel.address} — ${name}`
+      nav.append(h2)
+      headings.set(channel.address, h2)
+    }
     const op = doc.operations[`${id}_receive`]
     for (const ref of op?.messages ?? []) {
       const message = doc.components.messages[ref.$ref.split('/').pop()]
