@@ -19,7 +19,7 @@ import type { Appended, HistoryStore } from '../history/store.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { isoNow } from '../lib/clock.ts'
 import { KeyedSerial } from '../lib/keyed-serial.ts'
-import { isThenable, type Awaitable } from '../lib/awaitable.ts'
+import { isThenable, unawaited, type Awaitable } from '../lib/awaitable.ts'
 import type { Chats } from './chats.ts'
 import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
@@ -37,11 +37,6 @@ function then<A, B>(value: Awaitable<A>, next: (value: A) => Awaitable<B>): Awai
 /** An ERROR about one MSG: it names the message_id, so the client knows which one to retry. */
 function failMsg(session: Identified, messageId: string, code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
   session.peer.send(errorFrame(code, message, { message_id: messageId, ...details }), 'ERROR', code)
-}
-
-/** Work nobody waits for: a failure is not worth more than the work (see its caller). */
-function unawaited(work: Awaitable<unknown>): void {
-  if (isThenable(work)) Promise.resolve(work).catch(() => {})
 }
 
 export class MessageRelay {
@@ -111,9 +106,17 @@ export class MessageRelay {
       return then(this.chats.isOpen(me, to), (open) => {
         if (!open) return NOT_OPENED
         const frame = msgFrame({ from: me, to, content, message_id: messageId, timestamp: isoNow() })
+        // Whom the recipient's receipt goes to, written before the MSG is handed over: a client
+        // that confirms the moment it reads a MSG (the FastChat app does) would otherwise race
+        // the write. Over Redis it is queued before the PUBLISH on the same connection, so it is
+        // there before any confirmation can be read. Not delivered after all: it expires unused.
+        const remembered = this.ledger.rememberSender(to, messageId, me)
         return then(this.backplane.deliver(to, { frame, label: 'MSG', droppable: false }), (taken) => {
-          if (taken === 0) return NOT_TAKEN
-          return then(this.ledger.rememberSender(to, messageId, me), () => {
+          if (taken === 0) {
+            unawaited(remembered)
+            return NOT_TAKEN
+          }
+          return then(remembered, () => {
             session.peer.send(msgAckFrame(messageId, 'delivered'), 'MSG_ACK')
             // The sender's other tabs.
             return then(this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref }), () => undefined)
@@ -155,6 +158,7 @@ export class MessageRelay {
     const me = session.user.user_id
     const frame = msgFrame({ from: me, to: m.to, content: m.content, message_id: m.message_id, timestamp: m.timestamp })
     const history = { fields: logPlaceFields(place), chat_id: m.chat_id, seq: m.seq }
+    const remembered = this.ledger.rememberSender(m.to, m.message_id, me) // before the MSG goes: see deliver()
     // Offered even if the recipient looked offline a moment ago: they may be saying HELLO now.
     return then(this.backplane.deliver(m.to, { frame, label: 'MSG', droppable: false, history }), (taken) => {
       const ack = () => {
@@ -162,10 +166,13 @@ export class MessageRelay {
         // The sender's other tabs.
         return then(this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref, history }), () => undefined)
       }
-      if (taken === 0) return ack()
+      if (taken === 0) {
+        unawaited(remembered)
+        return ack()
+      }
       // Not waited for: a delivered mark lost in a crash only means the message is handed over again (clients drop repeats).
       unawaited(store.markDelivered(m.chat_id, m.to, m.seq))
-      return then(this.ledger.rememberSender(m.to, m.message_id, me), ack)
+      return then(remembered, ack)
     })
   }
 }
