@@ -72,11 +72,14 @@ export interface ChatStore {
   close(a: string, b: string): Promise<void>
 }
 
-/** What expiring keys hold: message ids a sender used (dedupe), whom a recipient confirms to. */
-export type KeySpace = 'dedupe' | 'receipt'
+/**
+ * What expiring keys hold: message ids a sender used (dedupe), whom a recipient confirms to
+ * (receipt), a flat user's current chat partner (partner, src/chat/flat.ts).
+ */
+export type KeySpace = 'dedupe' | 'receipt' | 'partner'
 
 /**
- * Keys that expire (Redis: SET NX PX, GETDEL, DEL), named by a space, an owner (a user id) and
+ * Keys that expire (Redis: SET NX PX, GET, GETDEL, DEL), named by a space, an owner (a user id) and
  * an id (a message id): `<space>:<owner>:<id>` in Redis. Three parts rather than one string so
  * the in-memory store looks keys up without building a string per operation (src/lib/ttl-map.ts).
  */
@@ -84,6 +87,7 @@ export interface KeyStore {
   /** Set when absent; true when this call set it. */
   claim(space: KeySpace, owner: string, id: string, value: string, ttlMs: number): Awaitable<boolean>
   put(space: KeySpace, owner: string, id: string, value: string, ttlMs: number): Awaitable<void>
+  get(space: KeySpace, owner: string, id: string): Awaitable<string | undefined>
   /** Get and delete. */
   take(space: KeySpace, owner: string, id: string): Awaitable<string | undefined>
   delete(space: KeySpace, owner: string, id: string): Awaitable<void>

@@ -16,7 +16,7 @@ interface OnlineUser {
 }
 
 /** Each key space's number in the shared TtlMap. */
-const SPACE = { dedupe: 0, receipt: 1 } as const satisfies Record<KeySpace, number>
+const SPACE = { dedupe: 0, receipt: 1, partner: 2 } as const satisfies Record<KeySpace, number>
 
 export interface MemoryHubOptions {
   /**
@@ -166,6 +166,9 @@ function keyStore(hub: MemoryHub): KeyStore {
     },
     put(space, owner, id, value, ttlMs) {
       hub.keys.set(owner, id, value, ttlMs, SPACE[space])
+    },
+    get(space, owner, id) {
+      return hub.keys.get(owner, id, SPACE[space])
     },
     take(space, owner, id) {
       return hub.keys.take(owner, id, SPACE[space])

@@ -439,6 +439,7 @@ export class RedisBackplane implements Backplane {
     return {
       claim: (space, owner, id, value, ttlMs) => this.shared(async () => (await cmd.set(Keys.key(space, owner, id), value, 'PX', ttlMs, 'NX')) === 'OK', () => local.claim(space, owner, id, value, ttlMs)),
       put: (space, owner, id, value, ttlMs) => this.shared(async () => void (await cmd.set(Keys.key(space, owner, id), value, 'PX', ttlMs)), () => local.put(space, owner, id, value, ttlMs)),
+      get: (space, owner, id) => this.shared(async () => (await cmd.get(Keys.key(space, owner, id))) ?? undefined, () => local.get(space, owner, id)),
       take: (space, owner, id) => this.shared(async () => (await cmd.getdel(Keys.key(space, owner, id))) ?? undefined, () => local.take(space, owner, id)),
       delete: (space, owner, id) => this.shared(async () => void (await cmd.del(Keys.key(space, owner, id))), () => local.delete(space, owner, id))
     }
