@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
 import { CLIENT_HEARTBEAT, type LowerPong, type MainEcho, type Welcome } from '../src/protocol/main.ts'
-import { checkClientMessage, errorFrame, isClientType, validationFrame } from '../src/protocol/fastchat.ts'
+import { checkClientMessage, errorFrame, isClientType, validationFrame, type ClientType } from '../src/protocol/fastchat.ts'
+import { envelopeFlat, isFlatHello } from '../src/protocol/fastchat-flat.ts'
 import { ErrorCode } from '../src/protocol/error-codes.ts'
 import { isPlainObject, looksLikeJsonObject, parseJson, stringifyJson } from '../src/lib/json.ts'
 import { epochSeconds, isoNow, round3 } from '../src/lib/clock.ts'
@@ -16,6 +17,8 @@ import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/serv
 import type { ChatSession } from '../src/chat/session.ts'
 
 const SHUTTING_DOWN = 'server shutting down; resend after reconnecting'
+/** What a PING without `data` means, in either dialect (SPEC section 10). */
+const PING = { type: 'PING', data: {} }
 
 function welcome(clientId: string): string {
   return JSON.stringify({
@@ -39,6 +42,8 @@ class MainConnection implements Handler {
   readonly session: ChatSession
   /** message_ids the drain answered, made only while draining. */
   private drainFailed: Set<string> | undefined
+  /** Set by the first HELLO, which decides the dialect (SPEC section 10) for the connection's life. */
+  private dialectChosen = false
 
   constructor(
     private readonly conn: Conn,
@@ -67,16 +72,22 @@ class MainConnection implements Handler {
     const msg = parsed.value
     if (isClientType(msg.type)) {
       conn.receivedAs(msg.type)
-      if (needsHello(msg.type) && !this.session.user) {
-        conn.send(SEND_HELLO_FIRST, 'ERROR', ErrorCode.UNAUTHORIZED)
+      const session = this.session
+      if (!this.dialectChosen && msg.type === 'HELLO') {
+        this.dialectChosen = true
+        if (isFlatHello(msg)) this.chat.speakFlat(session)
+      }
+      if (needsHello(msg.type) && !session.user) {
+        session.peer.send(SEND_HELLO_FIRST, 'ERROR', ErrorCode.UNAUTHORIZED)
         return
       }
-      const checked = checkClientMessage({ ...msg, type: msg.type })
-      if (!checked.ok) {
-        conn.send(validationFrame(msg.type, checked.errors), 'ERROR', ErrorCode.VALIDATION)
-        return
-      }
-      return this.chat.dispatch(this.session, checked.message)
+      if (session.flat) return this.flatMessage({ ...msg, type: msg.type })
+      return this.handle(msg.type, 'data' in msg || msg.type !== 'PING' ? msg : PING)
+    }
+    // The flat dialect's answer to a server PING; liveness is the transport's, so nothing to do.
+    if (this.session.flat && msg.type === 'PONG') {
+      conn.receivedAs('PONG')
+      return
     }
     if (msg.type === 'ping') {
       conn.receivedAs('ping')
@@ -93,6 +104,36 @@ class MainConnection implements Handler {
     } satisfies MainEcho), 'echo')
   }
 
+  /** A FastChat message in the envelope: validated, then the chat service's. */
+  private handle(type: ClientType, frame: Record<string, unknown>): Awaitable<void> {
+    const checked = checkClientMessage({ ...frame, type })
+    if (!checked.ok) {
+      this.session.peer.send(validationFrame(type, checked.errors), 'ERROR', ErrorCode.VALIDATION)
+      return
+    }
+    return this.chat.dispatch(this.session, checked.message)
+  }
+
+  /**
+   * A flat frame (SPEC section 10), handled as the enveloped message it means. MSG and TYPING
+   * go to the sender's current partner unless they say otherwise; with none, a MSG is refused
+   * (CHAT_NOT_OPENED: never paired with a stranger, as the app's own server would) and a TYPING
+   * is dropped (the app sends one per keystroke).
+   */
+  private async flatMessage(msg: Record<string, unknown> & { type: ClientType }): Promise<void> {
+    const session = this.session
+    const me = session.user?.user_id
+    if ((msg.type === 'MSG' || msg.type === 'TYPING') && me !== undefined) {
+      const to = await this.chat.flat.recipient(me, msg)
+      if (to === undefined) {
+        if (msg.type === 'MSG') session.fail(ErrorCode.CHAT_NOT_OPENED, 'open a chat first')
+        return
+      }
+      return this.handle(msg.type, envelopeFlat(msg, { to }))
+    }
+    return this.handle(msg.type, envelopeFlat(msg, { userId: randomUUID() }))
+  }
+
   /**
    * A frame that arrives during the shutdown drain starts no work. A chat message is failed so
    * that its sender knows it was not delivered and resends it (same message_id) after
@@ -106,13 +147,21 @@ class MainConnection implements Handler {
     const parsed = parseJson(buf.toString())
     if (!parsed.ok || !isPlainObject(parsed.value) || parsed.value.type !== 'MSG') return
     this.conn.receivedAs('MSG')
-    const checked = checkClientMessage({ ...parsed.value, type: 'MSG' })
-    if (!checked.ok || checked.message.type !== 'MSG') return
-    const messageId = checked.message.data.message_id ?? randomUUID()
+    const msg = parsed.value
+    // A flat MSG has no recipient to check, and the app never gives it an id: the error still tells it to resend.
+    const messageId = this.session.flat ? (typeof msg.message_id === 'string' ? msg.message_id : randomUUID()) : this.drainedId(msg)
+    if (messageId === undefined) return
     const failed = (this.drainFailed ??= new Set())
     if (failed.has(messageId)) return
     failed.add(messageId)
-    this.conn.send(errorFrame(ErrorCode.MESSAGE_FAILED, SHUTTING_DOWN, { message_id: messageId }), 'ERROR', ErrorCode.MESSAGE_FAILED)
+    this.session.peer.send(errorFrame(ErrorCode.MESSAGE_FAILED, SHUTTING_DOWN, { message_id: messageId }), 'ERROR', ErrorCode.MESSAGE_FAILED)
+  }
+
+  /** A valid enveloped MSG's message_id (a server one when it has none); undefined for anything else. */
+  private drainedId(msg: Record<string, unknown>): string | undefined {
+    const checked = checkClientMessage({ ...msg, type: 'MSG' })
+    if (!checked.ok || checked.message.type !== 'MSG') return undefined
+    return checked.message.data.message_id ?? randomUUID()
   }
 
   closed(): void {

@@ -20,6 +20,7 @@ import { ChatSession, type ChatPeer, type Identified } from './session.ts'
 import { MessageRelay } from './relay.ts'
 import { TypingRelay } from './typing.ts'
 import { ChatHistory } from './history.ts'
+import { FlatDialect } from './flat.ts'
 
 export interface TokenCheck {
   /** False when no key is configured: tokens are then not checked (and AUTH_REQUIRED is refused at startup). */
@@ -48,6 +49,8 @@ export class ChatService {
   readonly typing: TypingRelay
   /** Section 9, when a store is configured. */
   readonly history: ChatHistory | undefined
+  /** The FastChat app's flat dialect (SPEC section 10): its rendering and its users' current partners. */
+  readonly flat: FlatDialect
   private readonly relay: MessageRelay
 
   constructor(
@@ -62,10 +65,17 @@ export class ChatService {
     this.typing = new TypingRelay(backplane)
     this.history = opts.history && new ChatHistory(opts.history, backplane, presence, this.chats, this.ledger)
     this.relay = new MessageRelay(backplane, presence, this.chats, this.ledger, limits, this.history)
+    this.flat = new FlatDialect(presence, this.chats, backplane.keys)
   }
 
   session(peer: ChatPeer, handshakeToken?: string): ChatSession {
     return new ChatSession(peer, connRef(this.backplane.instanceId, peer.id), handshakeToken)
+  }
+
+  /** The connection's first HELLO was flat: from now on it is written to in the flat dialect. */
+  speakFlat(session: ChatSession): void {
+    session.flat = true
+    session.peer = this.flat.peer(session, session.peer)
   }
 
   /** One validated message; a promise only when its handling had to wait. */
@@ -125,6 +135,16 @@ export class ChatService {
     session.peer.send(helloAckFrame(user.user_id, claim), 'HELLO_ACK')
     this.presence.sendFull(session)
     if (history) await history.greet(session as Identified)
+    if (session.flat) await this.restorePartner(session as Identified)
+  }
+
+  /**
+   * A flat tab that comes back (same user_id) gets its chat back with a fresh CHAT_OPENED, as
+   * the app's own server restores it: the app sends its next MSG without opening it again.
+   */
+  private async restorePartner(session: Identified): Promise<void> {
+    const partner = await this.flat.current(session.user.user_id)
+    if (partner !== undefined && this.presence.isOnline(partner)) await this.openChat(session, { target_user_id: partner })
   }
 
   /**
@@ -182,7 +202,10 @@ export class ChatService {
       session.peer.send(validationFrame('TYPING', [{ path: '/data/to', message: 'cannot type to yourself' }]), 'ERROR', ErrorCode.VALIDATION)
       return
     }
-    const wait = await this.limits.consume('typing', me)
+    // The app says `is_typing: true` on every keystroke: a flat connection relays changes only,
+    // and its `false` is never limited (an indicator left on would stick).
+    if (session.flat && data.to !== undefined && data.is_typing === session.typingTo.has(data.to)) return
+    const wait = session.flat && !data.is_typing ? 0 : await this.limits.consume('typing', me)
     if (wait) return session.fail(ErrorCode.RATE_LIMITED, 'too many typing updates', { retry_after_ms: wait })
     let to: string[]
     if (data.to !== undefined) {

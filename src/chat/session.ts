@@ -26,6 +26,8 @@ export class ChatSession {
   user: UserEntry | undefined
   /** Opted into `presence_delta`. */
   delta = false
+  /** Speaks the FastChat app's flat dialect (SPEC section 10): `peer` renders every frame flat. */
+  flat = false
   /** Has the `history` capability (SPEC section 9): stored MSGs carry chat_id and seq. */
   history = false
   /** While its backlog is being handed over: the stored MSGs that arrived live meanwhile, sent after it. */
@@ -43,7 +45,8 @@ export class ChatSession {
   private expiry: NodeJS.Timeout | undefined
 
   constructor(
-    readonly peer: ChatPeer,
+    /** Replaced once, by a flat HELLO (ChatService.speakFlat), before the session is identified. */
+    public peer: ChatPeer,
     /** Service-wide connection name (backplane connRef), to skip the sender's own tab. */
     readonly ref: string,
     /** The token the handshake carried, verified when HELLO arrives. */

@@ -1,0 +1,108 @@
+// The FastChat app's flat dialect (SPEC section 10) as the chat service sees it: each flat
+// connection writes through a FlatPeer, which renders every enveloped frame flat; and since the
+// app's MSG and TYPING name no recipient, each flat user has a current partner, set by every
+// CHAT_OPENED the user is sent (the app selects whatever CHAT_OPENED names, so routing follows
+// the screen). Partners are kept in the backplane's expiring keys, so a tab that reconnects to
+// another instance still has its chat. docs/fastchat.md, "The FastChat app's flat dialect", says
+// why each choice.
+import type { KeyStore } from '../backplane/backplane.ts'
+import { FlatRenderer } from '../protocol/fastchat-flat.ts'
+import { isoNow } from '../lib/clock.ts'
+import { unawaited, type Awaitable } from '../lib/awaitable.ts'
+import type { Chats } from './chats.ts'
+import type { Presence } from './presence.ts'
+import type { ChatPeer, ChatSession } from './session.ts'
+
+/** A current partner outlives its connection this long, so a reconnecting tab keeps its chat. */
+export const PARTNER_TTL_MS = 60 * 60_000
+/** The key of a user's current partner; the partner in one chat is keyed by its chat_id. */
+const CURRENT = 'current'
+
+export class FlatDialect {
+  private readonly renderer: FlatRenderer
+
+  constructor(
+    presence: Presence,
+    chats: Chats,
+    /** ('partner', user, 'current') → the current partner; ('partner', user, chat_id) → the partner in that chat. */
+    private readonly keys: KeyStore
+  ) {
+    this.renderer = new FlatRenderer({
+      nameOf: (id) => presence.displayName(id),
+      chatIdOf: (a, b) => chats.idOf(a, b),
+      now: isoNow
+    })
+  }
+
+  /** The peer a flat connection's session writes to. */
+  peer(session: ChatSession, conn: ChatPeer): ChatPeer {
+    return new FlatPeer(conn, session, this)
+  }
+
+  /**
+   * Whom a flat MSG or TYPING goes to: the frame's `to`, else the partner in its `chat_id`, else
+   * (no chat_id) the sender's current partner; undefined when there is none.
+   */
+  recipient(userId: string, msg: Record<string, unknown>): Awaitable<string | undefined> {
+    if (typeof msg.to === 'string') return msg.to
+    if (msg.chat_id === undefined) return this.current(userId)
+    // A chat this user was not told of goes nowhere: never to whoever is current instead.
+    if (typeof msg.chat_id !== 'string' || msg.chat_id === CURRENT) return undefined
+    return this.keys.get('partner', userId, msg.chat_id)
+  }
+
+  current(userId: string): Awaitable<string | undefined> {
+    return this.keys.get('partner', userId, CURRENT)
+  }
+
+  /** A CHAT_OPENED reached one of the user's flat connections: its target is now the partner. */
+  opened(userId: string, chatId: string, partner: string): void {
+    // Not waited for: the frame is on its way, and the store keeps the order of what follows.
+    unawaited(this.keys.put('partner', userId, CURRENT, partner, PARTNER_TTL_MS))
+    unawaited(this.keys.put('partner', userId, chatId, partner, PARTNER_TTL_MS))
+  }
+
+  render(frame: string): ReturnType<FlatRenderer['render']> {
+    return this.renderer.render(frame)
+  }
+}
+
+
+/** A connection that speaks flat: frames rendered on the way out, and the partner kept current. */
+class FlatPeer implements ChatPeer {
+  constructor(
+    private readonly conn: ChatPeer,
+    private readonly session: ChatSession,
+    private readonly dialect: FlatDialect
+  ) {}
+
+  get id(): string {
+    return this.conn.id
+  }
+
+  send(frame: string, label: string, errorCode?: string): boolean {
+    const out = this.flat(frame)
+    return out !== undefined && this.conn.send(out, label, errorCode)
+  }
+
+  sendDroppable(frame: string, label: string): boolean {
+    const out = this.flat(frame)
+    return out !== undefined && this.conn.sendDroppable(out, label)
+  }
+
+  close(code: number, reason: string): void {
+    this.conn.close(code, reason)
+  }
+
+  private flat(frame: string): string | undefined {
+    const r = this.dialect.render(frame)
+    const me = this.session.user?.user_id
+    if (r.type === 'CHAT_OPENED' && me !== undefined) {
+      this.dialect.opened(me, r.data.chat_id as string, r.data.target_user_id as string)
+    } else if (r.type === 'MSG' && r.data.from === me) {
+      // The copy for the sender's other tabs: the app would file it under its own id.
+      return undefined
+    }
+    return r.flat
+  }
+}
