@@ -4,10 +4,10 @@
 // sockets, valid against its own channel's messages and no other's.
 import t from 'tap'
 import Fastify from 'fastify'
-import { Ajv, type ValidateFunction } from 'ajv'
 import { Type } from '@sinclair/typebox'
 import type { AddressInfo } from 'node:net'
 import { startApp } from './helpers/app.ts'
+import { assertOwnChannels, fetchDoc, last, payloads, PYTHON_KEYWORDS, validator } from './helpers/asyncapi.ts'
 import { signToken, TEST_SECRET } from './helpers/tokens.ts'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import { isIdentifier, pascal } from '../src/docs/asyncapi.ts'
@@ -20,49 +20,6 @@ import websocketPlugin from '../plugins/websocket.ts'
 import admissionPlugin from '../plugins/admission.ts'
 import authPlugin from '../plugins/auth.ts'
 import wsEchoRoutes from '../routes/ws-echo.ts'
-
-type Schema = { title?: string; description?: string; discriminator?: string; properties?: Record<string, { const?: unknown }>; required?: string[] }
-type Doc = {
-  channels: Record<string, { address: string; title: string; summary: string; messages: Record<string, { $ref: string }> }>
-  operations: Record<string, { action: 'send' | 'receive'; channel: { $ref: string }; messages: { $ref: string }[] }>
-  components: { messages: Record<string, { name: string; payload: { $ref: string } }>; schemas: Record<string, Schema> }
-}
-
-const last = (ref: string) => ref.slice(ref.lastIndexOf('/') + 1)
-const PYTHON_KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del', 'elif', 'else', 'except',
-  'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield'])
-
-async function fetchDoc(http: string): Promise<Doc> {
-  const res = await fetch(`${http}/asyncapi.json`)
-  return await res.json() as Doc
-}
-
-/** A channel's payload schemas one direction: the server's (`send`) or the client's (`receive`), by title. */
-function payloads(doc: Doc, channel: string, dir: 'send' | 'receive'): [string, Schema][] {
-  const op = doc.operations[`${channel}_${dir}`]
-  return (op?.messages ?? []).map((ref) => {
-    const title = last(doc.components.messages[last(ref.$ref)]!.payload.$ref)
-    return [title, doc.components.schemas[title]!]
-  })
-}
-
-/**
- * Checks frames against the document's own JSON: each payload schema compiled by ajv with the
- * document as its root, so `#/components/schemas/…` references resolve as a generator's would.
- * Formats are not checked (none on /ws/echo; TypeBox checks them on the server).
- */
-function validator(doc: Doc) {
-  const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true })
-  ajv.addSchema({ $id: 'asyncapi.json', components: { schemas: doc.components.schemas } })
-  const compiled = new Map<string, ValidateFunction>()
-  const check = (title: string): ValidateFunction => {
-    let v = compiled.get(title)
-    if (!v) compiled.set(title, v = ajv.compile({ $ref: `asyncapi.json#/components/schemas/${title}` }))
-    return v
-  }
-  /** The titles of `channel`'s server messages that accept `frame`. */
-  return (channel: string, frame: unknown): string[] => payloads(doc, channel, 'send').filter(([title]) => check(title)(frame)).map(([title]) => title)
-}
 
 t.test('channels and payload schemas carry identifier titles; /ws/echo is two channels, one per dialect', async (t) => {
   const s = await startApp()
@@ -190,20 +147,8 @@ t.test('every frame the server sends on /ws/echo validates against its own chann
   sent.push(...await frames(c, (f) => f.action === 'complete'))
 
   const doc = await fetchDoc(s.http)
-  const accepts = validator(doc)
-  const seen = { echo: new Set<string>(), echo_actions: new Set<string>() }
-  for (const frame of sent) {
-    const dialect = typeof frame === 'object' && frame !== null && 'action' in frame ? 'echo_actions' : 'echo'
-    const other = dialect === 'echo' ? 'echo_actions' : 'echo'
-    const own = accepts(dialect, frame)
-    t.equal(own.length, 1, `${dialect}: exactly one model takes ${JSON.stringify(frame).slice(0, 120)} (${own.join(', ')})`)
-    t.same(accepts(other, frame), [], `${other}: no model takes it`)
-    for (const title of own) seen[dialect].add(title)
-  }
-  // Every server message each channel documents was sent and checked.
-  for (const channel of ['echo', 'echo_actions'] as const) {
-    t.same([...seen[channel]].sort(), payloads(doc, channel, 'send').map(([n]) => n).sort(), `${channel}: every server message seen`)
-  }
+  const dialect = (frame: unknown) => typeof frame === 'object' && frame !== null && 'action' in frame ? 'echo_actions' : 'echo'
+  assertOwnChannels(t, doc, ['echo', 'echo_actions'], sent.map((frame) => ({ channel: dialect(frame), frame })))
 })
 
 t.test('the document does not accept what the server never sends', async (t) => {

@@ -2,10 +2,11 @@
 // docs and the playground cannot drift from what the server accepts. Each dialect describes
 // its messages as MessageDocs (in its protocol file); this file only assembles them.
 //
-// Shaped for client generators (chanx's among them, docs/asyncapi.md): one channel per dialect,
-// titled with an identifier (a module or class name in a generated client); every payload a
-// named schema under components.schemas, titled with its own key; a dialect's discriminator
-// (`type`, `action`) declared on each payload that pins it.
+// Shaped for client generators (chanx's among them, docs/asyncapi.md): one channel per dialect
+// (/ws and /ws/echo carry two each, at one address), titled with an identifier (a module or
+// class name in a generated client); every payload a named schema under components.schemas,
+// titled with its own key; a dialect's discriminator (`type`, `action`) declared on each
+// payload that pins it.
 import { Kind, type TSchema } from '@sinclair/typebox'
 import type { MessageDoc } from '../protocol/message-doc.ts'
 
@@ -144,7 +145,7 @@ export function buildAsyncApi(surfaces: SurfaceDoc[], info: AsyncApiInfo): Recor
     info: {
       title: 'Switchboard',
       version: info.version,
-      description: 'One WebSocket server, several dialects: greeting + echo and FastChat on /ws, diagnostic echo and the typed action dialect on /ws/echo (one channel each), the heartbeat on /ws/health, and named walkers at /ws/<name>.'
+      description: 'One WebSocket server, several dialects: greeting + echo with enveloped FastChat, and the FastChat app\'s flat dialect, on /ws (one channel each); diagnostic echo and the typed action dialect on /ws/echo (one channel each); the heartbeat on /ws/health; and named walkers at /ws/<name>.'
     },
     defaultContentType: 'application/json',
     servers: {

@@ -3,36 +3,63 @@
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { payloadTitle, type ChannelDoc, type SurfaceDoc } from './asyncapi.ts'
-import type { MessageDoc } from '../protocol/message-doc.ts'
+import type { DialectDocs, MessageDoc } from '../protocol/message-doc.ts'
 import type { LoadedWalker } from '../walkers/registry.ts'
 import { WalkerFailure, WalkerSuccess } from '../protocol/walker.ts'
 import { mainDocs } from '../protocol/main.ts'
 import { fastchatDocs } from '../protocol/fastchat.ts'
+import { flatDocs } from '../protocol/fastchat-flat.ts'
 import { echoDocs } from '../protocol/echo.ts'
 import { healthDocs } from '../protocol/health.ts'
 import { consumerDocs } from '../consumers/docs.ts'
 import { echoConsumer } from '../consumers/echo.ts'
 
 /**
- * The action dialect on /ws/echo: its own channel, discriminated by `action`. Its messages keep
- * an `action_` prefix in their names (the surface lists both dialects, and the playground shows
- * the names); their payloads are titled by the action alone.
+ * A dialect's messages as one channel among several on its address: their names get `prefix`
+ * (the surface lists every dialect's messages, names unique, and the playground shows them);
+ * their payloads stay titled by channel and bare name.
  */
+function prefixed(id: string, prefix: string, docs: DialectDocs): Pick<ChannelDoc, 'receive' | 'send'> {
+  const named = (dir: 'in' | 'out') => (m: MessageDoc): MessageDoc => ({ ...m, name: `${prefix}${m.name}`, title: payloadTitle(id, dir, m.name) })
+  return { receive: docs.receive.map(named('in')), send: docs.send.map(named('out')) }
+}
+
+/** The action dialect on /ws/echo: its own channel, discriminated by `action`; its messages are `action_<action>`. */
 function actionChannel(): ChannelDoc {
   const id = 'echo_actions'
-  const docs = consumerDocs(echoConsumer)
-  const named = (dir: 'in' | 'out') => (m: MessageDoc): MessageDoc => ({ ...m, name: `action_${m.name}`, title: payloadTitle(id, dir, m.name) })
   return {
     id,
     summary: 'Typed actions (chanx / Django Channels)',
     description: 'The typed `{action, payload}` dialect of Django Channels / chanx consumers, on the same socket as the diagnostic echo: every frame with an `action` key, and every reply, is one of these; `action` tells them apart. The socket also carries the `echo` channel\'s welcome (first) and server_ping (each heartbeat).',
     discriminator: 'action',
-    receive: docs.receive.map(named('in')),
-    send: docs.send.map(named('out'))
+    ...prefixed(id, 'action_', consumerDocs(echoConsumer))
+  }
+}
+
+/** The FastChat app's flat dialect on /ws (SPEC 10): its own channel, discriminated by `type`; its messages are `flat_<type>`. */
+function flatChannel(): ChannelDoc {
+  const id = 'main_flat'
+  return {
+    id,
+    summary: 'FastChat, the app\'s flat dialect',
+    description: 'FastChat as the FastChat app\'s own frontend speaks it (SPEC section 10): every field beside `type`, no `data` envelope, and MSG and TYPING addressed to the current partner (the target of the last CHAT_OPENED). A connection whose first HELLO is flat (no `data` key, a top-level `display_name`) speaks it for its life; every FastChat frame it is sent is one of these. The socket also carries the `main` channel\'s greeting (WELCOME, first), its echo replies to other frames, and the enveloped PONG to a PING sent before HELLO.',
+    discriminator: 'type',
+    ...prefixed(id, 'flat_', flatDocs)
   }
 }
 
 export function coreSurfaces(): SurfaceDoc[] {
+  const mainChannels: ChannelDoc[] = [
+    {
+      id: 'main',
+      summary: 'Main endpoint',
+      description: 'A JSON greeting first, then verbatim echo of plain text, `{"type":"ping"}` → pong, the echo envelope for other JSON objects, and the FastChat chat protocol in its `{type, data}` envelope (SPEC section 3); `type` tells them apart. After a flat HELLO, FastChat frames belong to the `main_flat` channel on the same socket.',
+      discriminator: 'type',
+      receive: [...mainDocs.receive, ...fastchatDocs.receive],
+      send: [...mainDocs.send, ...fastchatDocs.send]
+    },
+    flatChannel()
+  ]
   const echoChannels: ChannelDoc[] = [
     {
       id: 'echo',
@@ -49,11 +76,11 @@ export function coreSurfaces(): SurfaceDoc[] {
       id: 'main',
       address: '/ws',
       title: 'Main endpoint',
-      description: 'A JSON greeting first, then verbatim echo of plain text, `{"type":"ping"}` → pong, the echo envelope for other JSON objects, and the FastChat chat protocol.',
+      description: 'A JSON greeting first, then verbatim echo of plain text, `{"type":"ping"}` → pong, the echo envelope for other JSON objects, and the FastChat chat protocol in two dialects: the enveloped `{type, data}` of SPEC section 3 and the FastChat app\'s flat frames.',
       auth: 'optional',
-      discriminator: 'type',
-      receive: [...mainDocs.receive, ...fastchatDocs.receive],
-      send: [...mainDocs.send, ...fastchatDocs.send]
+      receive: mainChannels.flatMap((c) => c.receive),
+      send: mainChannels.flatMap((c) => c.send),
+      channels: mainChannels
     },
     {
       id: 'echo',

@@ -196,3 +196,103 @@ function flatError(d: Record<string, unknown>): string {
 function unwrapPath(path: string): string {
   return path === '/data' ? '/' : path.startsWith('/data/') ? path.slice(5) : path
 }
+
+// ---------------------------------------------------------------- docs (AsyncAPI)
+// The flat dialect as its own channel of /ws in the AsyncAPI document (src/docs/surfaces.ts,
+// docs/asyncapi.md): what a flat client sends, and FlatServerMessages above. Imports kept here
+// so this section stands apart from the translation code it documents.
+import type { DialectDocs } from './message-doc.ts'
+import { ClientMsg, ClientMsgAck, Hello, OpenChat } from './fastchat.ts'
+
+/** Flat client frames: their fields beside `type`; unknown keys are ignored, never refused. */
+const open = { additionalProperties: true } as const
+const flatIn = <T extends string>(type: T, fields: Parameters<typeof Type.Object>[0], description: string) =>
+  Type.Object({ type: Type.Literal(type), ...fields }, { ...open, description })
+// The same field rules as the envelope's: a flat frame is checked as the enveloped message it means.
+const hello = Hello.properties.data.properties
+const UserId = OpenChat.properties.data.properties.target_user_id
+
+export const FlatHello = flatIn('HELLO', {
+  display_name: hello.display_name,
+  user_id: Type.Optional({ ...hello.user_id, description: 'a UUID v4; without one the server gives one, returned in HELLO_ACK' }),
+  session_id: Type.Optional(Type.String({ description: 'the app\'s per-tab id: accepted and ignored' })),
+  token: Type.Optional(hello.token)
+}, 'Flat when it has no data key and a top-level display_name; the first HELLO decides the connection\'s dialect for its life')
+export const FlatOpenChat = flatIn('OPEN_CHAT', {
+  target_user_id: UserId,
+  target_display_name: Type.String({ maxLength: 1000, description: 'sent by the app; the name shown comes from presence' })
+}, 'Opens (or reopens) the chat with a user online; its target becomes the sender\'s current partner')
+export const FlatClientMsg = flatIn('MSG', {
+  content: ClientMsg.properties.data.properties.content,
+  to: Type.Optional({ ...UserId, description: 'the recipient; without it, the partner in chat_id, else the current partner' }),
+  chat_id: Type.Optional(Type.String({ description: 'a chat this user was sent CHAT_OPENED for' })),
+  message_id: Type.Optional(ClientMsg.properties.data.properties.message_id)
+}, 'A message to the current partner unless to or chat_id names another; with none, ERROR CHAT_NOT_OPENED')
+export const FlatClientMsgAck = flatIn('MSG_ACK', {
+  message_id: ClientMsgAck.properties.data.properties.message_id,
+  status: Type.Optional(Type.String({ description: 'the app sends received; ignored' })),
+  timestamp: Type.Optional(Type.String({ description: 'ignored' }))
+}, 'The receipt for a MSG: its sender is told received')
+export const FlatClientTyping = flatIn('TYPING', {
+  is_typing: Type.Boolean({ description: 'read as false when missing' }),
+  to: Type.Optional(UserId),
+  chat_id: Type.Optional(Type.String())
+}, 'To the current partner unless to or chat_id names another; only changes are relayed, and with no partner it is dropped')
+export const FlatPing = flatIn('PING', {}, 'Answered with a flat PONG')
+export const FlatClientPong = flatIn('PONG', {}, 'The app\'s answer to an application PING: accepted, not answered')
+
+const A = '9d4dec7a-1df1-4670-8685-fd7f7b189dea'
+const B = '1a2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d'
+const SESSION = 'dea0a4f8-3f73-42ef-8a8f-b273a456f6d3'
+const CHAT = 'chat_5f0c2b9e8a474d2b9c1e5b7a2d4e6f80'
+const MID = 'c3e1a7f2-4b6d-4e8a-9c0b-1d2e3f4a5b6c'
+const AT = '2024-01-01T12:00:00.000Z'
+const TOO_SHORT = 'must be 3–50 characters after removing HTML (got 2)'
+
+/** The flat dialect of /ws for the AsyncAPI document; client examples are accepted as they are. */
+export const flatDocs: DialectDocs = {
+  receive: [
+    {
+      name: 'HELLO', schema: FlatHello,
+      examples: [
+        { type: 'HELLO', display_name: 'MerryZebra445', user_id: A, session_id: SESSION },
+        { type: 'HELLO', display_name: 'QuietOtter12' }
+      ]
+    },
+    { name: 'OPEN_CHAT', schema: FlatOpenChat, examples: [{ type: 'OPEN_CHAT', target_user_id: B, target_display_name: 'MerryGiraffe695' }] },
+    { name: 'MSG', schema: FlatClientMsg, examples: [{ type: 'MSG', content: 'hello bob' }, { type: 'MSG', content: 'hello bob', chat_id: CHAT, message_id: 'm-1' }] },
+    { name: 'MSG_ACK', schema: FlatClientMsgAck, examples: [{ type: 'MSG_ACK', message_id: MID, status: 'received', timestamp: AT }] },
+    { name: 'TYPING', schema: FlatClientTyping, examples: [{ type: 'TYPING', is_typing: true }, { type: 'TYPING', is_typing: false, to: B }] },
+    { name: 'PING', schema: FlatPing, examples: [{ type: 'PING' }] },
+    { name: 'PONG', schema: FlatClientPong, examples: [{ type: 'PONG' }] }
+  ],
+  send: [
+    { name: 'HELLO_ACK', schema: FlatHelloAck, examples: [{ type: 'HELLO_ACK', user_id: A, status: 'connected', message: 'Connected successfully' }] },
+    {
+      name: 'PRESENCE', schema: FlatPresence,
+      examples: [{ type: 'PRESENCE', users: [{ user_id: A, display_name: 'MerryZebra445', online: true }, { user_id: B, display_name: 'MerryGiraffe695', online: true }], action: 'update' }]
+    },
+    {
+      name: 'CHAT_OPENED', schema: FlatChatOpened,
+      examples: [{ type: 'CHAT_OPENED', chat_id: CHAT, participants: [A, B], target_user_id: B, target_display_name: 'MerryGiraffe695' }]
+    },
+    {
+      name: 'MSG', schema: FlatMsg,
+      examples: [{ type: 'MSG', chat_id: CHAT, message_id: MID, content: 'hello bob', sender_id: A, sender_name: 'MerryZebra445', timestamp: AT }]
+    },
+    {
+      name: 'MSG_ACK', schema: FlatMsgAck,
+      examples: [{ type: 'MSG_ACK', message_id: MID, status: 'delivered', timestamp: AT }, { type: 'MSG_ACK', message_id: MID, status: 'received', timestamp: AT }]
+    },
+    { name: 'TYPING', schema: FlatTyping, examples: [{ type: 'TYPING', user_id: A, display_name: 'MerryZebra445', is_typing: true }] },
+    { name: 'PONG', schema: FlatPong, examples: [{ type: 'PONG' }] },
+    {
+      name: 'ERROR', schema: FlatError,
+      examples: [
+        { type: 'ERROR', error_code: 'CHAT_NOT_OPENED', message: 'open a chat first', details: null },
+        { type: 'ERROR', error_code: 'VALIDATION', message: `invalid HELLO: /display_name: ${TOO_SHORT}`, details: { errors: [{ path: '/display_name', message: TOO_SHORT }] } },
+        { type: 'ERROR', error_code: 'RATE_LIMITED', message: 'too many messages', message_id: MID, details: { message_id: MID, retry_after_ms: 41250 } }
+      ]
+    }
+  ]
+}
