@@ -2,10 +2,12 @@
 // connection writes through a FlatPeer, which renders every enveloped frame flat; and since the
 // app's MSG and TYPING name no recipient, each flat user has a current partner, set by every
 // CHAT_OPENED the user is sent (the app selects whatever CHAT_OPENED names, so routing follows
-// the screen). Partners are kept in the backplane's expiring keys, so a tab that reconnects to
-// another instance still has its chat. docs/fastchat.md, "The FastChat app's flat dialect", says
+// the screen). The current partner is kept in the history store when there is one (it survives
+// a restart there, and Redis shares it), else in the backplane's expiring keys, so a tab that
+// reconnects to another instance or after a deploy still has its chat. docs/fastchat.md, "The FastChat app's flat dialect", says
 // why each choice.
 import type { KeyStore } from '../backplane/backplane.ts'
+import type { HistoryStore } from '../history/store.ts'
 import { FlatRenderer } from '../protocol/fastchat-flat.ts'
 import { isoNow } from '../lib/clock.ts'
 import { unawaited, type Awaitable } from '../lib/awaitable.ts'
@@ -24,8 +26,10 @@ export class FlatDialect {
   constructor(
     presence: Presence,
     chats: Chats,
-    /** ('partner', user, 'current') → the current partner; ('partner', user, chat_id) → the partner in that chat. */
-    private readonly keys: KeyStore
+    /** ('partner', user, chat_id) → the partner in that chat; ('partner', user, 'current') without a history store. */
+    private readonly keys: KeyStore,
+    /** Where the current partner is kept when there is one: it survives restarts there (SQLite, Redis). */
+    private readonly history: HistoryStore | undefined
   ) {
     this.renderer = new FlatRenderer({
       nameOf: (id) => presence.displayName(id),
@@ -52,13 +56,18 @@ export class FlatDialect {
   }
 
   current(userId: string): Awaitable<string | undefined> {
-    return this.keys.get('partner', userId, CURRENT)
+    return this.history ? this.history.partnerOf(userId) : this.keys.get('partner', userId, CURRENT)
   }
 
   /** A CHAT_OPENED reached one of the user's flat connections: its target is now the partner. */
   opened(userId: string, chatId: string, partner: string): void {
-    // Not waited for: the frame is on its way, and the store keeps the order of what follows.
-    unawaited(this.keys.put('partner', userId, CURRENT, partner, PARTNER_TTL_MS))
+    // Not waited for: the frame is on its way, and each store keeps the order of what follows.
+    try {
+      if (this.history) this.history.setPartner(userId, partner)
+      else unawaited(this.keys.put('partner', userId, CURRENT, partner, PARTNER_TTL_MS))
+    } catch {
+      // The store is closing (shutdown): the user opens the chat again after reconnecting.
+    }
     unawaited(this.keys.put('partner', userId, chatId, partner, PARTNER_TTL_MS))
   }
 

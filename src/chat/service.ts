@@ -65,7 +65,7 @@ export class ChatService {
     this.typing = new TypingRelay(backplane)
     this.history = opts.history && new ChatHistory(opts.history, backplane, presence, this.chats, this.ledger)
     this.relay = new MessageRelay(backplane, presence, this.chats, this.ledger, limits, this.history)
-    this.flat = new FlatDialect(presence, this.chats, backplane.keys)
+    this.flat = new FlatDialect(presence, this.chats, backplane.keys, opts.history)
   }
 
   session(peer: ChatPeer, handshakeToken?: string): ChatSession {

@@ -57,6 +57,8 @@ export class MemoryHistory implements HistoryStore {
   private readonly users = new Map<string, User>()
   /** Claims never expire: a claim outlives its user's display name so nobody else can take the id while logs of it remain. */
   private readonly claims = new Map<string, string>()
+  /** Flat users' current partners (store.ts, partnerOf). */
+  private readonly partners = new Map<string, { partner: string; expiresAt: number }>()
   private readonly ttlMs: number
   private readonly sweeper: NodeJS.Timeout
 
@@ -186,6 +188,19 @@ export class MemoryHistory implements HistoryStore {
     return true
   }
 
+  partnerOf(userId: string): string | undefined {
+    const p = this.partners.get(userId)
+    if (p && p.expiresAt <= this.now()) {
+      this.partners.delete(userId)
+      return undefined
+    }
+    return p?.partner
+  }
+
+  setPartner(userId: string, partnerId: string): void {
+    this.partners.set(userId, { partner: partnerId, expiresAt: this.now() + this.ttlMs })
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper)
   }
@@ -230,6 +245,7 @@ export class MemoryHistory implements HistoryStore {
     const now = this.now()
     for (const log of this.logs.values()) if (log.expires_at <= now) this.drop(log)
     for (const [id, user] of this.users) if (user.expiresAt <= now) this.users.delete(id)
+    for (const [id, p] of this.partners) if (p.expiresAt <= now) this.partners.delete(id)
   }
 
   private view(log: Log, e: Entry): StoredMessage {

@@ -21,7 +21,8 @@ export const HistoryKeys = {
   /** ZSET chat id → last activity (ms): the user's chats. */
   chats: (user: string) => `${HISTORY_PREFIX}c:${user}`,
   /** HASH name, seen (ms), claim; expires 2 × ttl after seen (the claim must outlive every log of the user). */
-  user: (user: string) => `${HISTORY_PREFIX}user:${user}`
+  user: (user: string) => `${HISTORY_PREFIX}user:${user}`,
+  partner: (user: string) => `${HISTORY_PREFIX}partner:${user}`
 }
 
 // Per participant u the meta hash holds, all only moving up:

@@ -194,6 +194,14 @@ export class RedisHistory implements HistoryStore {
     return name !== null && seen !== null && Date.now() - Number(seen) < this.limits.ttlS * 1000 ? name : undefined
   }
 
+  async partnerOf(userId: string): Promise<string | undefined> {
+    return (await this.conn.get(HistoryKeys.partner(userId))) ?? undefined
+  }
+
+  setPartner(userId: string, partnerId: string): void {
+    this.conn.set(HistoryKeys.partner(userId), partnerId, 'EX', this.limits.ttlS).catch(() => {})
+  }
+
   async claimHash(userId: string): Promise<string | undefined> {
     return (await this.conn.hget(HistoryKeys.user(userId), 'claim')) ?? undefined
   }

@@ -84,6 +84,11 @@ CREATE TABLE IF NOT EXISTS claims (
   user_id TEXT PRIMARY KEY,
   hash TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partners (
+  user_id TEXT PRIMARY KEY,
+  partner TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `
 
 interface ChatRow {
@@ -112,6 +117,8 @@ interface Chat extends ChatRow {
   marksQueued?: Map<string, PendingMark>
   /** The first_seq the table was last trimmed to: a commit trims only when first_seq moved past it. */
   trimmed: number
+  /** Its row is in the table: a commit updates the four columns that move instead of an upsert. */
+  inTable: boolean
 }
 
 /** A participant's marks waiting for the next commit: one write per chat and reader per commit, whatever the number of messages. */
@@ -172,6 +179,11 @@ class SqliteStore implements SqliteHistory {
   private idCount = 0
   private readonly dirty = new Set<Chat>()
   private ops: Array<() => void> = []
+  /**
+   * Message rows waiting for the commit, flat: (chat, seq, from_a, message_id, content, ts) per
+   * message. One array instead of a closure per message: appends are the hot path.
+   */
+  private rows: Array<number | string> = []
   private marked = new Set<Chat>()
   private readonly checkpointer: Checkpointer
   private waiters: Waiter[] = []
@@ -182,7 +194,7 @@ class SqliteStore implements SqliteHistory {
   private closed = false
 
   private readonly q
-  private readonly commit: (ops: Array<() => void>, dirty: Set<Chat>, marked: Set<Chat>) => void
+  private readonly commit: (rows: Array<number | string>, ops: Array<() => void>, dirty: Set<Chat>, marked: Set<Chat>) => void
   private readonly sweepTx: (now: number) => string[]
 
   constructor(
@@ -192,6 +204,7 @@ class SqliteStore implements SqliteHistory {
   ) {
     this.ttlMs = limits.ttlS * 1000
     const db = (this.db = new Database(path))
+    if (process.env.PAGE) db.pragma('page_size = ' + process.env.PAGE)
     db.pragma('journal_mode = WAL')
     // In WAL mode NORMAL keeps every commit through a process crash; only an OS crash or power
     // loss can drop the last few, and it spares an fsync per commit.
@@ -207,6 +220,8 @@ class SqliteStore implements SqliteHistory {
          ON CONFLICT (id) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq,
            last_at = excluded.last_at, expires_at = excluded.expires_at`
       ),
+      // Positional and plain UPDATE: every dirty chat runs it once per commit, the upsert only when new.
+      touchChat: db.prepare<[number, number, number, number, number]>('UPDATE chats SET first_seq = ?, last_seq = ?, last_at = ?, expires_at = ? WHERE id = ?'),
       trim: db.prepare<[number, number]>('DELETE FROM messages WHERE chat = ? AND seq < ?'),
       dropMessages: db.prepare<[number]>('DELETE FROM messages WHERE chat = ?'),
       dropMarks: db.prepare<[number]>('DELETE FROM marks WHERE chat = ?'),
@@ -224,6 +239,7 @@ class SqliteStore implements SqliteHistory {
         'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND seq BETWEEN ? AND ? ORDER BY seq'
       ),
       marks: db.prepare<[number], MarkRow>('SELECT user, delivered, received FROM marks WHERE chat = ?'),
+      bumpMarks: db.prepare<[number, number, number, string]>('UPDATE marks SET delivered = max(delivered, ?), received = max(received, ?) WHERE chat = ? AND user = ?'),
       raiseMarks: db.prepare<[number, string, number, number]>(
         `INSERT INTO marks (chat, user, delivered, received) VALUES (?, ?, ?, ?)
          ON CONFLICT (chat, user) DO UPDATE SET delivered = max(delivered, excluded.delivered), received = max(received, excluded.received)`
@@ -253,15 +269,29 @@ class SqliteStore implements SqliteHistory {
       sweepMessages: db.prepare<[number]>('DELETE FROM messages WHERE chat IN (SELECT id FROM chats WHERE expires_at <= ?)'),
       sweepMarks: db.prepare<[number]>('DELETE FROM marks WHERE chat IN (SELECT id FROM chats WHERE expires_at <= ?)'),
       sweepChats: db.prepare<[number], { chat_id: string }>('DELETE FROM chats WHERE expires_at <= ? RETURNING chat_id'),
-      sweepUsers: db.prepare<[number]>('DELETE FROM users WHERE expires_at <= ?')
+      sweepUsers: db.prepare<[number]>('DELETE FROM users WHERE expires_at <= ?'),
+      partner: db.prepare<[string, number], { partner: string }>('SELECT partner FROM partners WHERE user_id = ? AND expires_at > ?'),
+      setPartner: db.prepare<[string, string, number]>(
+        'INSERT INTO partners (user_id, partner, expires_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET partner = excluded.partner, expires_at = excluded.expires_at'
+      ),
+      sweepPartners: db.prepare<[number]>('DELETE FROM partners WHERE expires_at <= ?')
     }
     const q = this.q
 
-    this.commit = db.transaction((ops: Array<() => void>, dirty: Set<Chat>, marked: Set<Chat>) => {
+    this.commit = db.transaction((rows: Array<number | string>, ops: Array<() => void>, dirty: Set<Chat>, marked: Set<Chat>) => {
+      // Rows first: an op that drops an expired chat must come after the rows queued for it.
+      const insert = q.insertMessage
+      for (let i = 0; i < rows.length; i += 6) insert.run(rows[i] as number, rows[i + 1] as number, rows[i + 2] as number, rows[i + 3] as string, rows[i + 4] as string, rows[i + 5] as string)
       for (const op of ops) op()
-      for (const chat of marked) for (const m of chat.marksQueued!.values()) q.raiseMarks.run(m.chat, m.user, m.delivered, m.received)
+      // An UPDATE first: the row is there for every mark but a reader's first (cheaper than the upsert's failed insert).
+      for (const chat of marked) {
+        for (const m of chat.marksQueued!.values()) {
+          if (q.bumpMarks.run(m.delivered, m.received, m.chat, m.user).changes === 0) q.raiseMarks.run(m.chat, m.user, m.delivered, m.received)
+        }
+      }
       for (const chat of dirty) {
-        q.upsertChat.run(row(chat))
+        if (chat.inTable) q.touchChat.run(chat.first_seq, chat.last_seq, chat.last_at, chat.expires_at, chat.id)
+        else q.upsertChat.run(row(chat))
         if (chat.first_seq > chat.trimmed) q.trim.run(chat.id, chat.first_seq)
       }
     })
@@ -270,6 +300,7 @@ class SqliteStore implements SqliteHistory {
       q.sweepMarks.run(now)
       const gone = q.sweepChats.all(now).map((r) => r.chat_id)
       q.sweepUsers.run(now)
+      q.sweepPartners.run(now)
       return gone
     })
 
@@ -303,7 +334,7 @@ class SqliteStore implements SqliteHistory {
     let chat = this.chat(msg.chat_id)
     if (!chat) {
       const now = this.now()
-      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: { bySeq: [], base: 1, head: 0, byKey: new Map() }, used: true }
+      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: { bySeq: [], base: 1, head: 0, byKey: new Map() }, used: true, inTable: false }
       this.cache.set(chat.chat_id, chat)
     }
     const fromA = msg.from === chat.user_a ? 1 : 0
@@ -325,8 +356,7 @@ class SqliteStore implements SqliteHistory {
     chat.expires_at = this.now() + this.ttlMs
     this.remember(ids, key, seq, chat.first_seq)
     this.dirty.add(chat)
-    const id = chat.id
-    this.ops.push(() => this.q.insertMessage.run(id, seq, fromA, msg.message_id, msg.content, msg.timestamp))
+    this.rows.push(chat.id, seq, fromA, msg.message_id, msg.content, msg.timestamp)
     const message: StoredMessage = { chat_id: msg.chat_id, from: msg.from, to: msg.to, content: msg.content, message_id: msg.message_id, timestamp: msg.timestamp, seq, status: 'stored' }
     return this.after<Appended>({ message, epoch: chat.epoch, duplicate: false })
   }
@@ -402,6 +432,19 @@ class SqliteStore implements SqliteHistory {
     return this.after<void>(undefined)
   }
 
+  partnerOf(userId: string): string | undefined {
+    this.assertOpen()
+    this.flush()
+    return this.q.partner.get(userId, this.now())?.partner
+  }
+
+  setPartner(userId: string, partnerId: string): void {
+    this.assertOpen()
+    const expires = this.now() + this.ttlMs
+    this.ops.push(() => this.q.setPartner.run(userId, partnerId, expires))
+    this.schedule()
+  }
+
   known(userId: string): string | undefined {
     this.assertOpen()
     this.flush()
@@ -438,7 +481,7 @@ class SqliteStore implements SqliteHistory {
       // A chat with writes queued is always cached (eviction happens only after a commit), so the table is current here.
       const stored = this.q.chatById.get(chatId)
       if (!stored) return undefined
-      chat = { ...stored, trimmed: stored.first_seq, used: true }
+      chat = { ...stored, trimmed: stored.first_seq, used: true, inTable: true }
       this.cache.set(chatId, chat)
     }
     chat.used = true
@@ -546,15 +589,16 @@ class SqliteStore implements SqliteHistory {
       clearImmediate(this.scheduled)
       this.scheduled = undefined
     }
-    if (this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0 && this.marked.size === 0) return
-    const { ops, waiters, marked } = this
+    if (this.rows.length === 0 && this.ops.length === 0 && this.dirty.size === 0 && this.waiters.length === 0 && this.marked.size === 0) return
+    const { rows, ops, waiters, marked } = this
     const dirty = new Set(this.dirty)
+    this.rows = []
     this.ops = []
     this.waiters = []
     this.marked = new Set()
     this.dirty.clear()
     try {
-      this.commit(ops, dirty, marked)
+      this.commit(rows, ops, dirty, marked)
       this.committed++
     } catch (err) {
       for (const chat of marked) chat.marksQueued = undefined
@@ -564,7 +608,10 @@ class SqliteStore implements SqliteHistory {
       for (const w of waiters) w.reject(err)
       return
     }
-    for (const chat of dirty) chat.trimmed = chat.first_seq
+    for (const chat of dirty) {
+      chat.trimmed = chat.first_seq
+      chat.inTable = true
+    }
     for (const chat of marked) chat.marksQueued = undefined
     for (const w of waiters) w.resolve(w.value as never)
     // Past CACHE_MAX, second chance: a chat used since the last pass goes to the back unused, one not used leaves.

@@ -141,6 +141,15 @@ export interface HistoryStore {
   /** Store the hash unless one is there; true when this call stored it. */
   setClaimHash(userId: string, hash: string): Awaitable<boolean>
 
+  /**
+   * A flat FastChat user's current chat partner (SPEC section 10: the app's MSG names no
+   * recipient), kept ttlS after it was last set, so a tab that comes back after a restart still
+   * messages whom its screen shows.
+   */
+  partnerOf(userId: string): Awaitable<string | undefined>
+  /** Queued with the next write, with nothing to wait for: losing one only means the app's user opens the chat again. */
+  setPartner(userId: string, partnerId: string): void
+
   /** Flush what is pending and let go of files and connections. */
   close(): Promise<void>
 }

@@ -309,6 +309,23 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.equal(await store.claimHash(B), 'hash-b1', 'seen leaves the claim alone')
   })
 
+  t.test('partners: a flat user\'s current partner, per user, the latest wins, gone ttlS after it was set', async (t) => {
+    const store = await fresh(t, { maxPerChat: 1000, ttlS: 1 })
+    t.equal(await store.partnerOf(A), undefined)
+    store.setPartner(A, B)
+    store.setPartner(C, A)
+    t.equal(await store.partnerOf(A), B, 'read at once after it was set')
+    store.setPartner(A, D)
+    t.equal(await store.partnerOf(A), D, 'the latest wins')
+    t.equal(await store.partnerOf(C), A)
+    t.equal(await store.partnerOf(B), undefined)
+    await sleep(600)
+    store.setPartner(C, B) // pushes carol's, not alice's
+    await sleep(700)
+    t.equal(await store.partnerOf(A), undefined, 'ttlS after it was last set')
+    t.equal(await store.partnerOf(C), B)
+  })
+
   t.test('expiry: logs ttlS after their last message, users ttlS after last seen', async (t) => {
     const store = await fresh(t, { maxPerChat: 1000, ttlS: 1 })
     const ab1 = msg(A, B)
@@ -349,7 +366,7 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
 
   const reopen = opts.reopen
   if (reopen) {
-    t.test('reopen: messages, marks, users and claims survive close, and seq continues', async (t) => {
+    t.test('reopen: messages, marks, users, claims and partners survive close, and seq continues', async (t) => {
       const first = await open(LIMITS)
       const ab = [msg(A, B), msg(B, A), msg(A, B), msg(A, B)]
       const ac = msg(C, A)
@@ -360,6 +377,7 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
       await first.seen(A, 'Alice')
       await first.setClaimHash(A, 'hash-a')
       // Not awaited: close() must flush what is pending.
+      first.setPartner(A, B)
       const pending = [first.markDelivered(AB, A, 2), first.seen(B, 'Bob'), first.append(msg(C, A))]
       await first.close()
       await Promise.all(pending)
@@ -378,6 +396,7 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
       t.equal(await store.known(A), 'Alice')
       t.equal(await store.known(B), 'Bob')
       t.equal(await store.claimHash(A), 'hash-a')
+      t.equal(await store.partnerOf(A), B, 'a partner set just before close is kept')
       t.equal(await store.setClaimHash(A, 'other'), false)
       t.strictSame(await store.backlog(B), [{ chat_id: AB, target_user_id: A, epoch, last_seq: 4, messages: [stored(ab[3]!, 4)] }])
       t.strictSame(
