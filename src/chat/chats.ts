@@ -22,11 +22,12 @@ export function chatId(a: string, b: string): string {
   return `chat_${createHash('sha256').update(`${x}\n${y}`).digest('hex').slice(0, 32)}`
 }
 
-/** Chat ids remembered by Chats.idOf before the map starts over. */
-const REMEMBERED_IDS = 10_000
+/** Users whose chat ids Chats.idOf remembers before the map starts over. */
+const REMEMBERED_USERS = 10_000
 
 export class Chats {
-  private readonly ids = new Map<string, string>()
+  /** Lower user id → higher → chat id: two lookups on ids already hashed, not a pair key built per message. */
+  private readonly ids = new Map<string, Map<string, string>>()
 
   constructor(
     private readonly store: ChatStore,
@@ -40,11 +41,17 @@ export class Chats {
 
   /** chatId(a, b), remembered: the relay needs it for every stored MSG, and it is a SHA-256. */
   idOf(a: string, b: string): string {
-    const key = a < b ? `${a}\n${b}` : `${b}\n${a}`
-    let id = this.ids.get(key)
+    const x = a < b ? a : b
+    const y = a < b ? b : a
+    let ofX = this.ids.get(x)
+    if (ofX === undefined) {
+      if (this.ids.size >= REMEMBERED_USERS) this.ids.clear()
+      this.ids.set(x, (ofX = new Map()))
+    }
+    let id = ofX.get(y)
     if (id === undefined) {
-      if (this.ids.size >= REMEMBERED_IDS) this.ids.clear()
-      this.ids.set(key, (id = chatId(a, b)))
+      if (ofX.size >= REMEMBERED_USERS) ofX.clear()
+      ofX.set(y, (id = chatId(a, b)))
     }
     return id
   }

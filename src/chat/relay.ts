@@ -10,12 +10,12 @@
 // until the append is issued (that fixes its seq), and the rest follows when the write lands,
 // in seq order. One commit then carries every message that arrived meanwhile, not one per pair.
 import { randomUUID } from 'node:crypto'
-import type { Backplane } from '../backplane/backplane.ts'
+import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
 import {
   CONTENT_LENGTH, cleanText, errorFrame, logPlaceFields, msgAckFrame, msgFrame, storedAckFrame, type ClientMsg, type ClientMsgAck
 } from '../protocol/fastchat.ts'
-import type { Appended, HistoryStore } from '../history/store.ts'
+import type { Appended, HistoryStore, StoredMessage } from '../history/store.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { isoNow } from '../lib/clock.ts'
 import { KeyedSerial } from '../lib/keyed-serial.ts'
@@ -140,39 +140,51 @@ export class MessageRelay {
         const appended = store.append({ chat_id: this.chats.idOf(me, to), from: me, to, content, message_id: messageId, timestamp: isoNow() })
         if (!isThenable(appended)) return this.landed(session, appended, store)
         // Not returned: the pair's next message and the connection's next frame go on meanwhile.
-        Promise.resolve(appended)
-          .then((a) => this.landed(session, a, store), () => fail(NOT_STORED)) // the store is away: nothing was promised
-          .catch(() => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL))
+        // (One reaction per message, not a .catch as well: landing is guarded inside it.)
+        appended.then((a) => this.landSafely(session, a, store), () => fail(NOT_STORED)) // the store is away: nothing was promised
       })
     }))
   }
 
+  /** landed(), and a failure in it closes the connection rather than going unnoticed. */
+  private landSafely(session: Identified, a: Appended, store: HistoryStore): void {
+    const close = () => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL)
+    try {
+      const done = this.landed(session, a, store)
+      if (isThenable(done)) done.then(undefined, close)
+    } catch {
+      close()
+    }
+  }
+
   /** The message is in the log: hand it to the recipient's connections, then acknowledge where it stands. */
   private landed(session: Identified, a: Appended, store: HistoryStore): Awaitable<void> {
+    // The stored message is its own LogPlace and msgFrame input: no copies per message.
     const m = a.message
-    const place = { chat_id: m.chat_id, seq: m.seq }
     if (a.duplicate) {
-      session.peer.send(storedAckFrame(m.message_id, m.status === 'stored' ? 'stored' : 'delivered', place, m.content), 'MSG_ACK')
+      session.peer.send(storedAckFrame(m.message_id, m.status === 'stored' ? 'stored' : 'delivered', m, m.content), 'MSG_ACK')
       return
     }
-    const me = session.user.user_id
-    const frame = msgFrame({ from: me, to: m.to, content: m.content, message_id: m.message_id, timestamp: m.timestamp })
-    const history = { fields: logPlaceFields(place), chat_id: m.chat_id, seq: m.seq }
-    const remembered = this.ledger.rememberSender(m.to, m.message_id, me) // before the MSG goes: see deliver()
+    const frame = msgFrame(m)
+    const history = { fields: logPlaceFields(m), chat_id: m.chat_id, seq: m.seq }
+    const remembered = this.ledger.rememberSender(m.to, m.message_id, m.from) // before the MSG goes: see deliver()
     // Offered even if the recipient looked offline a moment ago: they may be saying HELLO now.
     return then(this.backplane.deliver(m.to, { frame, label: 'MSG', droppable: false, history }), (taken) => {
-      const ack = () => {
-        session.peer.send(storedAckFrame(m.message_id, taken > 0 ? 'delivered' : 'stored', place, m.content), 'MSG_ACK')
-        // The sender's other tabs.
-        return then(this.backplane.deliver(me, { frame, label: 'MSG', droppable: false, except: session.ref, history }), () => undefined)
-      }
       if (taken === 0) {
         unawaited(remembered)
-        return ack()
+        return this.ackStored(session, m, 'stored', frame, history)
       }
       // Not waited for: a delivered mark lost in a crash only means the message is handed over again (clients drop repeats).
       unawaited(store.markDelivered(m.chat_id, m.to, m.seq))
-      return then(remembered, ack)
+      return isThenable(remembered)
+        ? Promise.resolve(remembered).then(() => this.ackStored(session, m, 'delivered', frame, history))
+        : this.ackStored(session, m, 'delivered', frame, history)
     })
+  }
+
+  /** The sender's ack, with the message's place and content as stored; then the sender's other tabs get the MSG. */
+  private ackStored(session: Identified, m: StoredMessage, status: 'stored' | 'delivered', frame: string, history: HistoryExtra): Awaitable<void> {
+    session.peer.send(storedAckFrame(m.message_id, status, m, m.content), 'MSG_ACK')
+    return then(this.backplane.deliver(m.from, { frame, label: 'MSG', droppable: false, except: session.ref, history }), () => undefined)
   }
 }

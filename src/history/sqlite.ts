@@ -204,7 +204,6 @@ class SqliteStore implements SqliteHistory {
   ) {
     this.ttlMs = limits.ttlS * 1000
     const db = (this.db = new Database(path))
-    if (process.env.PAGE) db.pragma('page_size = ' + process.env.PAGE)
     db.pragma('journal_mode = WAL')
     // In WAL mode NORMAL keeps every commit through a process crash; only an OS crash or power
     // loss can drop the last few, and it spares an fsync per commit.
