@@ -109,8 +109,10 @@ t.test('sqlite: what was acked survives the process being killed right after the
     import { openSqliteHistory } from ${JSON.stringify(new URL('../../src/history/sqlite.ts', import.meta.url).pathname)}
     const store = openSqliteHistory({ dir: process.argv[1], limits: { maxPerChat: 1000, ttlS: 3600 } })
     const msgs = JSON.parse(process.argv[2])
-    const acked = await Promise.all(msgs.map((m) => store.append(m)))
-    process.stdout.write(JSON.stringify(acked.map((a) => a.message.seq)))
+    // Two commits: the second leaves the chat's row behind its messages (flush(): DEFER_MS).
+    const first = await Promise.all(msgs.slice(0, 10).map((m) => store.append(m)))
+    const second = await Promise.all(msgs.slice(10).map((m) => store.append(m)))
+    process.stdout.write(JSON.stringify([...first, ...second].map((a) => a.message.seq)))
     process.kill(process.pid, 'SIGKILL') // no close(), no exit handlers: a crash
   `
   const msgs = Array.from({ length: 20 }, (_, i) => msg(i + 1))
@@ -121,4 +123,7 @@ t.test('sqlite: what was acked survives the process being killed right after the
   t.teardown(() => store.close())
   const page = await store.page(AB, { limit: 100 })
   t.strictSame(page?.messages.map((m) => [m.seq, m.message_id, m.content]), msgs.map((m, i) => [i + 1, m.message_id, m.content]))
+  t.equal(page?.last_seq, 20, 'the chat\'s row, left behind by the crash, is repaired from its messages')
+  t.equal((await store.chatsOf('alice', 10))[0]?.last_seq, 20, 'and CHATS says so')
+  t.equal((await store.append(msg(21))).message.seq, 21, 'seq continues after the last acked message')
 })
