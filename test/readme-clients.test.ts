@@ -184,16 +184,16 @@ t.test('the README\'s `npm run smoke` line, the project\'s own CLI, passes', asy
   t.match(run.out, /smoke: all 6 checks passed/)
 })
 
-/** A Python that has `websockets`: $PYTHON, else python3; undefined when none does. */
+/** A Python that has `websockets`: $PYTHON, else python3, else Debian's (CI installs python3-websockets); undefined when none does. */
 function python(): string | undefined {
-  for (const py of [process.env.PYTHON, 'python3'].filter((p): p is string => !!p)) {
+  for (const py of [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p)) {
     if (spawnSync(py, ['-c', 'import websockets'], { stdio: 'ignore' }).status === 0) return py
   }
   return undefined
 }
 
 const py = python()
-t.test('the README\'s Python example runs', { skip: py ? false : 'no python3 with websockets here (pip install websockets, or set PYTHON)' }, async (t) => {
+t.test('the README\'s Python example runs', { skip: py ? false : 'no python3 with websockets here (pip install websockets, apt-get install python3-websockets, or set PYTHON)' }, async (t) => {
   if (!py) return
   const readme = readFileSync(`${root}/README.md`, 'utf8')
   const code = /```python\n([\s\S]*?)```/.exec(readme)?.[1]
