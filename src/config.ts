@@ -76,7 +76,10 @@ export const ConfigSchema = Type.Object({
     description: 'redis://… to share state between instances; unset runs in memory' // rediss:// for TLS
   })),
   // Leases are renewed a few times per TTL and swept every tick: under a second is all churn.
-  INSTANCE_TTL_S: Type.Number({ minimum: 1, maximum: 86_400, default: 15, description: 'users of a dead instance leave presence within this many seconds' })
+  INSTANCE_TTL_S: Type.Number({ minimum: 1, maximum: 86_400, default: 15, description: 'users of a dead instance leave presence within this many seconds' }),
+
+  // --- the operators' console (docs/admin.md)
+  ADMIN_TOKEN: optionalString('bearer token for /admin and /admin/ws; unset: npm start makes one per process and logs the admin URL, a bare app refuses them all')
 })
 
 export type ConfigValues = Static<typeof ConfigSchema>
