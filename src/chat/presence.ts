@@ -99,6 +99,11 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
     this.timer = undefined
   }
 
+  /** This instance's identified connections, by user (read by the admin console, src/admin). */
+  get local(): LocalHub {
+    return this.hub
+  }
+
   isOnline(userId: string): boolean {
     return this.online.has(userId)
   }
