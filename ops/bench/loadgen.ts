@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { connect, connectMany, handshakeRequest, maskedFrame, nextText, repeated, SOURCE_ADDRESSES, startsWith, type RawConn } from './lib/wire.ts'
 import { coreBusy, coreTimes, percentiles, processCpuTimes, processRss, processWriteBytes, type CoreTimes } from './lib/stats.ts'
+import { answerPing, readTextFrames, sioConnect, sioConnectMany, SIO_CONNECT_FRAME, SIO_PATH } from './lib/sio.ts'
 
 export interface Target {
   port: number
@@ -33,7 +34,8 @@ export interface ThroughputJob extends Target {
 
 export interface RelayJob extends Target {
   kind: 'relay'
-  server: 'switchboard' | 'raw'
+  /** socketio: the Socket.IO peer (servers/socketio-relay.ts), `msg` events with ack callbacks. */
+  server: 'switchboard' | 'raw' | 'socketio'
   pairs: number
   inflight: number
   warmupS: number
@@ -83,6 +85,8 @@ export interface IdleJob extends Target {
   steps: number[]
   /** Where the server's memory hook writes (BENCH_MEMORY_FILE). */
   memoryFile: string
+  /** Socket.IO connections (lib/sio.ts): Engine.IO open, then connected to the main namespace. */
+  socketio?: boolean
 }
 
 export interface StormJob extends Target {
@@ -99,6 +103,12 @@ export interface StormJob extends Target {
 export interface ConnectJob extends Target {
   kind: 'connect'
   path: string
+  /**
+   * When a connection counts as established (default: the 101). welcome: the 101 and
+   * Switchboard's WELCOME read; socketio: the 101, Engine.IO's open packet read, the namespace
+   * connect `40` sent and the server's `40{"sid":…}` read (path: SIO_PATH).
+   */
+  until?: 'welcome' | 'socketio'
   concurrency: number
   warmupS: number
   measureS: number
@@ -186,9 +196,12 @@ function sameFrame(frame: Buffer, inflight: number): Batches {
  * own message_id: the masked frame is copied and the counter's digits written into the copy,
  * masked with the frame's mask, so each frame costs a copy and a few byte writes.
  */
-function stampedFrames(payload: string, placeholder: string, scrambled = false): Batches {
+function stampedFrames(payload: string, placeholder: string, scrambled = false, everyOccurrence = false): Batches {
   const frame = maskedFrame(payload)
-  const at = frame.length - Buffer.byteLength(payload) + Buffer.byteLength(payload.slice(0, payload.indexOf(placeholder)))
+  const offset = (index: number) => frame.length - Buffer.byteLength(payload) + Buffer.byteLength(payload.slice(0, index))
+  // everyOccurrence: the same counter in several places (a Socket.IO ack id and the message_id).
+  const ats = [offset(payload.indexOf(placeholder))]
+  for (let i = payload.indexOf(placeholder, payload.indexOf(placeholder) + 1); everyOccurrence && i !== -1; i = payload.indexOf(placeholder, i + 1)) ats.push(offset(i))
   const maskAt = frame.length - Buffer.byteLength(payload) - 4
   const mask = frame.subarray(maskAt, maskAt + 4)
   const payloadStart = maskAt + 4
@@ -201,11 +214,14 @@ function stampedFrames(payload: string, placeholder: string, scrambled = false):
       frame.copy(out, base)
       // Scrambled: the counter times an odd constant not divisible by 5, modulo 10^width — a
       // bijection, so ids stay unique but arrive in no order (exact while the product < 2^53).
-      let n = scrambled ? (counter++ * 2654435761) % 10 ** width : counter++
-      for (let i = width - 1; i >= 0; i--) {
-        const pos = at + i
-        out[base + pos] = (0x30 + (n % 10)) ^ mask[(pos - payloadStart) & 3]!
-        n = Math.floor(n / 10)
+      const value = scrambled ? (counter++ * 2654435761) % 10 ** width : counter++
+      for (const at of ats) {
+        let n = value
+        for (let i = width - 1; i >= 0; i--) {
+          const pos = at + i
+          out[base + pos] = (0x30 + (n % 10)) ^ mask[(pos - payloadStart) & 3]!
+          n = Math.floor(n / 10)
+        }
       }
     }
     return out
@@ -296,6 +312,9 @@ async function throughput(job: ThroughputJob) {
 const MSG_PREFIX = Buffer.from('{"type":"MSG",')
 const ACK_PREFIX = Buffer.from('{"type":"MSG_ACK"')
 const ERROR_PREFIX = Buffer.from('{"type":"ERROR"')
+/** Socket.IO: an event `msg` to the recipient, an ack to the sender (lib/sio.ts). */
+const SIO_MSG_PREFIX = Buffer.from('42["msg",')
+const SIO_ACK_PREFIX = Buffer.from('43')
 
 async function relay(job: RelayJob) {
   const senders: RawConn[] = []
@@ -308,6 +327,14 @@ async function relay(job: RelayJob) {
       senders.push(await connect({ ...opts, path: `/?pair=${i}`, localAddress: SOURCE_ADDRESSES[i % 8] }))
       receivers.push(await connect({ ...opts, path: `/?pair=${i}`, localAddress: SOURCE_ADDRESSES[i % 8] }))
       targets.push(randomUUID())
+      continue
+    }
+    if (job.server === 'socketio') {
+      // Each user in the room of its own id, joined when it connects with auth {user}.
+      const toId = randomUUID()
+      receivers.push(await sioConnect({ ...opts, localAddress: SOURCE_ADDRESSES[(i + 1) % 8] }, { user: toId }))
+      senders.push(await sioConnect({ ...opts, localAddress: SOURCE_ADDRESSES[i % 8] }, { user: randomUUID() }))
+      targets.push(toId)
       continue
     }
     const from = await connect({ ...opts, path: '/ws', localAddress: SOURCE_ADDRESSES[i % 8] })
@@ -328,9 +355,11 @@ async function relay(job: RelayJob) {
   await sleep(500) // the last presence broadcasts go out before the load starts
   const counters: LoopCounters = { running: true, measuring: false, replies: 0, errors: 0, latency: new Samples(4_000_000) }
   let delivered = 0
+  const deliveredPrefix = job.server === 'socketio' ? SIO_MSG_PREFIX : MSG_PREFIX
   for (const r of receivers) {
-    r.onText = (_c, buf, s, e) => {
-      if (startsWith(buf, s, e, MSG_PREFIX)) delivered++
+    r.onText = (c, buf, s, e) => {
+      if (startsWith(buf, s, e, deliveredPrefix)) delivered++
+      else if (job.server === 'socketio') answerPing(c, buf, s, e)
     }
   }
   // History acks are checked on a sample (parsing every one would load the client's core):
@@ -342,7 +371,20 @@ async function relay(job: RelayJob) {
     const d = JSON.parse(buf.toString('utf8', s, e)).data as { status?: string; seq?: unknown; chat_id?: unknown }
     if (d.status !== 'delivered' || typeof d.seq !== 'number' || typeof d.chat_id !== 'string') badAcks++
   }
-  senders.forEach((c, i) => {
+  if (job.server === 'socketio') {
+    senders.forEach((c, i) => {
+      // The same content, recipient and message_id as Switchboard's MSG below; the counter is
+      // also the event's ack id (as socket.io-client numbers its acks), in fixed width.
+      const placeholder = '0000000000'
+      const payload = `42${placeholder}${JSON.stringify(['msg', { to: targets[i], content: 'relay bench message 0123456789', message_id: `m-${i}-${placeholder}` }])}`
+      drive(c, stampedFrames(payload, placeholder, false, true), job.inflight, counters, (buf, s, e) => {
+        if (startsWith(buf, s, e, SIO_ACK_PREFIX)) return 'reply'
+        answerPing(c, buf, s, e)
+        return 'skip'
+      })
+    })
+  }
+  if (job.server !== 'socketio') senders.forEach((c, i) => {
     // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
     const placeholder = job.uuidIds ? '000000000000' : '0000000000'
     const messageId = job.uuidIds ? `${randomUUID().slice(0, 24)}${placeholder}` : `m-${i}-${placeholder}`
@@ -546,7 +588,9 @@ async function serverMemory(job: IdleJob): Promise<MemoryReport> {
 
 async function idle(job: IdleJob) {
   // Warm the accept path first, so code compiled on the first connections is not counted.
-  const warm = await connectMany(200, { port: job.port, path: job.path })
+  const open = (count: number, concurrency?: number) =>
+    job.socketio ? sioConnectMany(count, { port: job.port }, concurrency) : connectMany(count, { port: job.port, path: job.path }, concurrency)
+  const warm = await open(200)
   for (const c of warm) c.destroy()
   await sleep(1000)
   const zero = await serverMemory(job)
@@ -554,19 +598,19 @@ async function idle(job: IdleJob) {
   const steps: { connections: number; rss: number; heapUsed: number; external: number; rssPerConn: number; heapPerConn: number; connectS: number }[] = []
   for (const step of job.steps) {
     const t = performance.now()
-    const more = await connectMany(step - conns.length, { port: job.port, path: job.path }, 128)
+    const more = await open(step - conns.length, 128)
     const connectS = (performance.now() - t) / 1000
     conns.push(...more)
     await sleep(1500)
-    const open = conns.filter((c) => !c.closed).length
+    const alive = conns.filter((c) => !c.closed).length
     const m = await serverMemory(job)
     steps.push({
-      connections: open,
+      connections: alive,
       rss: m.rss,
       heapUsed: m.heapUsed,
       external: m.external,
-      rssPerConn: (m.rss - zero.rss) / open,
-      heapPerConn: (m.heapUsed - zero.heapUsed) / open,
+      rssPerConn: (m.rss - zero.rss) / alive,
+      heapPerConn: (m.heapUsed - zero.heapUsed) / alive,
       connectS
     })
   }
@@ -757,21 +801,49 @@ async function connectRate(job: ConnectJob) {
   let opened = 0
   let failed = 0
   const latency = new Samples(2_000_000)
-  const request = handshakeRequest({ port: job.port, path: job.path })
+  const request = handshakeRequest({ port: job.port, path: job.until === 'socketio' ? SIO_PATH : job.path })
   const once = (localAddress: string) => new Promise<boolean>((resolve) => {
     const t = performance.now()
     const socket = net.connect({ port: job.port, host: '127.0.0.1', localAddress })
     socket.setNoDelay(true)
     let head = ''
-    socket.on('connect', () => socket.write(request))
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      const ok = head.startsWith('HTTP/1.1 101')
+    /** After the 101 (job.until): the frames read so far, and how far they were parsed. */
+    let frames: Buffer | undefined
+    let parsed = 0
+    let done = false
+    const finish = (ok: boolean) => {
+      if (done) return
+      done = true
       if (ok && measuring) latency.add(performance.now() - t)
       // Abortive close: no TIME_WAIT, so ports are not exhausted over a long run.
       socket.resetAndDestroy()
       resolve(ok)
+    }
+    const onText = (text: string) => {
+      if (job.until === 'welcome') {
+        if (text.startsWith('{"type":"WELCOME"')) finish(true)
+      } else if (text.startsWith('0{')) {
+        socket.write(SIO_CONNECT_FRAME)
+      } else if (text.startsWith('40{')) {
+        finish(true)
+      } else if (text.startsWith('44')) {
+        finish(false)
+      }
+    }
+    socket.on('connect', () => socket.write(request))
+    socket.on('data', (chunk: Buffer) => {
+      if (frames) {
+        frames = Buffer.concat([frames, chunk])
+        parsed = readTextFrames(frames, parsed, onText)
+        return
+      }
+      head += chunk.toString('latin1')
+      const end = head.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const ok = head.startsWith('HTTP/1.1 101')
+      if (!ok || !job.until) return finish(ok)
+      frames = Buffer.from(head.slice(end + 4), 'latin1')
+      parsed = readTextFrames(frames, 0, onText)
     })
     socket.on('error', () => {
       socket.destroy()
