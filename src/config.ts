@@ -3,6 +3,10 @@
 // instead of surfacing later as a strange runtime failure. Code reads app.config, never process.env.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { existsSync, statSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { dirname, resolve } from 'node:path'
 
 const seconds = (def: number, description: string) =>
   Type.Number({ exclusiveMinimum: 0, maximum: 86_400, default: def, description })
@@ -73,6 +77,7 @@ export const ConfigSchema = Type.Object({
   // --- several instances (SPEC section 8)
   REDIS_URL: Type.Optional(Type.String({
     pattern: '^rediss?://',
+    rule: 'must be a redis:// or rediss:// URL',
     description: 'redis://… to share state between instances; unset runs in memory' // rediss:// for TLS
   })),
   // Leases are renewed a few times per TTL and swept every tick: under a second is all churn.
@@ -95,7 +100,107 @@ export interface Config extends ConfigValues {
 
 export class ConfigError extends Error {}
 
-/** Rules that involve more than one variable, checked after the per-variable schema. */
+/** Values never echoed in an error line: secrets, and keys whose value spans lines. */
+const HIDDEN = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'WEBHOOK_SECRET', 'WEBHOOK_API_KEYS', 'ADMIN_TOKEN'])
+
+/** `KEY=value` for an error line: secrets left out, a password in a URL masked, one line always. */
+function shown(key: string, value: unknown): string {
+  if (value === undefined) return key
+  if (HIDDEN.has(key)) return key
+  let text = String(value)
+  if (key === 'REDIS_URL') text = text.replace(/\/\/[^@/]*@/, '//***@')
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(text) || text.length > 120) text = JSON.stringify(text.slice(0, 120))
+  return `${key}=${text}`
+}
+
+/** The rule a schema states, in words an operator can act on. */
+export function ruleOf(schema: TSchema): string {
+  if (typeof schema.rule === 'string') return schema.rule
+  if (Array.isArray(schema.anyOf)) {
+    const values = (schema.anyOf as TSchema[]).map((s) => s.const as unknown).filter((v) => v !== undefined)
+    return `must be one of ${values.join(', ')}`
+  }
+  switch (schema.type) {
+    case 'boolean': return 'must be true or false'
+    case 'integer': return `must be an integer from ${String(schema.minimum)} to ${String(schema.maximum)}`
+    case 'number': {
+      const low = schema.exclusiveMinimum !== undefined ? `above ${String(schema.exclusiveMinimum)} and at most` : `from ${String(schema.minimum)} to`
+      return `must be a number ${low} ${String(schema.maximum)}`
+    }
+    default: return 'must not be empty'
+  }
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** One TRUST_PROXY list entry: an address, a CIDR, or one of proxy-addr's names. */
+function proxyEntryOk(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true
+  const [addr, bits, ...more] = entry.split('/')
+  const family = isIP(addr ?? '')
+  if (family === 0 || more.length > 0) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+/** An origin exactly as a browser sends it: scheme://host[:port], nothing after. */
+function isOrigin(entry: string): boolean {
+  try {
+    const u = new URL(entry)
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === entry
+  } catch {
+    return false
+  }
+}
+
+function urlWithScheme(value: string, schemes: string[]): boolean {
+  try {
+    return schemes.includes(new URL(value).protocol)
+  } catch {
+    return false
+  }
+}
+
+/** The key JWT_PUBLIC_KEY holds (`\\n` escapes allowed, as in .env files), or why it is unusable. */
+export function parsePublicKey(pem: string): KeyObject | string {
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem.replace(/\\n/g, '\n'))
+  } catch {
+    return 'must be a PEM public key (-----BEGIN PUBLIC KEY-----…; write line breaks as \\n in .env files)'
+  }
+  if (key.asymmetricKeyType === 'rsa') return key
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return key
+  return `must be an RSA (RS256) or EC P-256 (ES256) key, got ${key.asymmetricKeyType ?? 'unknown'}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}`
+}
+
+/** HS256 keys shorter than the hash are guessable offline from any one token (RFC 7518 3.2). */
+export const MIN_SECRET_BYTES = 32
+
+/** Rules on one variable that a JSON schema cannot state; each answers the broken rule, if any. */
+const valueChecks: { [K in keyof ConfigValues]?: (v: NonNullable<ConfigValues[K]>, env: Env) => string | undefined } = {
+  TRUST_PROXY: (v) => v === 'true' || v === 'false' || /^\d+$/.test(v) || splitList(v).length > 0 && splitList(v).every(proxyEntryOk)
+    ? undefined
+    : 'must be false, true, a hop count (1, 2…) or comma-separated IP addresses/CIDRs (10.0.0.0/8, ::1, loopback)',
+  PUBLIC_BASE_URL: (v) => urlWithScheme(v, ['http:', 'https:']) ? undefined : 'must be an http:// or https:// URL',
+  WS_PUBLIC_URL: (v) => urlWithScheme(v, ['ws:', 'wss:']) ? undefined : 'must be a ws:// or wss:// URL',
+  ALLOWED_ORIGINS: (v) => {
+    const bad = splitList(v).find((o) => o !== '*' && !isOrigin(o))
+    return bad === undefined ? undefined : `"${bad}" is not an origin: list * or origins exactly as browsers send them, scheme://host[:port] with no path or trailing slash`
+  },
+  JWT_SECRET: (v, env) => {
+    const bytes = Buffer.byteLength(v, 'utf8')
+    if (bytes >= MIN_SECRET_BYTES || env.NODE_ENV === 'development') return undefined
+    return `must be at least ${MIN_SECRET_BYTES} bytes, got ${bytes} (a short HS256 secret can be guessed from any token; NODE_ENV=development allows one)`
+  },
+  JWT_PUBLIC_KEY: (v) => {
+    const key = parsePublicKey(v)
+    return typeof key === 'string' ? key : undefined
+  }
+}
+
+/** Rules that involve more than one variable, checked after each variable on its own. */
 function crossChecks(c: ConfigValues): string | undefined {
   if (c.WS_PING_TIMEOUT >= c.WS_PING_INTERVAL) {
     return `WS_PING_TIMEOUT=${c.WS_PING_TIMEOUT}: must be below WS_PING_INTERVAL (${c.WS_PING_INTERVAL})`
@@ -111,11 +216,14 @@ function crossChecks(c: ConfigValues): string | undefined {
 
 const splitList = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
 
+type Env = Record<string, string | number | boolean | undefined>
+
 /**
  * Parse an environment (process.env, or a test's overrides) into a Config. Empty strings count
- * as unset. Throws ConfigError with one line naming the variable and the rule it broke.
+ * as unset. Throws ConfigError with one line naming the variable and the rule it broke (never a
+ * secret's value). NODE_ENV is read only for the JWT_SECRET length rule.
  */
-export function loadConfig(env: Record<string, string | number | boolean | undefined>): Config {
+export function loadConfig(env: Env): Config {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(ConfigSchema.properties)) {
     const v = env[key]
@@ -124,11 +232,17 @@ export function loadConfig(env: Record<string, string | number | boolean | undef
   const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>
   const first = Value.Errors(ConfigSchema, value).First()
   if (first) {
-    const key = first.path.replace(/^\//, '')
+    const key = first.path.replace(/^\//, '').split('/')[0]!
     const schema = (ConfigSchema.properties as Record<string, TSchema>)[key]
-    throw new ConfigError(`${key}=${String(env[key])}: ${first.message}${schema?.description ? ` (${schema.description})` : ''}`)
+    const rule = schema ? ruleOf(schema) : first.message
+    throw new ConfigError(`${shown(key, env[key])}: ${rule}${schema?.description ? ` (${schema.description})` : ''}`)
   }
   const c = value as ConfigValues
+  for (const [key, check] of Object.entries(valueChecks) as [string, (v: unknown, env: Env) => string | undefined][]) {
+    const v = (c as Record<string, unknown>)[key]
+    const broken = v === undefined ? undefined : check(v, env)
+    if (broken) throw new ConfigError(`${shown(key, env[key])}: ${broken}`)
+  }
   const cross = crossChecks(c)
   if (cross) throw new ConfigError(cross)
   const origins = splitList(c.ALLOWED_ORIGINS)
@@ -138,6 +252,40 @@ export function loadConfig(env: Record<string, string | number | boolean | undef
     allowedOrigins: origins.filter((o) => o !== '*'),
     allowAnyOrigin: origins.includes('*'),
     webhookApiKeys: splitList(c.WEBHOOK_API_KEYS)
+  }
+}
+
+/**
+ * What the config names on disk, checked by the server before it builds anything (not by
+ * loadConfig, which tools and tests call without a server): WALKERS_DIR must be a directory;
+ * DATA_DIR, when the SQLite store uses it, a directory or creatable as one.
+ */
+export function checkPaths(c: Config): void {
+  if (c.WALKERS_DIR !== undefined) {
+    const dir = resolve(c.WALKERS_DIR)
+    if (!isDirectory(dir)) throw new ConfigError(`${shown('WALKERS_DIR', c.WALKERS_DIR)}: must be an existing directory of walker modules (${dir} is ${describePath(dir)})`)
+  }
+  if (c.historyStore === 'sqlite') {
+    // The nearest part of the path that exists must be a directory: mkdir -p does the rest.
+    let p = resolve(c.DATA_DIR)
+    while (!existsSync(p) && dirname(p) !== p) p = dirname(p)
+    if (!isDirectory(p)) throw new ConfigError(`${shown('DATA_DIR', c.DATA_DIR)}: must be a directory or a path where one can be created (${p} is ${describePath(p)}; HISTORY_STORE=sqlite keeps history.db there)`)
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+function describePath(p: string): string {
+  try {
+    return statSync(p).isDirectory() ? 'a directory' : 'not a directory'
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable: ${(err as Error).message}`
   }
 }
 
