@@ -28,6 +28,11 @@ export default fp(async (app) => {
   if (walkers.some((w) => w.protocol === 'webhook') && (!c.WEBHOOK_SECRET || c.webhookApiKeys.length === 0)) {
     app.log.warn('webhook walkers are loaded but WEBHOOK_SECRET or WEBHOOK_API_KEYS is unset: every webhook request gets 401')
   }
+  // Without a key every token is refused: say so once instead of a stream of UNAUTHORIZED.
+  const secured = walkers.filter((w) => !w.public && w.protocol !== 'webhook').map((w) => w.name)
+  if (secured.length > 0 && !c.JWT_SECRET && !c.JWT_PUBLIC_KEY) {
+    app.log.warn({ walkers: secured }, `walkers that need a token are loaded (${secured.join(', ')}) but neither JWT_SECRET nor JWT_PUBLIC_KEY is set: no token can verify, so they answer UNAUTHORIZED to everyone`)
+  }
   app.decorate('walkers', registry)
 
   if (c.WALKERS_HOT_RELOAD) {
