@@ -1,0 +1,28 @@
+// A plain HTTP request to a WebSocket path (a browser tab on /ws, curl, a proxy that drops the
+// Upgrade header) gets 426 Upgrade Required with `Upgrade: websocket` and a one-line hint,
+// instead of @fastify/websocket's bare 404 that reads as "wrong URL". Every route declared with
+// `{ websocket: true }` is covered (/ws, /ws/echo, /ws/health, /ws/:walker), whoever adds it.
+// Registered after @fastify/websocket, whose onRequest hook sets request.ws, and after
+// admission, so a draining server still answers 503 first.
+import fp from 'fastify-plugin'
+
+/** The ws:// address to show in the hint: the request's own host when it looks like one. */
+function wsUrl(host: string | undefined, secure: boolean, path: string): string {
+  const h = host && /^[\w.-]+(:\d+)?$|^\[[\da-f:.]+\](:\d+)?$/i.test(host) ? host : 'localhost'
+  return `${secure ? 'wss' : 'ws'}://${h}${path}`
+}
+
+export default fp(async (app) => {
+  const wsRoutes = new Set<string>()
+  app.addHook('onRoute', (route) => {
+    if (route.websocket) wsRoutes.add(route.url)
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.ws) return
+    const route = request.routeOptions.url
+    if (route === undefined || !wsRoutes.has(route)) return
+    const path = request.url.split('?')[0] ?? route
+    reply.code(426).header('upgrade', 'websocket').type('text/plain; charset=utf-8')
+    return reply.send(`${path} is a WebSocket endpoint: open it with a WebSocket client, e.g. npx wscat -c ${wsUrl(request.headers.host, request.protocol === 'https', path)} (the chat page is at /)\n`)
+  })
+}, { name: 'upgrade-required', dependencies: ['websocket', 'admission'], fastify: '5.x' })
