@@ -1,6 +1,6 @@
 // Every WebSocket surface as the AsyncAPI document lists it, assembled from each dialect's own
 // schemas and examples (src/protocol/*), plus one channel per loaded websocket walker.
-import { Type } from '@sinclair/typebox'
+import { Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { payloadTitle, type ChannelDoc, type SurfaceDoc } from './asyncapi.ts'
 import type { DialectDocs, MessageDoc } from '../protocol/message-doc.ts'
@@ -105,6 +105,48 @@ export function coreSurfaces(): SurfaceDoc[] {
   ]
 }
 
+/** A value a person would type for one field: its own example, its default, or a plain word or number within its bounds. */
+function fieldExample(schema: TSchema): unknown {
+  const s = schema as TSchema & { examples?: unknown; default?: unknown; minLength?: number; maxLength?: number; minimum?: number; maximum?: number; pattern?: string; format?: string }
+  const candidates: unknown[] = []
+  if (Array.isArray(s.examples)) candidates.push(s.examples[0])
+  else if (s.examples !== undefined) candidates.push(s.examples)
+  if (s.default !== undefined && typeof s.default !== 'function') candidates.push(s.default)
+  if (s.type === 'string') {
+    const word = 'hello'.padEnd(s.minLength ?? 0, '!')
+    candidates.push(s.maxLength !== undefined ? word.slice(0, s.maxLength) : word)
+  }
+  if (s.type === 'integer' || s.type === 'number') candidates.push(Math.min(Math.max(1, s.minimum ?? 1), s.maximum ?? 1))
+  if (s.type === 'boolean') candidates.push(true)
+  return candidates.find((c) => Value.Check(schema, c)) ?? created(schema) ?? candidates[0]
+}
+
+/** Value.Create's value, or undefined where it gives up (a string format without a default). */
+function created(schema: TSchema): unknown {
+  try {
+    return Value.Create(schema)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The example the playground pre-fills for a walker: every required field and every field
+ * with a default, each with a value a person would type ("hello" rather than Value.Create's
+ * empty string), or Value.Create's whole object when that would not validate. Never throws:
+ * a schema nothing can satisfy (an unregistered format) still gets its best guess.
+ */
+export function walkerExample(fields: TObject): Record<string, unknown> {
+  const required = new Set(fields.required ?? [])
+  const example: Record<string, unknown> = {}
+  for (const [key, prop] of Object.entries(fields.properties)) {
+    if (required.has(key) || prop.default !== undefined) example[key] = fieldExample(prop)
+  }
+  if (Value.Check(fields, example)) return example
+  // A best guess still beats no example (the page and the document must not fail over one walker).
+  return (created(fields) as Record<string, unknown> | undefined) ?? example
+}
+
 /** One channel per loaded websocket walker: its field schema in, the envelope out. */
 export function walkerSurfaces(walkers: LoadedWalker[]): SurfaceDoc[] {
   return walkers.filter((w) => w.protocol === 'websocket').map((w) => {
@@ -112,10 +154,10 @@ export function walkerSurfaces(walkers: LoadedWalker[]): SurfaceDoc[] {
     return {
       id: `walker_${w.name}`,
       address: `/ws/${w.name}`,
-      title: `Walker ${w.name}`,
+      title: w.description ? `Walker: ${w.description}` : `Walker ${w.name}`,
       description: `${w.description ?? 'Named typed endpoint.'} Each JSON message is one execution${w.broadcast ? '; every reply goes to every socket on this walker' : ''}.${w.public ? '' : ' Requires a token.'}`,
       auth: w.public ? 'optional' : 'required',
-      receive: [{ name: 'fields', schema: fields, examples: [Value.Create(w.fields)] }],
+      receive: [{ name: 'fields', schema: fields, summary: `client → server: the fields of one ${w.name} execution`, examples: [walkerExample(w.fields)] }],
       send: [
         { name: 'success', schema: WalkerSuccess, examples: [{ ok: true, data: { reports: [{}] } }] },
         {
