@@ -22,8 +22,62 @@ t.test('GET / serves the chat page, /chat.js its bundle, both under the CSP', as
   t.notMatch(html, /\son[a-z]+=/i, 'no inline event handlers')
 })
 
+t.test('GET /playground and /playground.js: served under the CSP, one script from the origin', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  for (const [path, type] of [['/playground', /^text\/html/], ['/playground.js', /^text\/javascript/]] as const) {
+    const res = await fetch(`${s.http}${path}`)
+    t.equal(res.status, 200, path)
+    t.match(res.headers.get('content-type'), type)
+    t.match(res.headers.get('content-security-policy'), /script-src 'self'/)
+  }
+  const html = await (await fetch(`${s.http}/playground`)).text()
+  t.same(html.match(/<script\b[^>]*>/g), ['<script type="module" src="/playground.js">'])
+  t.notMatch(html, /\son[a-z]+=/i, 'no inline event handlers')
+  for (const href of ['/', '/playground', '/docs', '/admin']) t.match(html, `href="${href}"`, `links to ${href}`)
+})
+
+/** Every route the app serves, from Fastify's own table: [method, path] with `:param` as OpenAPI's `{param}`. */
+function routeTable(printed: string): [string, string][] {
+  const out: [string, string][] = []
+  const stack: string[] = []
+  for (const line of printed.split('\n')) {
+    const m = /^((?:│ {3}| {4})*)(?:├── |└── )(.+) \(([^)]+)\)$/.exec(line)
+    if (!m) continue
+    const depth = m[1]!.length / 4
+    const path = (stack[depth - 1] ?? '') + m[2]!
+    stack[depth] = path
+    stack.length = depth + 1
+    for (const method of m[3]!.split(', ')) out.push([method, path.replace(/:([A-Za-z_]+)/g, '{$1}')])
+  }
+  return out
+}
+
+t.test('/docs lists every HTTP route, /metrics included, and links back to the other pages', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  const doc = await (await fetch(`${s.http}/docs/json`)).json() as { info: { description: string }; paths: Record<string, Record<string, { summary?: string }>> }
+  const listed = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)))
+  const routes = routeTable(s.app.printRoutes({ commonPrefix: false }))
+  t.ok(routes.length > 10, 'the route table is read')
+  const expected = routes.filter(([method, path]) =>
+    method !== 'HEAD' && method !== 'OPTIONS' && // implied by GET; CORS preflight
+    !/(^|\/)ws(\/|$)/.test(path) && // WebSockets: /asyncapi.json
+    !/\.(js|map|css)$|\*|^\/docs\/static\//.test(path) && // assets
+    !/^\/(walker|webhook)\/\{name\}$/.test(path)) // listed per walker, below
+  for (const [method, path] of expected) t.ok(listed.has(`${method} ${path}`), `${method} ${path} is listed`)
+  for (const path of ['/health', '/health/live', '/metrics', '/asyncapi.json', '/', '/playground', '/docs', '/docs/json', '/docs/yaml']) {
+    t.ok(doc.paths[path]?.get?.summary, `GET ${path} is listed with a summary`)
+  }
+  for (const path of ['/walker/Greeting', '/walker/WhoAmI', '/webhook/ReceiveEvent']) t.ok(doc.paths[path]?.post, `POST ${path}: each HTTP walker`)
+  t.notOk(Object.keys(doc.paths).some((p) => /(^|\/)ws(\/|$)/.test(p)), 'no WebSocket route')
+  t.notOk(Object.keys(doc.paths).some((p) => /\.(js|map|css)$/.test(p)), 'no asset')
+  t.match(doc.paths['/metrics']!.get, { responses: { 200: { content: { 'text/plain': {} } } } }, '/metrics is text')
+  for (const href of ['/', '/playground', '/admin', '/asyncapi.json']) t.match(doc.info.description, `](${href})`, `the docs link to ${href}`)
+})
+
 t.test('user text never reaches an HTML sink', async (t) => {
-  for (const file of ['src/web/chat.ts', 'src/client/client.ts']) {
+  for (const file of ['src/web/chat.ts', 'src/client/client.ts', 'src/web/playground.js']) {
     t.notMatch(source(file), /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(/, file)
   }
 })
