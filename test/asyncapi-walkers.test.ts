@@ -36,6 +36,8 @@ t.test('each websocket walker is a channel: identifier title, fields in, the env
   }
   t.same(messages.walker_EchoMessage_in_fields!.examples[0]!.payload, { message: 'hello', client_id: 'anonymous' }, 'a word to send, not an empty string')
   t.same(messages.walker_Announce_in_fields!.examples[0]!.payload, { message: 'hello', from: 'anonymous' })
+  t.same(doc.components.schemas.WalkerEchoMessageFieldsFromClient!.required, ['message'], 'a field with a default may be left out, as the server fills it')
+  t.match(doc.channels.walker_EchoMessage!.summary, /^Walker: Echo a message back with the sender id$/)
   t.same(messages.walker_PingPong_in_fields!.examples[0]!.payload, {})
   t.match(doc.channels.walker_SecureChat!.summary, /authenticated/, 'the walker\'s description is its line')
   t.notOk(Object.values(doc.channels).some((c) => c.address === '/ws/Greeting' || c.address === '/ws/WhoAmI'), 'HTTP walkers are not channels')

@@ -147,15 +147,25 @@ export function walkerExample(fields: TObject): Record<string, unknown> {
   return (created(fields) as Record<string, unknown> | undefined) ?? example
 }
 
+/** A field with a default may be left out by the client (the server fills it in), whatever TypeBox lists as required. */
+function asSent(fields: TObject): TObject {
+  const required = (fields.required ?? []).filter((k) => fields.properties[k]?.default === undefined)
+  const { required: _all, ...rest } = fields
+  return (required.length > 0 ? { ...rest, required } : rest) as TObject
+}
+
+/** Ends a sentence that lacks its full stop. */
+const sentence = (text: string) => (/[.!?)]$/.test(text) ? text : `${text}.`)
+
 /** One channel per loaded websocket walker: its field schema in, the envelope out. */
 export function walkerSurfaces(walkers: LoadedWalker[]): SurfaceDoc[] {
   return walkers.filter((w) => w.protocol === 'websocket').map((w) => {
-    const fields = w.public ? w.fields : Type.Composite([w.fields, Type.Object({ token: Type.Optional(Type.String({ description: 'JWT, when the handshake carried none' })) })])
+    const fields = asSent(w.public ? w.fields : Type.Composite([w.fields, Type.Object({ token: Type.Optional(Type.String({ description: 'JWT, when the handshake carried none' })) })]))
     return {
       id: `walker_${w.name}`,
       address: `/ws/${w.name}`,
       title: w.description ? `Walker: ${w.description}` : `Walker ${w.name}`,
-      description: `${w.description ?? 'Named typed endpoint.'} Each JSON message is one execution${w.broadcast ? '; every reply goes to every socket on this walker' : ''}.${w.public ? '' : ' Requires a token.'}`,
+      description: `${sentence(w.description ?? 'Named typed endpoint')} Each JSON message is one execution${w.broadcast ? '; every reply goes to every socket on this walker' : ''}.${w.public ? '' : ' Requires a token.'}`,
       auth: w.public ? 'optional' : 'required',
       receive: [{ name: 'fields', schema: fields, summary: `client → server: the fields of one ${w.name} execution`, examples: [walkerExample(w.fields)] }],
       send: [
