@@ -1,6 +1,7 @@
 // ops/ws_smoke.sh and the Node CLI behind it (src/cli/smoke.ts), run as operators run them:
 // against a healthy real process, one whose /ws/health heartbeat stalls, one that is not there,
-// and through the websocat/wscat branch. The nginx suite runs it through the proxy as well.
+// and through the websocat/wscat branch (stand-ins, and the real wscat). runSmoke gives the
+// script no stdin (/dev/null), as cron and CI do. The nginx suite runs it through the proxy as well.
 import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -77,7 +78,8 @@ t.test('bad usage exits 2', async (t) => {
   t.match(run.out, /unsupported scheme/)
 })
 
-// websocat and wscat are not installed here. These stand-ins speak the same command lines the
+// websocat is not installed here, and wscat only as a devDependency (the real one is run at the
+// end, with SMOKE_CLIENT=wscat). These stand-ins speak the same command lines the
 // script uses (websocat --text URL: stdin lines out, frames printed one per line, close on EOF;
 // wscat --connect URL --execute MSG --wait S), so the script's own parsing is exercised.
 const SHIM = (tool: 'websocat' | 'wscat') => `
@@ -124,3 +126,51 @@ for (const tool of ['websocat', 'wscat'] as const) {
     t.match(stalled.out, /FAILED 1 of 6 checks: \/ws\/health heartbeat/)
   })
 }
+
+t.test('--quick: the heartbeat wait is skipped and said so; the other five checks pass', async (t) => {
+  const server = await startServer({ WS_PING_INTERVAL: '3600' })
+  t.teardown(() => void server.proc.kill('SIGKILL'))
+  const run = await runSmoke([`ws://127.0.0.1:${server.port}`, '--quick'])
+  t.equal(run.code, 0, run.out)
+  t.same(run.lines.map((l) => l.slice(0, 24).trim()), CHECKS.filter((c) => c !== '/ws/health heartbeat').map((c) => `✓ ${c}`))
+  t.match(run.out, /\n- \/ws\/health heartbeat {3}skipped \(--quick\)\n/)
+  t.match(run.out, /\nsmoke: all 5 checks passed \(heartbeat skipped: --quick\)\n$/)
+  t.ok(run.ms < 10_000, `done without waiting an interval (${run.ms} ms)`)
+})
+
+t.test('the heartbeat wait shows progress: what it waits for, then a line every 5 s', async (t) => {
+  const server = await startServer({ WS_PING_INTERVAL: '6', WS_PING_TIMEOUT: '1' })
+  t.teardown(() => void server.proc.kill('SIGKILL'))
+  const run = await runSmoke([`ws://127.0.0.1:${server.port}`])
+  t.equal(run.code, 0, run.out)
+  checkLines(t, run, [])
+  t.match(run.out, /\n {2}… \/ws\/health: waiting up to 8\.\d+ s for the first heartbeat \(ping_interval 6 s; --quick skips this\)\n {2}… 5 s of 8\.\d+ s\n✓ \/ws\/health heartbeat /)
+})
+
+// The real wscat (the devDependency, found in node_modules/.bin) with stdin closed, as cron and
+// CI run it: wscat quits when its stdin ends, so unless the script keeps stdin open it exits 0
+// before anything arrives, which once passed "clean close 1000" with nothing connected.
+t.test('real wscat, stdin closed: a dead port fails every check by name; a live server passes', async (t) => {
+  const env = { SMOKE_CLIENT: 'wscat' }
+  const port = await freePort()
+  const dead = await runSmoke([`ws://127.0.0.1:${port}`, '--timeout', '2'], env)
+  t.match(dead.out, /client: wscat/)
+  t.equal(dead.code, 1, dead.out)
+  checkLines(t, dead, [...CHECKS])
+  t.match(dead.lines[1], /^✗ \/ws\/echo round trip {4}no welcome: error: connect ECONNREFUSED/)
+  t.match(dead.lines[5], /^✗ clean close 1000 {7}not attempted: \/ws never answered/)
+  t.match(dead.out, new RegExp(`smoke: FAILED 6 of 6 checks: ${CHECKS.join(', ')}\\n$`))
+  t.notMatch(dead.out, /passed/)
+
+  const server = await startServer({ WS_PING_INTERVAL: '1', WS_PING_TIMEOUT: '0.5' })
+  t.teardown(() => void server.proc.kill('SIGKILL'))
+  const live = await runSmoke([`ws://127.0.0.1:${server.port}`], env)
+  t.equal(live.code, 0, live.out)
+  checkLines(t, live, [])
+  t.match(live.out, /\n {2}… \/ws\/health: waiting up to 3\.1 s for the first heartbeat/)
+  t.match(live.out, /smoke: all 6 checks passed\n$/)
+
+  const quick = await runSmoke([`ws://127.0.0.1:${server.port}`, '--quick'], env)
+  t.equal(quick.code, 0, quick.out)
+  t.match(quick.out, /- \/ws\/health heartbeat {3}skipped \(--quick\)\n[\s\S]*smoke: all 5 checks passed \(heartbeat skipped: --quick\)\n$/)
+})
