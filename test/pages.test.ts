@@ -1,8 +1,12 @@
 // GET / and its bundle: served with the pages' CSP, no inline script (CSP forbids it), no HTML
-// sinks in the page's code, and a missing bundle named with the command that builds it.
+// sinks in the page's code, and a missing bundle named with the command that builds it. The
+// playground's page, /docs listing every HTTP route, and screenshots of the chat page in light
+// and dark at desktop and phone sizes (ops/screenshots/chat-*.png).
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { startApp } from './helpers/app.ts'
+import { browserSkip, launchBrowser, SCREENSHOTS } from './helpers/browser.ts'
 import { MissingBuildError, readBuilt } from '../src/lib/build-output.ts'
 
 const source = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8')
@@ -93,4 +97,42 @@ t.test('a missing bundle stops startup with the command that builds it', async (
   t.ok(err instanceof MissingBuildError)
   t.match((err as Error).message, /chat\.js is missing; run `npm run build:web`/)
   t.notMatch((err as Error).message, /\n/, 'one line')
+})
+
+t.test('chat page screenshots: light and dark, 1280×800 and 390×844, two people chatting', { skip: browserSkip() }, async (t) => {
+  const browser = await launchBrowser()
+  t.teardown(() => browser.close())
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  for (const scheme of ['light', 'dark'] as const) {
+    // A fresh server per scheme: only these two people online.
+    const s = await startApp()
+    const open = async (name: string, width: number, height: number, mobile: boolean) => {
+      const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme, isMobile: mobile, hasTouch: mobile })
+      const page = await context.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (err) => errors.push(err.message))
+      await page.goto(`${s.http}/`)
+      await page.getByLabel('Display name').fill(name)
+      await page.getByLabel('Display name').press('Enter')
+      await page.locator('#me-name', { hasText: name }).waitFor()
+      return { page, errors, shot: `chat-${scheme}-${width}x${height}.png` }
+    }
+    const ada = await open('Ada', 1280, 800, false)
+    const lin = await open('Lin', 390, 844, true)
+    await ada.page.locator('#people-list button', { hasText: 'Lin' }).click()
+    await lin.page.locator('#people-list button', { hasText: 'Ada' }).click()
+    for (const [from, to, text] of [[ada, lin, 'Hi Lin, the deploy is done.'], [lin, ada, 'Thanks! Checking the playground now.'], [ada, lin, 'Try /ws/EchoMessage, it answers in one frame.']] as const) {
+      await from.page.locator('#text').fill(text)
+      await from.page.locator('#text').press('Enter')
+      await to.page.locator('#messages .msg .text', { hasText: text }).waitFor()
+      await from.page.locator('#messages .msg.mine[data-status="received"] .text', { hasText: text }).waitFor()
+    }
+    for (const p of [ada, lin]) {
+      await p.page.locator('#text').blur()
+      await p.page.screenshot({ path: fileURLToPath(new URL(p.shot, SCREENSHOTS)) })
+      t.same(p.errors, [], `${p.shot}: no page error`)
+    }
+    for (const p of [ada, lin]) await p.page.context().close()
+    await s.close()
+  }
 })
