@@ -8,14 +8,15 @@ import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { startApp, type TestApp } from './helpers/app.ts'
 import { browserSkip, launchBrowser, SCREENSHOTS } from './helpers/browser.ts'
+import { signToken, TEST_SECRET } from './helpers/tokens.ts'
 
 const pretty = (v: unknown) => JSON.stringify(v, null, 2)
 
 /** Chromium and a fresh app, both closed when the test ends. */
-async function setUp(t: Test): Promise<{ s: TestApp; browser: Browser }> {
+async function setUp(t: Test, env: Record<string, string> = {}): Promise<{ s: TestApp; browser: Browser }> {
   const browser = await launchBrowser()
   t.teardown(() => browser.close())
-  const s = await startApp()
+  const s = await startApp(env)
   t.teardown(s.close)
   return { s, browser }
 }
@@ -132,6 +133,26 @@ t.test('playground: a walker example sent shows the pretty reply; errors coloure
   t.equal(await page.locator('#log li:visible:not([data-bad="true"])').count(), 0, 'errors only')
   t.ok(await shown() >= 1)
   await page.locator('#errors-only').uncheck()
+  t.same(problems, [])
+})
+
+t.test('playground: a walker that needs a token says so, refuses without one, answers with one', { skip: browserSkip() }, async (t) => {
+  const { s, browser } = await setUp(t, { JWT_SECRET: TEST_SECRET })
+  const { page, problems } = await open(browser, s)
+  await button(page, '/ws/SecureChat', 'fields').click()
+  t.match(await page.locator('#hint').textContent(), /requires a token/, 'the hint says a token is needed')
+  await page.click('#send')
+  const refused = page.locator('#log li.in', { has: page.locator('.tag', { hasText: /^UNAUTHORIZED$/ }) })
+  await refused.waitFor()
+  t.equal(await refused.getAttribute('data-bad'), 'true', 'UNAUTHORIZED is marked as an error')
+  await page.click('#disconnect')
+  await page.locator('#state[data-state="closed"]').waitFor()
+  await page.locator('#token').fill(await signToken({ sub: 'alice' }))
+  await page.click('#send')
+  const answered = page.locator('#log li.in', { has: page.locator('.tag', { hasText: /^ok$/ }) })
+  await answered.waitFor()
+  t.equal(await answered.locator('pre').textContent(), pretty({ ok: true, data: { reports: [{ echo: 'hello', authenticated: true }] } }))
+  t.notMatch(await page.locator('#log').textContent(), /eyJ/, 'the token is not written to the log')
   t.same(problems, [])
 })
 
