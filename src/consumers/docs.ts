@@ -7,11 +7,11 @@ import type { Consumer } from './consumer.ts'
 export function consumerDocs(consumer: Consumer): DialectDocs {
   const receive: MessageDoc[] = []
   const send: MessageDoc[] = [
-    { name: 'authentication', schema: Authentication, examples: [JSON.parse(authenticationFrame(true)), JSON.parse(authenticationFrame(false))] },
-    { name: 'status', schema: Type.Object({ action: Type.Literal('status'), payload: Type.String() }), examples: [{ action: 'status', payload: 'Welcome, alice!' }] },
-    { name: 'complete', schema: Complete, examples: [{ action: 'complete', payload: null }] },
+    { name: 'authentication', summary: 'first frame after a handshake with a token: 200 or 403', schema: Authentication, examples: [JSON.parse(authenticationFrame(true)), JSON.parse(authenticationFrame(false))] },
+    { name: 'status', summary: 'a text from the consumer', schema: Type.Object({ action: Type.Literal('status'), payload: Type.String() }), examples: [{ action: 'status', payload: 'Welcome, alice!' }] },
+    { name: 'complete', summary: 'the action is done', schema: Complete, examples: [{ action: 'complete', payload: null }] },
     {
-      name: 'error', schema: ErrorFrame,
+      name: 'error', summary: 'an invalid action or payload, or a handler that failed', schema: ErrorFrame,
       examples: [
         { action: 'error', payload: [{ type: 'union_tag_invalid', loc: ['action'], msg: `Input tag 'nope' found using 'action' does not match any of the expected tags: ${consumer.actionNames.map((n) => `'${n}'`).join(', ')}` }] },
         JSON.parse(HANDLER_FAILED)
@@ -29,7 +29,7 @@ export function consumerDocs(consumer: Consumer): DialectDocs {
     for (const [reply, { schema, example }] of Object.entries(a.replies ?? {})) {
       if (seen.has(reply)) continue
       seen.add(reply)
-      send.push({ name: reply, schema, examples: [example] })
+      send.push({ name: reply, summary: `the reply to ${name}`, schema, examples: [example] })
     }
   }
   return { receive, send }

@@ -64,18 +64,18 @@ const AnyJson = Type.Unknown({ description: 'any JSON value without an `action` 
 /** The smoke-test half of /ws/echo for the AsyncAPI document (the action dialect adds its own). */
 export const echoDocs: DialectDocs = {
   receive: [
-    { name: 'json', schema: AnyJson, examples: [{ type: 'test', data: 'hello' }] },
-    { name: 'text', schema: Type.String({ description: 'text that is not JSON; answered with echo_raw' }), examples: ['plain text message'], text: true },
-    { name: 'pong', schema: ClientPong, examples: [{ type: 'pong' }] }
+    { name: 'json', summary: 'any JSON value; answered with echo', schema: AnyJson, examples: [{ type: 'test', data: 'hello' }] },
+    { name: 'text', summary: 'text that is not JSON; answered with echo_raw', schema: Type.String({ description: 'text that is not JSON; answered with echo_raw' }), examples: ['plain text message'], text: true },
+    { name: 'pong', summary: 'answer to server_ping (optional)', schema: ClientPong, examples: [{ type: 'pong' }] }
   ],
   send: [
-    { name: 'welcome', schema: EchoWelcome, examples: [{ type: 'welcome', endpoint: '/ws/echo', client_id: EXAMPLE_ID, server_time: 1699564800.123, config: { ping_interval: 30, ping_timeout: 10 } }] },
+    { name: 'welcome', summary: 'first frame: the client id and heartbeat settings', schema: EchoWelcome, examples: [{ type: 'welcome', endpoint: '/ws/echo', client_id: EXAMPLE_ID, server_time: 1699564800.123, config: { ping_interval: 30, ping_timeout: 10 } }] },
     {
-      name: 'echo', schema: EchoEnvelope,
+      name: 'echo', summary: 'the JSON sent, with server time and latency', schema: EchoEnvelope,
       examples: [{ type: 'echo', original: { type: 'test', data: 'hello' }, server_timestamp: 1699564801.234, client_id: EXAMPLE_ID, latency_info: { received_at: 1699564801.234, connection_age_ms: 1111.5 } }]
     },
-    { name: 'echo_raw', schema: EchoRaw, examples: [{ type: 'echo_raw', data: 'plain text message', server_timestamp: 1699564801.5, client_id: EXAMPLE_ID }] },
-    { name: 'server_ping', schema: ServerPing, examples: [{ type: 'server_ping', timestamp: 1699564830.123, client_id: EXAMPLE_ID }] },
-    { name: 'error', schema: EchoError, examples: [{ type: 'error', message: 'binary frames are not supported' }] }
+    { name: 'echo_raw', summary: 'the text sent', schema: EchoRaw, examples: [{ type: 'echo_raw', data: 'plain text message', server_timestamp: 1699564801.5, client_id: EXAMPLE_ID }] },
+    { name: 'server_ping', summary: 'every heartbeat', schema: ServerPing, examples: [{ type: 'server_ping', timestamp: 1699564830.123, client_id: EXAMPLE_ID }] },
+    { name: 'error', summary: 'a frame that could not be handled; the connection stays open', schema: EchoError, examples: [{ type: 'error', message: 'binary frames are not supported' }] }
   ]
 }

@@ -202,7 +202,7 @@ function unwrapPath(path: string): string {
 // docs/asyncapi.md): what a flat client sends, and FlatServerMessages above. Imports kept here
 // so this section stands apart from the translation code it documents.
 import type { DialectDocs } from './message-doc.ts'
-import { ClientMsg, ClientMsgAck, Hello, OpenChat } from './fastchat.ts'
+import { ClientMsg, ClientMsgAck, Hello, OpenChat, summarized } from './fastchat.ts'
 
 /** Flat client frames: their fields beside `type`; unknown keys are ignored, never refused. */
 const open = { additionalProperties: true } as const
@@ -250,7 +250,7 @@ const AT = '2024-01-01T12:00:00.000Z'
 const TOO_SHORT = 'must be 3–50 characters after removing HTML (got 2)'
 
 /** The flat dialect of /ws for the AsyncAPI document; client examples are accepted as they are. */
-export const flatDocs: DialectDocs = {
+export const flatDocs: DialectDocs = summarized({
   receive: [
     {
       name: 'HELLO', schema: FlatHello,
@@ -295,4 +295,4 @@ export const flatDocs: DialectDocs = {
       ]
     }
   ]
-}
+})

@@ -8,7 +8,7 @@ import '../lib/formats.ts'
 import { codePointLength, sanitizeText, stripUnsafeChars, type TextKind } from '../lib/sanitize.ts'
 import { UUID_V4_PATTERN } from '../lib/uuid.ts'
 import { jsonString } from '../lib/json.ts'
-import type { DialectDocs } from './message-doc.ts'
+import type { DialectDocs, MessageDoc } from './message-doc.ts'
 
 /** `errorMessage` replaces TypeBox's wording (a regex dump) in details.errors. */
 const UserId = Type.String({
@@ -344,8 +344,40 @@ const CHAT = 'chat_6b1f0d2c9e8a7b6c5d4e3f2a1b0c9d8e'
 const AT = '2024-01-01T12:00:00.000Z'
 const CLAIM = 'bX9tQ2V4cGxhaW5lZC1jbGFpbQ'
 
+/** One line per FastChat message for people (docs/protocol.md, the playground); a flat frame means the same as its enveloped twin. */
+const SUMMARY: Record<'in' | 'out', Record<string, string>> = {
+  in: {
+    HELLO: 'identify: the first FastChat frame (capabilities: presence_delta, history)',
+    OPEN_CHAT: 'open a chat with a user',
+    MSG: 'a message to the other party of an open chat',
+    MSG_ACK: 'the recipient confirms a message: its sender hears `received`',
+    TYPING: 'typing started or stopped',
+    PING: 'application ping; answered with PONG',
+    PONG: 'answer to a server PING; swallowed',
+    HISTORY: 'history: a page of a chat\'s log, before or after a seq'
+  },
+  out: {
+    HELLO_ACK: 'HELLO accepted',
+    PRESENCE: 'who is online: the full list, or what changed',
+    CHAT_OPENED: 'a chat is open; the target is the other party',
+    MSG: 'a message for this user',
+    MSG_ACK: 'where a message this user sent stands: stored, delivered, received',
+    TYPING: 'the other party started or stopped typing',
+    PONG: 'answer to PING',
+    ERROR: 'a refusal, with its code; the connection stays open',
+    CHATS: 'history: this user\'s chats with unread counts, after HELLO',
+    HISTORY: 'history: a page of a chat\'s log'
+  }
+}
+
+/** `docs` with each message's one-line summary, by its type. */
+export function summarized(docs: DialectDocs): DialectDocs {
+  const add = (dir: 'in' | 'out') => (m: MessageDoc): MessageDoc => ({ summary: SUMMARY[dir][m.name], ...m })
+  return { receive: docs.receive.map(add('in')), send: docs.send.map(add('out')) }
+}
+
 /** FastChat's half of /ws for the AsyncAPI document; client examples are accepted as they are. */
-export const fastchatDocs: DialectDocs = {
+export const fastchatDocs: DialectDocs = summarized({
   receive: [
     {
       name: 'HELLO', schema: Hello,
@@ -402,4 +434,4 @@ export const fastchatDocs: DialectDocs = {
       ]
     }
   ]
-}
+})

@@ -46,25 +46,25 @@ const EXAMPLE_ID = 'health_client_1699564800456_67890'
 
 export const healthDocs: DialectDocs = {
   receive: [
-    { name: 'get_status', schema: GetStatus, examples: [{ type: 'get_status' }] },
-    { name: 'ping', schema: LowerPing, examples: [{ type: 'ping' }] },
-    { name: 'pong', schema: ClientPong, examples: [{ type: 'pong' }] }
+    { name: 'get_status', summary: 'ask for the connection\'s counters', schema: GetStatus, examples: [{ type: 'get_status' }] },
+    { name: 'ping', summary: 'application ping; answered with pong', schema: LowerPing, examples: [{ type: 'ping' }] },
+    { name: 'pong', summary: 'counted in pong_count', schema: ClientPong, examples: [{ type: 'pong' }] }
   ],
   send: [
     {
-      name: 'health_status_connected', schema: HealthConnected,
+      name: 'health_status_connected', summary: 'first frame: the heartbeat settings and public URLs', schema: HealthConnected,
       examples: [{
         type: 'health_status', status: 'connected', client_id: EXAMPLE_ID, server_time: 1699564800.456,
         config: { ping_interval: 30, ping_timeout: 10, expected_min_connection_duration: 30 },
         environment: { allowed_origins: ['http://localhost:3000'], public_base_url: 'http://localhost:8000', ws_public_url: 'ws://localhost:8000/ws' }
       }]
     },
-    { name: 'heartbeat', schema: Heartbeat, examples: [{ type: 'heartbeat', ping_number: 1, timestamp: 1699564830.456, connection_age_seconds: 30, client_id: EXAMPLE_ID }] },
+    { name: 'heartbeat', summary: 'every WS_PING_INTERVAL seconds', schema: Heartbeat, examples: [{ type: 'heartbeat', ping_number: 1, timestamp: 1699564830.456, connection_age_seconds: 30, client_id: EXAMPLE_ID }] },
     {
-      name: 'health_status_healthy', schema: HealthStatus,
+      name: 'health_status_healthy', summary: 'answer to get_status', schema: HealthStatus,
       examples: [{ type: 'health_status', status: 'healthy', connection_age_seconds: 65.2, ping_count: 2, pong_count: 0, timestamp: 1699564865.656, client_id: EXAMPLE_ID }]
     },
-    { name: 'pong', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
-    { name: 'error', schema: EchoError, examples: [{ type: 'error', message: 'unknown message type' }] }
+    { name: 'pong', summary: 'answer to ping', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
+    { name: 'error', summary: 'a frame that could not be handled; the connection stays open', schema: EchoError, examples: [{ type: 'error', message: 'unknown message type' }] }
   ]
 }

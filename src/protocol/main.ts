@@ -55,9 +55,9 @@ export const mainDocs: DialectDocs = {
       examples: [{ type: 'WELCOME', data: { client_id: EXAMPLE_ID, server_time: '2024-01-01T12:00:00.000Z', protocols: ['echo', 'fastchat'], heartbeat: CLIENT_HEARTBEAT } }]
     },
     { name: 'text', schema: PlainText, examples: ['hello'], text: true },
-    { name: 'pong', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
+    { name: 'pong', summary: 'answer to ping', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
     {
-      name: 'echo', schema: MainEcho,
+      name: 'echo', summary: 'any other JSON object, as sent, with server time', schema: MainEcho,
       examples: [{ type: 'echo', data: { type: 'custom', data: 'test' }, timestamp: 1699564801.123, client_id: EXAMPLE_ID, server_processing_ms: 0.234 }]
     }
   ]
