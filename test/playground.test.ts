@@ -58,6 +58,8 @@ t.test('playground: an example pre-selected, /ws/echo tried, frames pretty-print
     t.equal(await page.locator('#surfaces h2', { hasText: new RegExp(`^${address.replace(/\//g, '\\/')} `) }).count(), 1, `lists ${address}`)
   }
   t.equal(await page.locator('#surfaces button[data-address="/ws/Greeting"]').count(), 0, 'HTTP walkers are not WebSocket surfaces')
+  await page.locator('#surfaces .http a', { hasText: 'POST /walker/Greeting' }).waitFor()
+  t.equal(await page.locator('#surfaces .http a', { hasText: 'POST /walker/Greeting' }).getAttribute('href'), '/docs', 'they are listed, to try in /docs')
 
   // Pre-selected on a first visit: the diagnostic echo's JSON example.
   t.equal(await button(page, '/ws/echo', 'json').getAttribute('aria-pressed'), 'true', 'an example is pre-selected')

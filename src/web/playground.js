@@ -496,6 +496,30 @@ function showTab(name) {
   }
 }
 
+/** HTTP routes are tried in /docs (Swagger UI); the list names the walkers and webhooks there. */
+async function renderHttpSurfaces() {
+  const res = await fetch('/docs/json')
+  if (!res.ok) return
+  const openapi = await res.json()
+  const walkers = Object.entries(openapi.paths ?? {}).filter(([path]) => /^\/(walker|webhook)\//.test(path))
+  const h2 = document.createElement('h2')
+  h2.append('HTTP ', span('what', 'walkers, webhooks and every other route: try them in /docs'))
+  const list = document.createElement('div')
+  list.className = 'group http'
+  for (const [path, ops] of walkers) {
+    const a = document.createElement('a')
+    a.href = '/docs'
+    a.textContent = `POST ${path}`
+    a.title = ops.post?.summary ?? ''
+    list.append(a)
+  }
+  const docs = document.createElement('a')
+  docs.href = '/docs'
+  docs.textContent = 'all routes →'
+  list.append(docs)
+  $('surfaces').append(h2, list)
+}
+
 async function loadDocument() {
   const res = await fetch('/asyncapi.json')
   if (!res.ok) throw new Error(`HTTP ${res.status}`)
@@ -504,6 +528,7 @@ async function loadDocument() {
   renderReference()
   const first = findMessage(store.last ?? '') ? store.last : findMessage(DEFAULT_MESSAGE) ? DEFAULT_MESSAGE : messagesOf(Object.keys(doc.channels)[0], 'receive')[0]?.[0]
   if (first) pick(first)
+  renderHttpSurfaces().catch(() => {})
 }
 
 // ---- wiring ----------------------------------------------------------------------------------
