@@ -61,6 +61,100 @@ function myUserId(): string {
 
 const me = { user_id: myUserId(), display_name: '' }
 
+// ------------------------------------------------------------------ sign-in token (AUTH_REQUIRED)
+
+const TOKEN_KEY = 'switchboard.token'
+
+/**
+ * The token is kept in sessionStorage: this tab, until it closes. Not localStorage, which every
+ * tab and later visit of this origin would read.
+ */
+const tabStorage = {
+  get(): string | null {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY)
+    } catch {
+      return null
+    }
+  },
+  set(value: string | null): void {
+    try {
+      if (value === null) sessionStorage.removeItem(TOKEN_KEY)
+      else sessionStorage.setItem(TOKEN_KEY, value)
+    } catch {
+      // this visit only
+    }
+  }
+}
+
+interface TokenClaims {
+  sub?: unknown
+  name?: unknown
+  exp?: unknown
+}
+
+/** A JWT's claims, read (not verified: the server does that) to learn whose token it is. */
+function tokenClaims(jwt: string): TokenClaims | undefined {
+  const parts = jwt.split('.')
+  if (parts.length !== 3 || !parts[1]) return undefined
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/')
+    const bytes = Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, '=')), (c) => c.charCodeAt(0))
+    const claims: unknown = JSON.parse(new TextDecoder().decode(bytes))
+    return claims !== null && typeof claims === 'object' && !Array.isArray(claims) ? claims as TokenClaims : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A `?token=` in the address (a link someone was sent): taken, then removed from the address
+ * bar, so it does not stay in the history, a bookmark or a screenshot.
+ */
+function tokenFromAddress(): string | undefined {
+  const params = new URLSearchParams(location.search)
+  const value = params.get('token')
+  if (value === null) return undefined
+  // The other parameters stay exactly as they were written (?debug, not ?debug=).
+  const query = location.search.slice(1).split('&').filter((pair) => pair !== '' && !/^token(=|$)/.test(pair)).join('&')
+  history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`)
+  return value.trim() || undefined
+}
+
+/** The token HELLO carries, when this server wants one (or the person gave one). */
+let token: string | undefined
+
+const tokenExpired = (): boolean => {
+  const exp = token === undefined ? undefined : tokenClaims(token)?.exp
+  return typeof exp === 'number' && exp * 1000 <= Date.now()
+}
+
+/** Sign in with `candidate`: the chat's user id becomes its `sub`. Answers why it cannot be used, if so. */
+function useToken(candidate: string): string | undefined {
+  const claims = tokenClaims(candidate)
+  if (!claims) return 'This is not a token: a token (JWT) is three parts separated by dots.'
+  if (typeof claims.sub !== 'string' || !isUuidV4(claims.sub)) {
+    return `This token is for “${typeof claims.sub === 'string' ? claims.sub : 'nobody'}”, but chat user ids are UUIDs: ask for a token whose sub is a UUID.`
+  }
+  if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
+    return `This token expired on ${new Date(claims.exp * 1000).toLocaleString()}: get a new one.`
+  }
+  token = candidate
+  me.user_id = claims.sub
+  tabStorage.set(candidate)
+  return undefined
+}
+
+function forgetToken(): void {
+  token = undefined
+  tabStorage.set(null)
+  me.user_id = myUserId()
+}
+
+const startToken = tokenFromAddress() ?? tabStorage.get() ?? undefined
+/** Why the token this page was opened with cannot be used, shown with the join form. */
+const startTokenProblem = startToken === undefined ? undefined : useToken(startToken)
+
 /**
  * The claim the server issued this user_id (SPEC 9): without it the server refuses this user's
  * history. Read on every (re)connect, so a claim another tab just stored is used.
@@ -117,7 +211,7 @@ let typingIdle: ReturnType<typeof setTimeout> | undefined
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`
 // Receipts are sent by the page, for what it shows in the open chat: `received` means seen.
-const client = new FastChatClient({ url: wsUrl, WebSocket, debug, history: true, autoReceipt: false, claim: () => storedClaim(me.user_id) })
+const client = new FastChatClient({ url: wsUrl, WebSocket, debug, history: true, autoReceipt: false, claim: () => storedClaim(me.user_id), token: () => token })
 client.on('claim', ({ user_id, claim }) => storage.set(STORE.claim, JSON.stringify({ user_id, claim })))
 
 // ------------------------------------------------------------------ connection banner
@@ -134,8 +228,11 @@ function showState(state: ConnectionState, previous?: ConnectionState): void {
   const banner = $('banner')
   clearTimeout(bannerTimer)
   banner.dataset.state = state
-  $('banner-text').textContent = state === 'open' && previous === 'reconnecting' ? 'Reconnected' : BANNER[state]
-  $('banner-retry').textContent = state === 'closed' ? 'Reconnect' : 'Retry now'
+  // The server ends a socket whose token expires, and takes no HELLO with it again.
+  const expired = state === 'closed' && joined && tokenExpired()
+  banner.dataset.expired = String(expired)
+  $('banner-text').textContent = expired ? 'Your sign-in token expired.' : state === 'open' && previous === 'reconnecting' ? 'Reconnected' : BANNER[state]
+  $('banner-retry').textContent = expired ? 'Sign in again' : state === 'closed' ? 'Reconnect' : 'Retry now'
   $('banner-retry').hidden = state !== 'reconnecting' && state !== 'closed'
   banner.hidden = false
   // Good news is announced, then gets out of the way.
@@ -148,6 +245,7 @@ client.on('state', ({ state, previous }) => {
   if (state === 'reconnecting') for (const conv of conversations.values()) conv.loaded = false
 })
 $('banner-retry').addEventListener('click', () => {
+  if ($('banner').dataset.expired === 'true') return signOut()
   if (client.state === 'closed') client.connect()
   else client.reconnectNow()
 })
@@ -164,10 +262,17 @@ async function join(name: string): Promise<void> {
   const error = $('name-error')
   const button = $<HTMLButtonElement>('join-button')
   error.hidden = true
+  $('token-error').hidden = true
   const length = codePoints(name)
   if (length < 3 || length > 50) {
     showJoinError(`Use 3–50 characters (you typed ${length}).`)
     return
+  }
+  if (!$('token-field').hidden) {
+    const pasted = $<HTMLTextAreaElement>('token').value.trim()
+    if (pasted === '') return showTokenError('Paste your sign-in token: this server lets nobody in without one.')
+    const problem = pasted === token ? undefined : useToken(pasted)
+    if (problem) return showTokenError(problem)
   }
   button.disabled = true
   button.textContent = 'Joining…'
@@ -178,7 +283,8 @@ async function join(name: string): Promise<void> {
     joined = true
     enterChat()
   } catch (err) {
-    showJoinError(describeJoinError(err))
+    if (isTokenRefusal(err)) askForToken(describeTokenRefusal(err))
+    else showJoinError(describeJoinError(err))
   } finally {
     button.disabled = false
     button.textContent = 'Join'
@@ -186,6 +292,36 @@ async function join(name: string): Promise<void> {
 }
 
 const isClaimRefusal = (err: unknown): boolean => err instanceof FastChatError && err.code === 'UNAUTHORIZED' && /claim/.test(err.message)
+const isTokenRefusal = (err: unknown): err is FastChatError => err instanceof FastChatError && err.code === 'UNAUTHORIZED' && !isClaimRefusal(err)
+
+function describeTokenRefusal(err: FastChatError): string {
+  if (err.message === 'a valid token is required') return 'This server lets people in with a sign-in token: paste yours below.'
+  if (err.message === 'invalid or expired token') return 'The server refused this token: it has expired, or it was signed with another key. Paste a new one.'
+  return `The server refused this token: ${err.message}.`
+}
+
+/** Show the token field with `text`: the join form asks for a token instead of failing for good. */
+function askForToken(text: string): void {
+  forgetToken()
+  $('token-field').hidden = false
+  $<HTMLTextAreaElement>('token').value = ''
+  showTokenError(text)
+}
+
+function showTokenError(text: string): void {
+  const error = $('token-error')
+  error.textContent = text
+  error.hidden = false
+  $('token').setAttribute('aria-invalid', 'true')
+  $('token').focus()
+}
+
+/** Forget the token and start over at the join form. */
+function signOut(): void {
+  forgetToken()
+  client.close()
+  location.reload()
+}
 
 /**
  * HELLO with the stored claim. Refused for want of the right claim: another tab of this user
@@ -193,6 +329,8 @@ const isClaimRefusal = (err: unknown): boolean => err instanceof FastChatError &
  * came, this id's history is not ours (its claim was lost here): carry on as a new user.
  */
 async function helloWithClaim(name: string): Promise<void> {
+  // With a token the user id is its sub, and the token (not a claim) opens its history.
+  if (token !== undefined) return client.hello({ user_id: me.user_id, display_name: name }).then(() => undefined)
   const sent = storedClaim(me.user_id)
   try {
     await client.hello({ user_id: me.user_id, display_name: name })
@@ -243,6 +381,7 @@ function enterChat(): void {
   $('chat').hidden = false
   $('me').hidden = false
   $('me-name').textContent = me.display_name
+  $('forget-token').hidden = token === undefined
   renderPeople()
   const first = document.querySelector<HTMLButtonElement>('#people-list button')
   ;(first ?? $('people-title')).focus()
@@ -253,6 +392,8 @@ $('join-form').addEventListener('submit', (e) => {
   void join($<HTMLInputElement>('name').value.trim())
 })
 $('name').addEventListener('input', () => $('name').removeAttribute('aria-invalid'))
+$('token').addEventListener('input', () => $('token').removeAttribute('aria-invalid'))
+$('forget-token').addEventListener('click', signOut)
 $('leave').addEventListener('click', () => {
   // An identity cannot change on a connection (SPEC: "already identified"): start over.
   storage.set(STORE.name, null)
@@ -851,8 +992,13 @@ document.addEventListener('keydown', (e) => {
 
 showState('connecting')
 client.connect()
-const storedName = storage.get(STORE.name)
-if (storedName) {
+const tokenName = startToken === undefined ? undefined : tokenClaims(startToken)?.name
+const storedName = storage.get(STORE.name) ?? (typeof tokenName === 'string' ? tokenName : null)
+if (startTokenProblem !== undefined) {
+  // A link with a token that cannot work: say why, next to the field to paste a good one.
+  if (storedName) $<HTMLInputElement>('name').value = storedName
+  askForToken(startTokenProblem)
+} else if (storedName) {
   $<HTMLInputElement>('name').value = storedName
   void join(storedName)
 } else {
