@@ -381,7 +381,7 @@ async function storm(): Promise<Row[]> {
 
 const SIO = 'Socket.IO 4'
 /** Full mode: before each run, wait (at most this long) until both cores are idle. */
-const PEER_QUIET_S = 30
+const PEER_QUIET_S = 15
 const peerQuiet = { waitedS: 0, notQuiet: 0 }
 
 /** CPU % that processes other than the server took on the server's core during a window. */
@@ -422,7 +422,13 @@ async function peerRate(spec: { id: string; scenario: string; unit: string; targ
     describe,
     QUICK ? Math.max(spec.quickRounds, ROUNDS) : ROUNDS)
   const c = compareRuns({ name: SIO, runs: peer }, { name: 'Switchboard', runs: sb })
-  const notes = [spec.note, ...c.notes, others([...peer, ...sb])]
+  // Where a side's time goes: server CPU per operation, and the kernel's share of it (writev, accept, close).
+  const cost = (k: typeof c.a) => {
+    const us = 1e6 / k.perCpu
+    const sys = median(k.kept.map((r) => r.window.serverSysS / r.window.serverCpuS))
+    return `${us.toFixed(1)} µs (kernel ${fmt(100 * sys)} %)`
+  }
+  const notes = [spec.note, ...c.notes, `server CPU per ${spec.unit.replace(/\/s$/, '')}: ${cost(c.a)} · ${cost(c.b)}`, others([...peer, ...sb])]
   // A relay that acked what it did not deliver would win for free: both must deliver every acked MSG.
   const relayed = (rs: RateResult[]) => (rs as RelayRun[]).every((r) => r.deliveredRate !== undefined) ? median((rs as RelayRun[]).map((r) => r.deliveredRate / r.rate)) : undefined
   const [dp, ds] = [relayed(peer), relayed(sb)]
@@ -608,7 +614,7 @@ async function main(): Promise<void> {
     rows,
     table: text
   }
-  const out = flags.out ?? join(root, 'ops/bench/results', QUICK ? 'quick-latest.json' : `bench-${result.date.replace(/[:.]/g, '-')}.json`)
+  const out = flags.out ?? join(root, 'ops/bench/results', QUICK ? 'quick-latest.json' : `${names.every((n) => n === 'socketio') ? 'socketio' : 'bench'}-${result.date.replace(/[:.]/g, '-')}.json`)
   writeResult(out, result)
   const failing = rows.filter((r) => r.aboveFloor === false)
   if ((QUICK || flags.check) && failing.length) {
