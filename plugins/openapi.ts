@@ -1,9 +1,10 @@
 // Registers @fastify/swagger at the root, before any route, so it sees every route's schema for
 // the OpenAPI document served at /docs (routes/docs.ts). WebSocket routes are not HTTP APIs and
 // are left out of it; walker paths are added per walker when the document is served. Routes
-// that hide themselves from the generic route table (the pages, /metrics, the docs themselves)
-// are listed here with a line each, so /docs names every HTTP route a person can call; only
-// assets (scripts, source maps, Swagger UI's files) and the parametric walker routes stay out.
+// that hide themselves from the generic route table (the pages, /metrics, the admin API) are
+// listed here with a line each, so /docs names every HTTP route a person can call; only assets
+// (scripts, source maps, Swagger UI's files), the parametric walker routes (listed per walker)
+// and the docs' own routes (named in the description) stay out.
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import { VERSION } from '../src/version.ts'
@@ -33,10 +34,7 @@ export const LISTED: Readonly<Record<string, Record<string, unknown>>> = {
     tags: ['admin'],
     summary: 'Close every connection of a user, with a stated close code and reason',
     security: [{ adminToken: [] }]
-  },
-  '/docs': { tags: ['docs'], summary: 'This page: the OpenAPI UI', response: text('text/html', 'Swagger UI') },
-  '/docs/json': { tags: ['docs'], summary: 'The OpenAPI document of the HTTP routes, as JSON', response: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } },
-  '/docs/yaml': { tags: ['docs'], summary: 'The OpenAPI document of the HTTP routes, as YAML', response: text('application/x-yaml', 'OpenAPI 3.1') }
+  }
 }
 
 const LINKS = '[Chat](/) · [Playground](/playground) · [API docs](/docs) · [Admin](/admin) · [AsyncAPI document](/asyncapi.json)'
@@ -48,12 +46,12 @@ export default fp(async (app) => {
       info: {
         title: 'Switchboard',
         version: VERSION,
-        description: `${LINKS}\n\nEvery HTTP route of Switchboard: health probes, metrics, the pages, the documents, and the HTTP and webhook walkers. The WebSocket surfaces are described in the [AsyncAPI document](/asyncapi.json) and can be tried in the [playground](/playground).`
+        description: `${LINKS}\n\nEvery HTTP route of Switchboard: health probes, metrics, the pages, the documents, and the HTTP and webhook walkers. The WebSocket surfaces are described in the [AsyncAPI document](/asyncapi.json) and can be tried in the [playground](/playground). This page's document is [/docs/json](/docs/json) (also [/docs/yaml](/docs/yaml)).`
       },
       tags: [
         { name: 'operations', description: 'Health probes and metrics' },
         { name: 'pages', description: 'Browser pages' },
-        { name: 'docs', description: 'This documentation and the AsyncAPI document' },
+        { name: 'docs', description: 'The AsyncAPI document of the WebSocket surfaces' },
         { name: 'admin', description: 'The admin console\'s data (Authorization: Bearer <ADMIN_TOKEN>); its live feed is the /admin/ws WebSocket' },
         { name: 'walkers', description: 'POST /walker/:name — HTTP walkers' },
         { name: 'webhooks', description: 'POST /webhook/:name — signed webhook walkers' }
