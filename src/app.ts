@@ -20,6 +20,7 @@ import chatPlugin from '../plugins/chat.ts'
 import openapiPlugin from '../plugins/openapi.ts'
 import walkersPlugin from '../plugins/walkers.ts'
 import walkerBroadcastPlugin from '../plugins/walker-broadcast.ts'
+import adminPlugin from '../plugins/admin.ts'
 import healthRoutes from '../routes/health.ts'
 import metricsRoutes from '../routes/metrics.ts'
 import wsMainRoutes from '../routes/ws-main.ts'
@@ -29,6 +30,7 @@ import walkerRoutes from '../routes/walkers.ts'
 import docsRoutes from '../routes/docs.ts'
 import asyncapiRoutes from '../routes/asyncapi.ts'
 import pagesRoutes from '../routes/pages.ts'
+import adminRoutes from '../routes/admin.ts'
 
 /**
  * HTTP-level limits, in force before any route or upgrade runs, so that clients that open
@@ -108,6 +110,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(openapiPlugin) // before any route: it collects route schemas as they are added
   await app.register(walkersPlugin)
   await app.register(walkerBroadcastPlugin)
+  await app.register(adminPlugin)
   await app.register(cors, { origin: config.allowAnyOrigin ? true : config.allowedOrigins })
 
   // The default 404 message repeats the URL, query (and so any token) included.
@@ -124,6 +127,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(docsRoutes)
   await app.register(asyncapiRoutes)
   await app.register(pagesRoutes)
+  await app.register(adminRoutes)
   return app
 }
 
