@@ -289,6 +289,36 @@ function describePath(p: string): string {
   }
 }
 
+/** Rules beyond a variable's JSON schema, in a few words (the checks above enforce them). */
+const DOC_RULES: Record<string, string> = {
+  HOST: 'an address or name of this machine (127.0.0.1, 0.0.0.0, ::)',
+  TRUST_PROXY: 'false, true, a hop count, or comma-separated IP addresses/CIDRs (loopback, linklocal, uniquelocal too)',
+  PUBLIC_BASE_URL: 'an http:// or https:// URL',
+  WS_PUBLIC_URL: 'a ws:// or wss:// URL',
+  ALLOWED_ORIGINS: '`*` or origins exactly as browsers send them (scheme://host[:port], no path or trailing slash), comma separated',
+  JWT_SECRET: `at least ${MIN_SECRET_BYTES} bytes; shorter only with NODE_ENV=development`,
+  JWT_PUBLIC_KEY: 'a PEM public key, RSA (RS256) or EC P-256 (ES256); `\\n` escapes allowed',
+  WALKERS_DIR: 'an existing directory',
+  DATA_DIR: 'a directory, or a path where one can be created (checked when HISTORY_STORE is sqlite)'
+}
+const DOC_CROSS: Record<string, string> = {
+  WS_PING_TIMEOUT: 'below WS_PING_INTERVAL',
+  WS_SEND_SOFT_CAP: 'below WS_SEND_HARD_CAP',
+  AUTH_REQUIRED: 'true needs JWT_SECRET or JWT_PUBLIC_KEY',
+  HISTORY_STORE: 'redis needs REDIS_URL'
+}
+
+/** docs/configuration.md's table: every variable with its default and the rule startup enforces. */
+export function configRulesMarkdown(): string {
+  const rows = Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, s]) => {
+    const def = s.default === undefined ? '(unset)' : `\`${String(s.default)}\``
+    const base = DOC_RULES[key] ?? (s.type === 'string' && s.rule === undefined ? 'any text' : ruleOf(s).replace(/^must be /, ''))
+    const rule = DOC_CROSS[key] ? `${base}; ${DOC_CROSS[key]}` : base
+    return `| \`${key}\` | ${def} | ${rule.replace(/\|/g, '\\|')} | ${s.description ?? ''} |`
+  })
+  return ['| variable | default | allowed values | meaning |', '|---|---|---|---|', ...rows].join('\n')
+}
+
 /** The README's config table, generated from the schema so the two cannot drift apart. */
 export function configTableMarkdown(): string {
   const rows = Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, s]) => {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkPaths, ConfigError, loadConfig } from '../src/config.ts'
-import { withConfigTable } from '../src/cli/config-doc.ts'
+import { withConfigTable, withRulesTable } from '../src/cli/config-doc.ts'
 
 t.test('defaults', async (t) => {
   const c = loadConfig({})
@@ -41,6 +41,11 @@ t.test('bad values name the variable and the rule', async (t) => {
 t.test('README config table matches the schema (npm run config:doc regenerates it)', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
   t.equal(withConfigTable(readme), readme)
+})
+
+t.test('docs/configuration.md lists every variable with the rule startup enforces (npm run config:doc)', async (t) => {
+  const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8')
+  t.equal(withRulesTable(doc), doc)
 })
 
 /** The one line loadConfig throws for `env`. */
