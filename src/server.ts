@@ -8,6 +8,8 @@ import { buildApp } from './app.ts'
 import { guardUnhandledRejections } from './lib/process-guards.ts'
 import { WalkerLoadError } from './walkers/registry.ts'
 import { MissingBuildError } from './lib/build-output.ts'
+import { generateAdminToken } from './admin/auth.ts'
+import { startupBanner } from './admin/banner.ts'
 
 /** A mistake in what the operator handed us: one plain line, then a non-zero exit, no stack. */
 function refuseToStart(what: string, err: Error, code = 78 /* EX_CONFIG */): never {
@@ -41,9 +43,18 @@ try {
   throw err
 }
 
+// /admin wants a token: without ADMIN_TOKEN this process makes its own, shown in the banner.
+const generatedAdminToken = config.ADMIN_TOKEN ? undefined : generateAdminToken()
+if (generatedAdminToken) config = { ...config, ADMIN_TOKEN: generatedAdminToken }
+
+// `npm run dev` passes --pretty: readable logs through pino-pretty (a devDependency, loaded only then).
+const logStream = process.argv.includes('--pretty')
+  ? (await import('pino-pretty')).default({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+  : undefined
+
 let app: Awaited<ReturnType<typeof buildApp>>
 try {
-  app = await buildApp(config)
+  app = await buildApp(config, { logStream })
 } catch (err) {
   if (err instanceof WalkerLoadError) refuseToStart('invalid walker', err)
   if (err instanceof MissingBuildError) refuseToStart('missing build output', err)
@@ -67,3 +78,4 @@ try {
   app.log.fatal({ err }, 'could not listen')
   process.exit(1)
 }
+app.log.info(startupBanner(config, app.server.address(), generatedAdminToken))
