@@ -5,7 +5,7 @@ import { runServer, startServer } from './helpers/process.ts'
 
 t.test('bad config stops startup with one line naming the variable', async (t) => {
   const cases: [Record<string, string>, RegExp][] = [
-    [{ PORT: 'abc' }, /^switchboard: invalid configuration: PORT=abc: Expected integer/],
+    [{ PORT: 'abc' }, /^switchboard: invalid configuration: PORT=abc: must be an integer from 0 to 65535 /],
     [{ WS_PING_INTERVAL: '5', WS_PING_TIMEOUT: '5' }, /^switchboard: invalid configuration: WS_PING_TIMEOUT=5: must be below WS_PING_INTERVAL \(5\)/],
     [{ LOG_LEVEL: 'loud' }, /^switchboard: invalid configuration: LOG_LEVEL=loud/]
   ]
