@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s="${2:-}"; shift 2 ;;
     --timeout=*) timeout_s="${1#*=}"; shift ;;
     --quick) quick=true; shift ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
     --origin) shift 2 ;; # the Node CLI's; websocat and wscat send no Origin
     -*) shift ;;
     *) [ -z "$base" ] && base="$1"; shift ;;
