@@ -239,8 +239,9 @@ function axes(): uPlot.Axis[] {
   const stroke = css('--muted')
   const grid = { stroke: css('--grid'), width: 1 }
   const ticks = { stroke: css('--grid'), width: 1 }
+  const clock = (v: number) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
   return [
-    { stroke, grid, ticks, space: 60 },
+    { stroke, grid, ticks, space: 80, values: (_u, vals) => vals.map(clock) },
     { stroke, grid, ticks, size: 48, values: (_u, vals) => vals.map((v) => (Math.abs(v) >= 10_000 ? `${Math.round(v / 1000)}k` : String(+v.toFixed(2)))) }
   ]
 }
@@ -266,6 +267,8 @@ function draw(id: string, series: [string, string, number[]][]): void {
       width: Math.max(container.clientWidth, 200),
       height: CHART_HEIGHT,
       cursor: { drag: { x: false, y: false } },
+      // Labels only: a live legend reads "--" until the pointer is over the plot.
+      legend: { live: false },
       scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: axes(),
       series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5, points: { show: false } }))]
