@@ -4,9 +4,10 @@
 // The socket may ask for a `filter` and `disconnect` a user. docs/admin.md is the reference.
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import type { InstanceBoard, InstanceRow } from '../backplane/instance-board.ts'
+import type { InstanceBoard } from '../backplane/instance-board.ts'
 import { SURFACES } from '../metrics/metrics.ts'
 import type { Sample, Sampler } from './sampler.ts'
+import type { Disconnected, Hello, Instances, RequestError, Tick } from './feed.ts'
 import { DEFAULT_CLOSE, disconnectUser, listUsers, MAX_REASON_BYTES, validCloseCode, type UserList, type UserSources } from './users.ts'
 
 export interface ConsoleSources extends UserSources {
@@ -18,15 +19,6 @@ export interface ConsoleSources extends UserSources {
   log: FastifyBaseLogger
 }
 
-export type Instances = { rows: InstanceRow[] } | { error: string }
-
-export interface DisconnectResult {
-  user_id: string
-  code: number
-  reason: string
-  /** Connections of the user on this instance that were closed. */
-  closed: number
-}
 
 /** A console reading slower than this is dropped rather than buffered for. */
 const MAX_BUFFERED = 4 * 1024 * 1024
@@ -69,7 +61,7 @@ export class AdminConsole {
       redis: this.src.board !== undefined,
       close_default: DEFAULT_CLOSE,
       history: this.sampler.history()
-    }))
+    } satisfies Hello))
     void this.tickOne(socket, client)
   }
 
@@ -93,7 +85,7 @@ export class AdminConsole {
       for (const [socket, client] of this.clients) {
         let users = lists.get(client.filter)
         if (!users) lists.set(client.filter, (users = await listUsers(this.src, client.filter)))
-        this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances }))
+        this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances } satisfies Tick))
       }
     } catch (err) {
       this.src.log.warn({ err }, 'admin: a tick failed')
@@ -115,7 +107,7 @@ export class AdminConsole {
   }
 
   /** Close a user's connections on this instance with an operator's code and reason. */
-  disconnect(userId: unknown, code: unknown = DEFAULT_CLOSE.code, reason: unknown = DEFAULT_CLOSE.reason): DisconnectResult {
+  disconnect(userId: unknown, code: unknown = DEFAULT_CLOSE.code, reason: unknown = DEFAULT_CLOSE.reason): Disconnected {
     if (typeof userId !== 'string' || userId === '') throw new AdminError('user_id: a non-empty string')
     if (typeof code !== 'number' || !validCloseCode(code)) throw new AdminError('code: 1000, 1001, 1008, 1011, 1012, 1013 or 4000–4999')
     if (typeof reason !== 'string' || Buffer.byteLength(reason) > MAX_REASON_BYTES) throw new AdminError(`reason: a string of at most ${MAX_REASON_BYTES} bytes`)
@@ -153,7 +145,7 @@ export class AdminConsole {
     if (!sample) return
     try {
       const [users, instances] = await Promise.all([listUsers(this.src, client.filter), this.instances()])
-      this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances }))
+      this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances } satisfies Tick))
     } catch (err) {
       this.src.log.warn({ err }, 'admin: a tick failed')
     }
@@ -167,7 +159,7 @@ export class AdminConsole {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AdminError('requests are JSON objects')
       msg = parsed as Record<string, unknown>
     } catch (err) {
-      this.send(socket, JSON.stringify({ type: 'error', message: err instanceof AdminError ? err.message : 'requests are JSON objects' }))
+      this.send(socket, JSON.stringify({ type: 'error', message: err instanceof AdminError ? err.message : 'requests are JSON objects' } satisfies RequestError))
       return
     }
     try {
@@ -185,7 +177,7 @@ export class AdminConsole {
       }
     } catch (err) {
       if (!(err instanceof AdminError)) throw err
-      this.send(socket, JSON.stringify({ type: 'error', request: msg.type, message: err.message }))
+      this.send(socket, JSON.stringify({ type: 'error', request: msg.type, message: err.message } satisfies RequestError))
     }
   }
 

@@ -5,56 +5,7 @@
 // the last minutes, a `tick` every second. Every piece of server text reaches the DOM through
 // textContent, never as HTML (user names are user input).
 import uPlot from 'uplot'
-
-type Surface = 'main' | 'echo' | 'health' | 'walker'
-
-interface Sample {
-  t: number
-  conns: Record<Surface, number>
-  in: Record<Surface, number>
-  out: Record<Surface, number>
-  closes: Record<string, number>
-  errors: Record<string, number>
-  refused: Record<string, number>
-  lag_max_ms: number
-  lag_p99_ms: number
-  heap_used: number
-  rss: number
-}
-
-interface AdminUser {
-  user_id: string
-  display_name: string
-  connections: { id: string; surface: Surface; since: number; dialect: 'enveloped' | 'flat'; history: boolean }[]
-  chats: { chat_id: string; with: string; with_name: string | undefined; with_online: boolean }[]
-}
-
-interface UserList { local: number; online: number; users: AdminUser[]; matched: number; open_chats: number }
-
-interface InstanceRow {
-  instance: string
-  self: boolean
-  lease_age_ms: number
-  lease_left_ms: number
-  users_held: number
-  stats: { connections: Record<string, number>; users: number; heap_used: number; rss: number } | null
-}
-
-interface Hello {
-  type: 'hello'
-  instance: string
-  version: string
-  started_at: number
-  surfaces: Surface[]
-  redis: boolean
-  close_default: { code: number; reason: string }
-  history: Sample[]
-}
-
-interface Tick { type: 'tick'; sample: Sample; users: UserList; instances?: { rows: InstanceRow[] } | { error: string } }
-type ServerFrame = Hello | Tick
-  | { type: 'disconnected'; user_id: string; code: number; reason: string; closed: number }
-  | { type: 'error'; request?: string; message: string }
+import type { AdminUser, Hello, Instances, Sample, ServerFrame, Surface, UserList } from '../admin/feed.ts'
 
 const TOKEN_KEY = 'switchboard.admin_token'
 /** Samples drawn: five minutes at one a second, as the server keeps. */
@@ -406,7 +357,7 @@ function disconnect(button: HTMLButtonElement, user: AdminUser): void {
   socket?.send(JSON.stringify({ type: 'disconnect', user_id: user.user_id, code, reason }))
 }
 
-function showInstances(instances: Tick['instances']): void {
+function showInstances(instances: Instances | undefined): void {
   if (!instances) return
   const error = $('instances-error')
   const body = $('instances')
