@@ -2,7 +2,7 @@
 // one banner line with the chat page, playground, docs and admin URLs (the admin one with the
 // token this process generated, which opens the console's API); a second start builds nothing
 // and is healthy within 3 s; a changed page source rebuilds only the bundles, a changed service
-// source only tsc (ops/build.mjs).
+// source only tsc (ops/build.mjs). And `npm run dev`'s server logs through pino-pretty.
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs'
@@ -112,4 +112,33 @@ t.test('npm start: the banner, then a second start that builds nothing', { timeo
   t.equal(service.status, 0, service.stderr)
   t.match(service.stderr, /build: tsc \(routes\/admin\.ts changed\)/)
   t.notMatch(service.stderr, /build: esbuild/)
+})
+
+t.test('npm run dev\'s server logs through pino-pretty: the banner as a readable line', async (t) => {
+  // What `npm run dev` runs after building the bundles (package.json), without the hot reload.
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts', '--pretty'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HISTORY_STORE: 'memory', LOG_LEVEL: 'info', ADMIN_TOKEN: '' }
+  })
+  t.teardown(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+  })
+  let out = ''
+  proc.stdout.on('data', (d) => (out += d))
+  proc.stderr.on('data', (d) => (out += d))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 30 s:\n${out}`)), 30_000)
+    proc.stdout.on('data', () => {
+      if (!/ready: chat /.test(out)) return
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  const line = out.split('\n').find((l) => l.includes('ready: chat '))!
+  t.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Switchboard \S+ ready: chat http:\/\/localhost:\d+\/ · playground /, `pretty: ${line.slice(0, 60)}…`)
+  t.notMatch(out, /^\{"level"/m, 'no JSON lines')
+  const exited = new Promise((resolve) => proc.once('exit', resolve))
+  proc.kill('SIGTERM')
+  await exited
 })
