@@ -190,9 +190,9 @@ function axes(): uPlot.Axis[] {
   const stroke = css('--muted')
   const grid = { stroke: css('--grid'), width: 1 }
   const ticks = { stroke: css('--grid'), width: 1 }
-  const clock = (v: number) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+  const clock = (v: number) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
   return [
-    { stroke, grid, ticks, space: 80, values: (_u, vals) => vals.map(clock) },
+    { stroke, grid, ticks, space: 90, values: (_u, vals) => vals.map(clock) },
     { stroke, grid, ticks, size: 48, values: (_u, vals) => vals.map((v) => (Math.abs(v) >= 10_000 ? `${Math.round(v / 1000)}k` : String(+v.toFixed(2)))) }
   ]
 }
@@ -282,7 +282,7 @@ function showNow(s: Sample, users: UserList): void {
   $('k-conns').textContent = String(sum(s.conns))
   $('k-conns-d').textContent = breakdown(s.conns)
   $('k-users').textContent = String(users.local)
-  $('k-users-d').textContent = `${users.online} online service-wide · ${users.open_chats} open chats listed`
+  $('k-users-d').textContent = `${users.online} online service-wide · ${users.open_chats} open chat${users.open_chats === 1 ? '' : 's'} listed`
   $('k-in').textContent = fmt(sum(s.in))
   $('k-in-d').textContent = breakdown(s.in)
   $('k-out').textContent = fmt(sum(s.out))
