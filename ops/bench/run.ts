@@ -428,7 +428,7 @@ async function peerRate(spec: { id: string; scenario: string; unit: string; targ
     const sys = median(k.kept.map((r) => r.window.serverSysS / r.window.serverCpuS))
     return `${us.toFixed(1)} µs (kernel ${fmt(100 * sys)} %)`
   }
-  const notes = [spec.note, ...c.notes, `server CPU per ${spec.unit.replace(/\/s$/, '')}: ${cost(c.a)} · ${cost(c.b)}`, others([...peer, ...sb])]
+  const notes = [spec.note, ...c.notes, `server CPU per ${spec.unit === 'conns/s' ? 'connection' : spec.unit.replace(/\/s$/, '')}: ${cost(c.a)} · ${cost(c.b)}`, others([...peer, ...sb])]
   // A relay that acked what it did not deliver would win for free: both must deliver every acked MSG.
   const relayed = (rs: RateResult[]) => (rs as RelayRun[]).every((r) => r.deliveredRate !== undefined) ? median((rs as RelayRun[]).map((r) => r.deliveredRate / r.rate)) : undefined
   const [dp, ds] = [relayed(peer), relayed(sb)]
@@ -519,33 +519,45 @@ async function peerIdle(): Promise<Row> {
   }
 }
 
-async function socketio(): Promise<Row[]> {
-  const timing = QUICK ? TIMING.quick : TIMING.full
-  const rows: Row[] = []
-  rows.push(await peerRate({
+const PEER_TIMING = QUICK ? TIMING.quick : TIMING.full
+
+const peerRelay = () => peerRate({
     id: 'S1 relay',
     scenario: 'S1. 1:1 relay + ack, 50 pairs × 10 in flight, each user in its own room',
     unit: 'MSG/s',
     target: 2,
     note: `acked MSGs per second, the same pairs, content and message_ids as scenario 4; ${SIO_NOTE}`,
-    peerJob: (s) => ({ kind: 'relay', ...at(s), server: 'socketio', pairs: 50, inflight: 10, ...timing }),
+    peerJob: (s) => ({ kind: 'relay', ...at(s), server: 'socketio', pairs: 50, inflight: 10, ...PEER_TIMING }),
     sbJob: SPECS.relay.sbJob,
     quickRounds: 3
-  }))
-  rows.push(await peerLatency(timing))
-  rows.push(await peerIdle())
-  rows.push(await peerRate({
+  })
+
+const peerConnect = () => peerRate({
     id: 'S4 connect',
     scenario: 'S4. connection establishment, 50 at a time, until the app can send',
     unit: 'conns/s',
     target: 1.5,
     note: `${SIO}: 101, Engine.IO open, namespace connect 40 → 40{sid}; Switchboard: 101 and WELCOME; then RST; p50/p99 are times to established`,
-    peerJob: (s) => ({ kind: 'connect', ...at(s), path: SIO_PATH, until: 'socketio', concurrency: 50, ...timing }),
-    sbJob: (s) => ({ kind: 'connect', ...at(s), path: '/ws', until: 'welcome', concurrency: 50, ...timing }),
+    peerJob: (s) => ({ kind: 'connect', ...at(s), path: SIO_PATH, until: 'socketio', concurrency: 50, ...PEER_TIMING }),
+    sbJob: (s) => ({ kind: 'connect', ...at(s), path: '/ws', until: 'welcome', concurrency: 50, ...PEER_TIMING }),
     quickRounds: 1
-  }))
+  })
+
+/** The four rows of the Socket.IO table, or some of them (`socketio-relay` … as scenario names). */
+const PEER_ROWS: Record<string, () => Promise<Row>> = {
+  'socketio-relay': peerRelay,
+  'socketio-p99': () => peerLatency(PEER_TIMING),
+  'socketio-idle': peerIdle,
+  'socketio-connect': peerConnect
+}
+
+async function peerRows(names: string[]): Promise<Row[]> {
+  const rows: Row[] = []
+  peerQuiet.waitedS = 0
+  peerQuiet.notQuiet = 0
+  for (const name of names) rows.push(await PEER_ROWS[name]!())
   if (peerQuiet.waitedS >= 1 || peerQuiet.notQuiet) {
-    rows.forEach((r) => r.notes.push(`the ${SIO} rows waited ${peerQuiet.waitedS.toFixed(0)} s in all for quiet cores${peerQuiet.notQuiet ? `; ${peerQuiet.notQuiet} run(s) started on a busy machine after ${PEER_QUIET_S} s` : ''}`))
+    rows.forEach((r) => r.notes.push(`${rows.length > 1 ? `the ${SIO} rows` : 'this row'} waited ${peerQuiet.waitedS.toFixed(0)} s in all for quiet cores${peerQuiet.notQuiet ? `; ${peerQuiet.notQuiet} run(s) started on a busy machine after ${PEER_QUIET_S} s` : ''}`))
   }
   return rows
 }
@@ -553,7 +565,9 @@ async function socketio(): Promise<Row[]> {
 // ------------------------------------------------------------------ main
 
 const SCENARIOS: Record<string, () => Promise<Row | Row[]>> = {
-  echo, 'echo-json': echoJson, walker, relay, latency, idle, storm, connect: connectRate, socketio
+  echo, 'echo-json': echoJson, walker, relay, latency, idle, storm, connect: connectRate,
+  socketio: () => peerRows(Object.keys(PEER_ROWS)),
+  ...Object.fromEntries(Object.keys(PEER_ROWS).map((name) => [name, () => peerRows([name])]))
 }
 const BY_NUMBER = ['echo', 'echo-json', 'walker', 'relay', 'latency', 'idle', 'storm', 'connect']
 
@@ -614,7 +628,7 @@ async function main(): Promise<void> {
     rows,
     table: text
   }
-  const out = flags.out ?? join(root, 'ops/bench/results', QUICK ? 'quick-latest.json' : `${names.every((n) => n === 'socketio') ? 'socketio' : 'bench'}-${result.date.replace(/[:.]/g, '-')}.json`)
+  const out = flags.out ?? join(root, 'ops/bench/results', QUICK ? 'quick-latest.json' : `${names.every((n) => n.startsWith('socketio')) ? 'socketio' : 'bench'}-${result.date.replace(/[:.]/g, '-')}.json`)
   writeResult(out, result)
   const failing = rows.filter((r) => r.aboveFloor === false)
   if ((QUICK || flags.check) && failing.length) {
