@@ -119,8 +119,14 @@ async function saturation(spec: SaturationSpec): Promise<Row> {
     describeRate,
     QUICK ? Math.max(spec.quickRounds ?? 1, ROUNDS) : ROUNDS)
   const c = compareRuns({ name: 'baseline', runs: base }, { name: 'switchboard', runs: sb })
+  return rateRow(spec, c, [...(spec.note ? [spec.note] : []), ...c.notes])
+}
+
+/** A throughput row: baseline (or peer) against Switchboard as compareRuns saw them, judged against `target`. */
+function rateRow(spec: { id: string; scenario: string; unit: string; target: number }, c: ReturnType<typeof compareRuns>, notes: string[], peer?: string): Row {
   return judge({
     id: spec.id,
+    ...(peer ? { peer } : {}),
     scenario: spec.scenario,
     metric: spec.unit,
     baseline: Math.round(c.a.rate),
@@ -130,7 +136,7 @@ async function saturation(spec: SaturationSpec): Promise<Row> {
     target: { op: '>=', value: spec.target },
     cpu: c.cpu,
     latency: c.latency,
-    notes: [...(spec.note ? [spec.note] : []), ...c.notes]
+    notes
   })
 }
 
@@ -433,20 +439,7 @@ async function peerRate(spec: { id: string; scenario: string; unit: string; targ
   const relayed = (rs: RateResult[]) => (rs as RelayRun[]).every((r) => r.deliveredRate !== undefined) ? median((rs as RelayRun[]).map((r) => r.deliveredRate / r.rate)) : undefined
   const [dp, ds] = [relayed(peer), relayed(sb)]
   if (dp !== undefined && ds !== undefined) notes.push(`delivered per acked MSG ${dp.toFixed(3)} · ${ds.toFixed(3)}`)
-  return judge({
-    id: spec.id,
-    peer: SIO,
-    scenario: spec.scenario,
-    metric: spec.unit,
-    baseline: Math.round(c.a.rate),
-    switchboard: Math.round(c.b.rate),
-    ratio: c.ratio,
-    perCpuRatio: c.perCpuRatio,
-    target: { op: '>=', value: spec.target },
-    cpu: c.cpu,
-    latency: c.latency,
-    notes
-  })
+  return rateRow(spec, c, notes, SIO)
 }
 
 /** Round trip of one MSG to its ack, one pair, one in flight: the chat operation itself, unloaded. */

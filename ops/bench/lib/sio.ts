@@ -3,7 +3,7 @@
 // One WebSocket text frame is one Engine.IO packet: `0{…}` open, `2` ping (answered `3`), `4…`
 // message, whose first digit is the Socket.IO packet type: `40` connect, `42[…]` event,
 // `42<id>[…]` event wanting an ack, `43<id>[…]` the ack, `44{…}` connect error.
-import { connect, maskedFrame, nextText, SOURCE_ADDRESSES, type ConnectOptions, type RawConn } from './wire.ts'
+import { connect, maskedFrame, nextText, openMany, type ConnectOptions, type RawConn } from './wire.ts'
 
 /** The handshake that skips HTTP long-polling: straight to the websocket transport. */
 export const SIO_PATH = '/socket.io/?EIO=4&transport=websocket'
@@ -37,20 +37,13 @@ export async function sioConnect(opts: Omit<ConnectOptions, 'path'>, auth?: obje
 }
 
 /** sioConnect `count` times, `concurrency` at a time, spread over the source addresses (as connectMany). */
-export async function sioConnectMany(count: number, opts: Omit<ConnectOptions, 'path' | 'localAddress'>, concurrency = 64): Promise<RawConn[]> {
-  const conns = new Array<RawConn>(count)
-  let next = 0
-  const worker = async () => {
-    while (next < count) {
-      const i = next++
-      const conn = await sioConnect({ ...opts, localAddress: SOURCE_ADDRESSES[i % SOURCE_ADDRESSES.length] })
-      // Idle: keep answering pings, keep nothing else (the inbox would grow with nothing to read it).
-      conn.onText = (c, buf, s, e) => void answerPing(c, buf, s, e)
-      conns[i] = conn
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
-  return conns
+export function sioConnectMany(count: number, opts: Omit<ConnectOptions, 'path' | 'localAddress'>, concurrency = 64): Promise<RawConn[]> {
+  return openMany(count, concurrency, async (localAddress) => {
+    const conn = await sioConnect({ ...opts, localAddress })
+    // Idle: keep answering pings, keep nothing else (the inbox would grow with nothing to read it).
+    conn.onText = (c, buf, s, e) => void answerPing(c, buf, s, e)
+    return conn
+  })
 }
 
 /**

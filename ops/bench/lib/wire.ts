@@ -203,15 +203,22 @@ export function connect(opts: ConnectOptions, timeoutMs = 30_000): Promise<RawCo
 }
 
 /** Open `count` connections, `concurrency` handshakes at a time, spread over the source addresses. */
-export async function connectMany(count: number, opts: Omit<ConnectOptions, 'localAddress'>, concurrency = 64, setup?: (conn: RawConn, i: number) => void): Promise<RawConn[]> {
+export function connectMany(count: number, opts: Omit<ConnectOptions, 'localAddress'>, concurrency = 64, setup?: (conn: RawConn, i: number) => void): Promise<RawConn[]> {
+  return openMany(count, concurrency, async (localAddress, i) => {
+    const conn = await connect({ ...opts, localAddress })
+    setup?.(conn, i)
+    return conn
+  })
+}
+
+/** `count` connections made by `open`, `concurrency` at a time, spread over the source addresses. */
+export async function openMany(count: number, concurrency: number, open: (localAddress: string, i: number) => Promise<RawConn>): Promise<RawConn[]> {
   const conns = new Array<RawConn>(count)
   let next = 0
   const worker = async () => {
     while (next < count) {
       const i = next++
-      const conn = await connect({ ...opts, localAddress: SOURCE_ADDRESSES[i % SOURCE_ADDRESSES.length] })
-      setup?.(conn, i)
-      conns[i] = conn
+      conns[i] = await open(SOURCE_ADDRESSES[i % SOURCE_ADDRESSES.length]!, i)
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
