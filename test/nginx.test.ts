@@ -173,7 +173,7 @@ t.test('through a real nginx in front of two instances', { skip }, async (t) => 
     t.match(nginx.accessLog(), /^127\.0\.0\.2 .*"GET \/health HTTP\/1\.1" 200/m, 'nginx saw the same client')
   })
 
-  await t.test('/health is proxied; /metrics stays off the proxy', async (t) => {
+  await t.test('/health is proxied; /metrics and /admin stay off the proxy', async (t) => {
     const res = await fetch(`${nginx.http}/health`)
     t.equal(res.status, 200)
     t.equal((await res.json()).status, 'ok')
@@ -181,6 +181,8 @@ t.test('through a real nginx in front of two instances', { skip }, async (t) => 
     t.equal((await fetch(`${nginx.http}/metrics`)).status, 404)
     t.equal((await fetch(`${nginx.http}/metrics/`)).status, 404)
     t.equal((await fetch(`${a.http}/metrics`)).status, 200, 'scraped from the instance itself')
+    for (const path of ['/admin', '/admin/', '/admin/ws', '/admin/api/state']) t.equal((await fetch(`${nginx.http}${path}`)).status, 404, `${path} is per instance, not proxied`)
+    t.equal((await fetch(`${a.http}/admin`)).status, 200, 'the console is opened on the instance itself')
   })
 
   await t.test('the access log holds paths, never query strings', async (t) => {
