@@ -170,12 +170,7 @@ export class MemoryHistory implements HistoryStore {
   }
 
   known(userId: string): string | undefined {
-    const user = this.users.get(userId)
-    if (user && user.expiresAt <= this.now()) {
-      this.users.delete(userId)
-      return undefined
-    }
-    return user?.displayName
+    return this.unexpired(this.users, userId)?.displayName
   }
 
   claimHash(userId: string): string | undefined {
@@ -189,12 +184,17 @@ export class MemoryHistory implements HistoryStore {
   }
 
   partnerOf(userId: string): string | undefined {
-    const p = this.partners.get(userId)
-    if (p && p.expiresAt <= this.now()) {
-      this.partners.delete(userId)
+    return this.unexpired(this.partners, userId)?.partner
+  }
+
+  /** `map`'s entry for `key` unless it expired (then it is dropped). */
+  private unexpired<V extends { expiresAt: number }>(map: Map<string, V>, key: string): V | undefined {
+    const entry = map.get(key)
+    if (entry && entry.expiresAt <= this.now()) {
+      map.delete(key)
       return undefined
     }
-    return p?.partner
+    return entry
   }
 
   setPartner(userId: string, partnerId: string): void {

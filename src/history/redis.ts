@@ -13,6 +13,7 @@
 // call rejects at once instead of queueing, so the service answers with an error rather than
 // hanging. A timed-out append may still have been written; the client's retry with the same
 // message_id then finds it through the dedupe hash and gets the original seq.
+import { unawaited } from '../lib/awaitable.ts'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { failFastOptions, type BackplaneLog } from '../backplane/redis-link.ts'
@@ -199,7 +200,7 @@ export class RedisHistory implements HistoryStore {
   }
 
   setPartner(userId: string, partnerId: string): void {
-    this.conn.set(HistoryKeys.partner(userId), partnerId, 'EX', this.limits.ttlS).catch(() => {})
+    unawaited(this.conn.set(HistoryKeys.partner(userId), partnerId, 'EX', this.limits.ttlS))
   }
 
   async claimHash(userId: string): Promise<string | undefined> {
