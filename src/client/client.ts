@@ -2,12 +2,12 @@
 // unacknowledged messages with their ids, which the server dedupes (docs/client.md). With
 // `history`, it also keeps the user's claim, pages chat logs and catches up after a reconnect.
 // No DOM or Node API (the WebSocket constructor is injected) and only types from the server: a
-// small bundle.
+// small bundle. The types come from protocol/wire.ts, which is free of TypeBox, so the package's
+// declarations (packages/client) stand alone.
 import type {
   ChatOpened, Chats, ChatSummary, ClientHistory, ClientMessage, ErrorMessage, HelloAck, PresenceEntry, PresenceList, Pong,
-  ServerHistory, ServerMsg, ServerMsgAck, ServerTyping, StoredMsg
-} from '../protocol/fastchat.ts'
-import type { Welcome } from '../protocol/main.ts'
+  ServerHistory, ServerMsg, ServerMsgAck, ServerTyping, StoredMsg, Welcome
+} from '../protocol/wire.ts'
 import type { ErrorCode } from '../protocol/error-codes.ts'
 import { isPlainObject } from '../lib/is-plain-object.ts'
 import { isUuidV4, uuidv4 } from '../lib/uuid.ts'

@@ -9,4 +9,5 @@ export {
 export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
 export { PresenceMap } from './presence.ts'
 export { isUuidV4, uuidv4 } from '../lib/uuid.ts'
-export type { ChatOpened, ErrorMessage, HelloAck, PresenceEntry, ServerMsg, ServerMsgAck, ServerTyping, StoredMsg } from '../protocol/fastchat.ts'
+export type { ErrorCode } from '../protocol/error-codes.ts'
+export type { ChatOpened, ErrorMessage, HelloAck, PresenceEntry, ServerMsg, ServerMsgAck, ServerTyping, StoredMsg } from '../protocol/wire.ts'

@@ -1,7 +1,7 @@
 // The presence a client keeps (SPEC section 3, "Presence"): a Map of who is online, replaced by
 // a full list or patched by a delta, reporting what changed either way, so an application can
 // render the list once and then update only the entries that moved.
-import type { PresenceEntry } from '../protocol/fastchat.ts'
+import type { PresenceEntry } from '../protocol/wire.ts'
 
 export class PresenceMap {
   readonly users = new Map<string, PresenceEntry>()
