@@ -3,7 +3,12 @@
 // cleanup). On close it drains: 1001 to every client, bounded by SHUTDOWN_GRACE_MS.
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
+import type { IncomingMessage } from 'node:http'
 import { ConnectionRegistry } from '../src/transport/connections.ts'
+
+function uncork(stream: IncomingMessage['socket']): void {
+  stream.uncork()
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,6 +43,16 @@ export default fp(async (app) => {
       request.log.warn({ err }, 'websocket error')
       socket.terminate()
     }
+  })
+
+  // Speed (issue 17, connection establishment): ws writes the 101 right after 'headers', and the
+  // route's greeting follows in the same tick; corked here, they leave in one system call, not
+  // two. Pinned by test/transport/upgrade-one-write.test.ts.
+  app.websocketServer.on('headers', (_headers: string[], req: IncomingMessage) => {
+    const stream = req.socket as IncomingMessage['socket'] | undefined // absent on app.injectWS
+    if (!stream || typeof stream.cork !== 'function') return
+    stream.cork()
+    process.nextTick(uncork, stream)
   })
 
   app.addHook('onClose', async () => registry.stop())
