@@ -5,6 +5,7 @@
 // Registered after @fastify/websocket, whose onRequest hook sets request.ws, and after
 // admission, so a draining server still answers 503 first.
 import fp from 'fastify-plugin'
+import type { onRequestHookHandler } from 'fastify'
 
 /** The ws:// address to show in the hint: the request's own host when it looks like one. */
 function wsUrl(host: string | undefined, secure: boolean, path: string): string {
@@ -13,16 +14,17 @@ function wsUrl(host: string | undefined, secure: boolean, path: string): string 
 }
 
 export default fp(async (app) => {
-  const wsRoutes = new Set<string>()
-  app.addHook('onRoute', (route) => {
-    if (route.websocket) wsRoutes.add(route.url)
-  })
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.ws) return
-    const route = request.routeOptions.url
-    if (route === undefined || !wsRoutes.has(route)) return
-    const path = request.url.split('?')[0] ?? route
+  // A hook of the WebSocket routes only (no other request pays for it), callback style (no
+  // promise per handshake: issue 17, connection establishment).
+  const upgradeRequired: onRequestHookHandler = function (request, reply, done) {
+    if (request.ws) return done()
+    const path = request.url.split('?')[0] ?? request.routeOptions.url ?? '/'
     reply.code(426).header('upgrade', 'websocket').type('text/plain; charset=utf-8')
-    return reply.send(`${path} is a WebSocket endpoint: open it with a WebSocket client, e.g. npx wscat -c ${wsUrl(request.headers.host, request.protocol === 'https', path)} (the chat page is at /)\n`)
+    reply.send(`${path} is a WebSocket endpoint: open it with a WebSocket client, e.g. npx wscat -c ${wsUrl(request.headers.host, request.protocol === 'https', path)} (the chat page is at /)\n`)
+  }
+  app.addHook('onRoute', (route) => {
+    if (!route.websocket) return
+    const own = route.onRequest
+    route.onRequest = own === undefined ? [upgradeRequired] : [upgradeRequired, ...(Array.isArray(own) ? own : [own])]
   })
 }, { name: 'upgrade-required', dependencies: ['websocket', 'admission'], fastify: '5.x' })

@@ -55,5 +55,11 @@ export default fp(async (app) => {
     process.nextTick(uncork, stream)
   })
 
+  // CORS does not govern WebSocket handshakes (browsers send them without preflight; the origin
+  // rules are admission's), so @fastify/cors skips their routes (issue 17, establishment).
+  app.addHook('onRoute', (route) => {
+    if (route.websocket) route.config = { ...route.config, cors: false } as typeof route.config
+  })
+
   app.addHook('onClose', async () => registry.stop())
 }, { name: 'websocket', dependencies: ['config'], fastify: '5.x' })
