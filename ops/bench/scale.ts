@@ -457,6 +457,8 @@ async function main(): Promise<void> {
   } finally {
     for (const w of workers) if (w.proc.connected) w.tell({ cmd: 'exit' })
     await Promise.all(instances.map(stopInstance))
+    // The probe writes until its instance exits: remove what it wrote after it was read.
+    if (values.probe) for (const i of instances) rmSync(probeFile(i.port), { force: true })
     await redis?.close()
   }
 }
