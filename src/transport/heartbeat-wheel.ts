@@ -3,6 +3,9 @@
 // pinged once per interval, one interval after it joined, and the work is spread over the
 // interval instead of arriving as one burst. A slot pinged `timeoutSlots` ticks ago is checked
 // for missing pongs on the same tick, which terminates a dead peer within interval + timeout.
+// Ticks are ~100 ms apart: a pass then pings 1/300 of the connections at the default 30 s
+// interval (~50 at 15k, about a millisecond). With 10 slots a pass of 1,500 pings held the event
+// loop for ~36 ms every 3 s, the whole of a 4-instance run's cross-instance p99 (docs/capacity.md).
 
 export interface Beating {
   /** Set when a ping goes out, cleared by the pong. */
@@ -15,18 +18,32 @@ export interface Beating {
   wheelSlot: number | undefined
 }
 
-const SLOTS = 10
+/** The time between ticks the wheel aims at. */
+const TICK_MS = 100
+/** At least this many slots (short intervals: a tick may come sooner than TICK_MS)… */
+const MIN_SLOTS = 10
+/** …and at most this many (long intervals: ticks further apart, no wheel of thousands of Sets). */
+const MAX_SLOTS = 600
+
+/** The wheel's dimensions for an interval and a timeout, in seconds. */
+export function wheelShape(intervalSeconds: number, timeoutSeconds: number): { slots: number; tickMs: number; timeoutSlots: number } {
+  const intervalMs = intervalSeconds * 1000
+  const slots = Math.min(MAX_SLOTS, Math.max(MIN_SLOTS, Math.round(intervalMs / TICK_MS)))
+  const tickMs = intervalMs / slots
+  return { slots, tickMs, timeoutSlots: Math.min(slots, Math.max(1, Math.ceil((timeoutSeconds * 1000) / tickMs))) }
+}
 
 export class HeartbeatWheel<T extends Beating> {
-  private readonly slots: Set<T>[] = Array.from({ length: SLOTS }, () => new Set<T>())
+  private readonly slots: Set<T>[]
   private readonly timeoutSlots: number
   private cursor = 0
   private timer: NodeJS.Timeout | undefined
 
   constructor(intervalSeconds: number, timeoutSeconds: number) {
-    const tickMs = (intervalSeconds * 1000) / SLOTS
-    this.timeoutSlots = Math.min(SLOTS, Math.max(1, Math.ceil((timeoutSeconds * 1000) / tickMs)))
-    this.timer = setInterval(() => this.tick(), tickMs)
+    const shape = wheelShape(intervalSeconds, timeoutSeconds)
+    this.slots = Array.from({ length: shape.slots }, () => new Set<T>())
+    this.timeoutSlots = shape.timeoutSlots
+    this.timer = setInterval(() => this.tick(), shape.tickMs)
     this.timer.unref()
   }
 
@@ -49,8 +66,9 @@ export class HeartbeatWheel<T extends Beating> {
   }
 
   private tick(): void {
-    this.cursor = (this.cursor + 1) % SLOTS
-    const overdue = this.slots[(this.cursor - this.timeoutSlots + SLOTS) % SLOTS]!
+    const n = this.slots.length
+    this.cursor = (this.cursor + 1) % n
+    const overdue = this.slots[(this.cursor - this.timeoutSlots + n) % n]!
     for (const item of overdue) if (item.awaitingPong) item.expire()
     for (const item of this.slots[this.cursor]!) item.beat()
   }
