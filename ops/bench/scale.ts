@@ -58,6 +58,8 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     'connect-seconds': { type: 'string' },
     'ping-interval': { type: 'string' },
+    /** A node or V8 option for the instances only (repeatable), e.g. --max-semi-space-size=32. */
+    'node-arg': { type: 'string', multiple: true },
     concurrency: { type: 'string', default: '32' },
     probe: { type: 'boolean', default: false },
     online: { type: 'string' },
@@ -115,7 +117,7 @@ async function startInstance(redisUrl: string): Promise<Instance> {
   const port = await freePort()
   const probe = values.probe ? ['--import', 'tsx', '--import', join(root, 'ops/bench/lib/scale-probe.ts')] : []
   if (values.probe) rmSync(probeFile(port), { force: true })
-  const proc = spawn(process.execPath, [...probe, 'dist/src/server.js'], {
+  const proc = spawn(process.execPath, [...(values['node-arg'] ?? []), ...probe, 'dist/src/server.js'], {
     cwd: root,
     env: {
       ...process.env,
@@ -444,7 +446,7 @@ async function main(): Promise<void> {
       command: `npx tsx ops/bench/scale.ts ${process.argv.slice(2).join(' ')}`.trim(),
       machine: conditions(),
       git: spawnSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
-      params: { instances: INSTANCES, conns: CONNS, perInstance: PER_INSTANCE, rate: RATE, seconds: SECONDS, warmupS: WARMUP_S, connectS: CONNECT_S, pingInterval: values['ping-interval'] ?? 'default', pairs: PAIRS_PER_INSTANCE * INSTANCES, idleSeconds: IDLE_S, online: ONLINE },
+      params: { instances: INSTANCES, conns: CONNS, perInstance: PER_INSTANCE, rate: RATE, seconds: SECONDS, warmupS: WARMUP_S, connectS: CONNECT_S, pingInterval: values['ping-interval'] ?? 'default', nodeArgs: values['node-arg'] ?? [], pairs: PAIRS_PER_INSTANCE * INSTANCES, idleSeconds: IDLE_S, online: ONLINE },
       waits: { beforeStart: quietBefore, beforeLoad: quiet },
       base,
       connect,
