@@ -65,6 +65,8 @@ const { values: flags, positionals } = parseArgs({
     profile: { type: 'boolean', default: false },
     configs: { type: 'string' },
     'quiet-wait': { type: 'string', default: '30' },
+    /** A node or V8 option for the servers (repeatable), as run.ts and ab.ts take it. */
+    'node-arg': { type: 'string', multiple: true },
     chats: { type: 'string' },
     'per-chat': { type: 'string' }
   }
@@ -235,7 +237,7 @@ async function relayRun(config: RelayConfig): Promise<RelayResult> {
     await awaitQuiet()
     const r = await once<RelayResult>(tree!, 'switchboard', (s): RelayJob => ({
       kind: 'relay', ...at(s), server: 'switchboard', pairs: 50, inflight: 10, ...RELAY_TIMING, history, uuidIds: true
-    }), { loadgen: tree!, env, ...(flags.profile ? { profile: `history-relay-${config}` } : {}) })
+    }), { loadgen: tree!, env, nodeArgs: flags['node-arg'] ?? [], ...(flags.profile ? { profile: `history-relay-${config}` } : {}) })
     if (redis) r.redis = redisPerMsg(before!, await redisCounters(redis.redis), r.totalReplies)
     return r
   } finally {
@@ -380,7 +382,7 @@ async function historyRun(store: 'sqlite' | 'redis', l: Layout, env: Record<stri
   await awaitQuiet()
   return once<HistoryResult>(tree!, 'switchboard', (s): HistoryJob => ({
     kind: 'history', ...at(s), readers: l.readers.map(({ partners: _p, ...r }) => r), perChat: l.perChat, limit: PAGE, ...HISTORY_TIMING
-  }), { loadgen: tree!, env, ...(flags.profile ? { profile: `history-page-${store}` } : {}) })
+  }), { loadgen: tree!, env, nodeArgs: flags['node-arg'] ?? [], ...(flags.profile ? { profile: `history-page-${store}` } : {}) })
 }
 
 const describePhase = (p: HistoryPhase) =>
