@@ -49,5 +49,4 @@ export default fp(async (app) => {
     sampler.stop()
     await view.close()
   })
-  app.addHook('onClose', async () => sampler.stop())
 }, { name: 'admin', dependencies: ['config', 'lifecycle', 'websocket', 'metrics', 'backplane', 'presence', 'chat'], fastify: '5.x' })

@@ -5,10 +5,7 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { IncomingMessage } from 'node:http'
 import { ConnectionRegistry } from '../src/transport/connections.ts'
-
-function uncork(stream: IncomingMessage['socket']): void {
-  stream.uncork()
-}
+import { corkForTick } from '../src/transport/conn.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,13 +43,11 @@ export default fp(async (app) => {
   })
 
   // Speed (issue 17, connection establishment): ws writes the 101 right after 'headers', and the
-  // route's greeting follows in the same tick; corked here, they leave in one system call, not
-  // two. Pinned by test/transport/upgrade-one-write.test.ts.
+  // route's greeting follows in the same tick; corked here for the tick, as Conn batches its own
+  // frames, they leave in one system call, not two. Pinned by test/transport/upgrade-one-write.test.ts.
   app.websocketServer.on('headers', (_headers: string[], req: IncomingMessage) => {
     const stream = req.socket as IncomingMessage['socket'] | undefined // absent on app.injectWS
-    if (!stream || typeof stream.cork !== 'function') return
-    stream.cork()
-    process.nextTick(uncork, stream)
+    if (stream && typeof stream.cork === 'function') corkForTick(stream)
   })
 
   // CORS does not govern WebSocket handshakes (browsers send them without preflight; the origin

@@ -4,32 +4,18 @@
 // /admin/api/users/:user_id/disconnect. The socket passes the same origin check as every other
 // socket (plugins/admission.ts) before the token is looked at.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { existsSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
-import { readBuilt } from '../src/lib/build-output.ts'
+import { bundled, page, serveAssets, sourceMap, TYPES } from '../src/lib/web-assets.ts'
 import { AdminError } from '../src/admin/console.ts'
-
-// Compiled, this file runs from dist/routes/; the page and its bundle stay in src/web/.
-const WEB = fileURLToPath(new URL('../src/web/', import.meta.url).href.replace('/dist/src/web/', '/src/web/'))
-const BUNDLE = join(WEB, 'dist')
-
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
 
 const routes: FastifyPluginAsync = async (app) => {
   const { auth, console: view } = app.admin
 
-  const assets = new Map<string, { body: Buffer; type: string }>([
-    ['/admin', { body: readFileSync(join(WEB, 'admin.html')), type: 'text/html; charset=utf-8' }],
-    ['/admin.js', { body: readBuilt(join(BUNDLE, 'admin.js'), 'npm run build:web'), type: 'text/javascript; charset=utf-8' }],
-    ['/admin.css', { body: readBuilt(join(BUNDLE, 'admin.css'), 'npm run build:web'), type: 'text/css; charset=utf-8' }]
-  ])
-  const map = join(BUNDLE, 'admin.js.map')
-  if (existsSync(map)) assets.set('/admin.js.map', { body: readFileSync(map), type: 'application/json; charset=utf-8' })
-  for (const [path, asset] of assets) {
-    app.get(path, { schema: { hide: true } }, async (_req, reply) =>
-      reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store').type(asset.type).send(asset.body))
-  }
+  serveAssets(app, {
+    '/admin': page('admin.html', TYPES.html),
+    '/admin.js': bundled('admin.js', TYPES.js),
+    '/admin.css': bundled('admin.css', TYPES.css),
+    '/admin.js.map': sourceMap('admin.js')
+  }, { 'cache-control': 'no-store' })
 
   /** Every data route's first hook: no token, no answer (the origin check ran before it, for sockets). */
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {

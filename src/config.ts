@@ -308,10 +308,16 @@ const DOC_CROSS: Record<string, string> = {
   HISTORY_STORE: 'redis needs REDIS_URL'
 }
 
+/** Every variable for the documentation tables: its schema and its default as the tables show it. */
+function documented(): { key: string; s: TSchema; def: string }[] {
+  return Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, s]) => ({
+    key, s, def: s.default === undefined ? '(unset)' : `\`${String(s.default)}\``
+  }))
+}
+
 /** docs/configuration.md's table: every variable with its default and the rule startup enforces. */
 export function configRulesMarkdown(): string {
-  const rows = Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, s]) => {
-    const def = s.default === undefined ? '(unset)' : `\`${String(s.default)}\``
+  const rows = documented().map(({ key, s, def }) => {
     const base = DOC_RULES[key] ?? (s.type === 'string' && s.rule === undefined ? 'any text' : ruleOf(s).replace(/^must be /, ''))
     const rule = DOC_CROSS[key] ? `${base}; ${DOC_CROSS[key]}` : base
     return `| \`${key}\` | ${def} | ${rule.replace(/\|/g, '\\|')} | ${s.description ?? ''} |`
@@ -321,8 +327,7 @@ export function configRulesMarkdown(): string {
 
 /** The README's config table, generated from the schema so the two cannot drift apart. */
 export function configTableMarkdown(): string {
-  const rows = Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, s]) => {
-    const def = s.default === undefined ? '(unset)' : `\`${String(s.default)}\``
+  const rows = documented().map(({ key, s, def }) => {
     return `| \`${key}\` | ${def} | ${s.description ?? ''} |`
   })
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n')

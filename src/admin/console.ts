@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import type { InstanceBoard } from '../backplane/instance-board.ts'
 import { SURFACES } from '../metrics/metrics.ts'
+import { isPlainObject, parseJson } from '../lib/json.ts'
 import type { Sample, Sampler } from './sampler.ts'
 import type { Disconnected, Hello, Instances, RequestError, Tick } from './feed.ts'
 import { DEFAULT_CLOSE, disconnectUser, listUsers, MAX_REASON_BYTES, validCloseCode, type UserList, type UserSources } from './users.ts'
@@ -152,16 +153,11 @@ export class AdminConsole {
   }
 
   private request(socket: WebSocket, client: Client, data: Buffer, isBinary: boolean): void {
-    let msg: Record<string, unknown>
-    try {
-      if (isBinary || data.length > MAX_REQUEST_BYTES) throw new AdminError('requests are JSON text of at most 4 KB')
-      const parsed: unknown = JSON.parse(data.toString())
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AdminError('requests are JSON objects')
-      msg = parsed as Record<string, unknown>
-    } catch (err) {
-      this.send(socket, JSON.stringify({ type: 'error', message: err instanceof AdminError ? err.message : 'requests are JSON objects' } satisfies RequestError))
-      return
-    }
+    const refuse = (message: string) => this.send(socket, JSON.stringify({ type: 'error', message } satisfies RequestError))
+    if (isBinary || data.length > MAX_REQUEST_BYTES) return refuse('requests are JSON text of at most 4 KB')
+    const parsed = parseJson(data.toString())
+    if (!parsed.ok || !isPlainObject(parsed.value)) return refuse('requests are JSON objects')
+    const msg = parsed.value
     try {
       switch (msg.type) {
         case 'filter':

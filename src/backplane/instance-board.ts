@@ -3,6 +3,7 @@
 // second under sb:admin:<instance>, a key that expires when the instance stops writing it. Here
 // because only src/backplane knows Redis; a MemoryBackplane has no other instances, so no board.
 import type { Backplane } from './backplane.ts'
+import { isPlainObject, parseJson } from '../lib/json.ts'
 import { leaseTimings, RedisBackplane } from './redis.ts'
 import { Keys, PREFIX } from './redis-scripts.ts'
 
@@ -88,10 +89,6 @@ export function instanceBoard(backplane: Backplane, instanceTtlS: number): Insta
 }
 
 function parseStats(raw: string): InstanceStats | null {
-  try {
-    const v = JSON.parse(raw) as InstanceStats
-    return typeof v === 'object' && v !== null && typeof v.connections === 'object' ? v : null
-  } catch {
-    return null
-  }
+  const parsed = parseJson(raw)
+  return parsed.ok && isPlainObject(parsed.value) && typeof parsed.value.connections === 'object' ? parsed.value as unknown as InstanceStats : null
 }

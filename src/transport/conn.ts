@@ -55,9 +55,19 @@ class DrainFrame {
 type Work = () => Awaitable<void>
 type Entry = Buffer | typeof BINARY | DrainFrame | Work
 
-/** The end of a tick in which a connection sent: what it corked goes out in one write. */
+/** The end of a tick in which a stream was written: what it corked goes out in one write. */
 function flushBatch(stream: TcpStream): void {
   stream.uncork()
+}
+
+/**
+ * Writes to `stream` from now to the end of this tick (promise continuations included) leave in
+ * one system call: corked now, uncorked then. Already corked: nothing to add.
+ */
+export function corkForTick(stream: TcpStream): void {
+  if (stream.writableCorked > 0) return
+  stream.cork()
+  process.nextTick(flushBatch, stream)
 }
 
 /** Where a socket's listeners find their connection. */
@@ -215,10 +225,7 @@ export class Conn implements Beating {
    * frame; no frame waits longer than the tick that sent it.
    */
   private batch(): void {
-    const stream = this.stream
-    if (!stream || stream.writableCorked > 0) return
-    stream.cork()
-    process.nextTick(flushBatch, stream)
+    if (this.stream) corkForTick(this.stream)
   }
 
   // ---- the heartbeat wheel (Beating)
