@@ -70,6 +70,44 @@ export function corkForTick(stream: TcpStream): void {
   process.nextTick(flushBatch, stream)
 }
 
+/**
+ * A whole, unmasked text frame, framed here and handed to the TCP stream as one Buffer (a large
+ * Buffer as its header and itself): ws's send() spends an options spread, a header Buffer, a
+ * cork and two stream writes on every frame, the relay's largest user-space cost after the parse
+ * (docs/bench.md, "Frames written by Conn"). permessage-deflate is off (plugins/websocket.ts),
+ * so ws's sender never queues, and its own frames (ping, pong, close) keep their order with
+ * these: every one is a write to the same stream. Pinned by test/transport/frame-writes.test.ts.
+ */
+function writeTextFrame(stream: TcpStream, data: string | Buffer): void {
+  const text = typeof data === 'string'
+  const n = text ? Buffer.byteLength(data) : data.length
+  const h = n < 126 ? 2 : n < 65_536 ? 4 : 10
+  const whole = text || n <= COPY_MAX
+  const out = Buffer.allocUnsafe(whole ? h + n : h)
+  out[0] = 0x81 // FIN, text
+  if (h === 2) out[1] = n
+  else if (h === 4) {
+    out[1] = 126
+    out.writeUInt16BE(n, 2)
+  } else {
+    out[1] = 127
+    out.writeUInt32BE(Math.floor(n / 2 ** 32), 2)
+    out.writeUInt32BE(n >>> 0, 6)
+  }
+  if (!whole) {
+    stream.write(out)
+    stream.write(data as Buffer)
+    return
+  }
+  if (!text) (data as Buffer).copy(out, h)
+  // All ASCII (as many bytes as characters): latin1 is then the same bytes, copied without UTF-8 encoding.
+  else out.write(data as string, h, n, n === (data as string).length ? 'latin1' : 'utf8')
+  stream.write(out)
+}
+
+/** Buffers up to this size are copied behind their header (one chunk); larger ones go as they are. */
+const COPY_MAX = 16 * 1024
+
 /** Where a socket's listeners find their connection. */
 const CONN = Symbol('switchboard.conn')
 type Owned = WebSocket & { [CONN]: Conn }
@@ -166,9 +204,16 @@ export class Conn implements Beating {
       this.socket.terminate()
       return false
     }
-    this.batch()
     // A large text (a presence list) is encoded once for all the sockets it goes to this tick.
-    this.socket.send(typeof data === 'string' && data.length >= SHARED_TEXT ? this.registry.encoded(data) : data, TEXT)
+    const frame = typeof data === 'string' && data.length >= SHARED_TEXT ? this.registry.encoded(data) : data
+    // Frames sent in one tick leave in one write: the stream is corked at the first and uncorked
+    // once the tick's work (its promise continuations included) is done. A burst of frames read
+    // in one TCP chunk, or a broadcast, then costs one syscall per connection instead of one per
+    // frame; no frame waits longer than the tick that sent it.
+    if (this.stream) {
+      corkForTick(this.stream)
+      writeTextFrame(this.stream, frame)
+    } else this.socket.send(frame, TEXT)
     this.registry.observeFrame(this, 'out', label, errorCode)
     return true
   }
@@ -216,16 +261,6 @@ export class Conn implements Beating {
   fail(err: unknown): void {
     this.log.error({ err, surface: this.surface }, 'handler failed; closing with 1011')
     this.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL)
-  }
-
-  /**
-   * Frames sent in one tick leave in one write: the stream is corked at the first and uncorked
-   * once the tick's work (its promise continuations included) is done. A burst of frames read
-   * in one TCP chunk, or a broadcast, then costs one syscall per connection instead of one per
-   * frame; no frame waits longer than the tick that sent it.
-   */
-  private batch(): void {
-    if (this.stream) corkForTick(this.stream)
   }
 
   // ---- the heartbeat wheel (Beating)

@@ -1,11 +1,13 @@
 // The one door to library internals: what `ws`, @fastify/websocket and Node leave on an upgraded
 // socket that would keep the upgrade's request alive for the socket's whole life, and the TCP
-// stream the transport corks to batch writes. test/transport/upgrade-internals.test.ts fails
+// stream the transport corks to batch writes and writes its frames to. test/transport/upgrade-internals.test.ts fails
 // loudly when an upgrade of those libraries renames what this file reaches for.
 import type { WebSocket } from 'ws'
 
 /** The TCP stream under a ws socket, which ws keeps as `_socket`. */
 export interface TcpStream {
+  /** Conn writes its text frames here itself (conn.ts, writeTextFrame). */
+  write(chunk: Buffer): boolean
   cork(): void
   uncork(): void
   readonly writableCorked: number

@@ -1,0 +1,157 @@
+// Pins the speed trick of src/transport/conn.ts (writeTextFrame): Conn frames its text frames
+// itself and writes each to the TCP stream as one Buffer, instead of ws's send(). Read off a raw
+// TCP socket: every frame's header is RFC 6455's shortest for its length (7-bit, 16-bit, 64-bit),
+// the payload is byte for byte what was meant (ASCII, multi-byte UTF-8, verbatim Buffers small
+// and large), ws's Sender carries no data frame, and ws's own close frame keeps its place after
+// the frames written before it.
+import t from 'tap'
+import { connect, type Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import WebSocket from 'ws'
+import { startApp } from '../helpers/app.ts'
+
+interface Frame {
+  fin: boolean
+  opcode: number
+  /** Bytes of the length field after the 7-bit one: 0, 2 or 8. */
+  extended: number
+  payload: Buffer
+}
+
+/** A client of raw bytes: it sends masked frames and parses what comes back, headers included. */
+class RawClient {
+  private buf = Buffer.alloc(0)
+  private waiting: (() => void) | undefined
+  private constructor(private readonly sock: Socket) {
+    sock.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d])
+      this.waiting?.()
+    })
+  }
+
+  static async open(port: number, path: string): Promise<RawClient> {
+    const sock = connect(port, '127.0.0.1')
+    await new Promise((resolve) => sock.once('connect', resolve))
+    const c = new RawClient(sock)
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+    await c.until(() => c.buf.indexOf('\r\n\r\n') >= 0)
+    const end = c.buf.indexOf('\r\n\r\n')
+    if (!c.buf.subarray(0, end).toString().startsWith('HTTP/1.1 101')) throw new Error(`no upgrade: ${c.buf}`)
+    c.buf = c.buf.subarray(end + 4)
+    return c
+  }
+
+  /** One masked client frame's bytes. */
+  static frame(opcode: number, payload: Buffer): Buffer {
+    const n = payload.length
+    const head = n < 126 ? Buffer.from([0x80 | opcode, 0x80 | n]) : n < 65_536 ? Buffer.from([0x80 | opcode, 0x80 | 126, n >> 8, n & 255]) : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127, 0, 0, 0, 0]), Buffer.from([n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255])])
+    const mask = randomBytes(4)
+    const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))
+    return Buffer.concat([head, mask, body])
+  }
+
+  write(bytes: Buffer): void {
+    this.sock.write(bytes)
+  }
+
+  /** The next server frame, parsed from the bytes as they came. */
+  async next(): Promise<Frame> {
+    let f: { frame: Frame; size: number } | undefined
+    await this.until(() => (f = parse(this.buf)) !== undefined)
+    this.buf = this.buf.subarray(f!.size)
+    return f!.frame
+  }
+
+  close(): void {
+    this.sock.destroy()
+  }
+
+  private async until(ok: () => boolean): Promise<void> {
+    const deadline = Date.now() + 5000
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for bytes')
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve
+        setTimeout(resolve, 50)
+      })
+    }
+  }
+}
+
+function parse(b: Buffer): { frame: Frame; size: number } | undefined {
+  if (b.length < 2) return undefined
+  if (b[1]! & 0x80) throw new Error('a server frame must not be masked')
+  const len7 = b[1]! & 0x7f
+  const extended = len7 === 126 ? 2 : len7 === 127 ? 8 : 0
+  if (b.length < 2 + extended) return undefined
+  const n = extended === 0 ? len7 : extended === 2 ? b.readUInt16BE(2) : Number(b.readBigUInt64BE(2))
+  const start = 2 + extended
+  if (b.length < start + n) return undefined
+  return { frame: { fin: (b[0]! & 0x80) !== 0, opcode: b[0]! & 0x0f, extended, payload: Buffer.from(b.subarray(start, start + n)) }, size: start + n }
+}
+
+/** RFC 6455 5.2: the minimal number of bytes must be used to encode the length. */
+const shortest = (n: number) => (n < 126 ? 0 : n < 65_536 ? 2 : 8)
+
+/** ws's Sender: counted, so the test sees that no data frame goes through it. */
+const SenderProto = (WebSocket as unknown as { Sender: { prototype: { send: (...a: unknown[]) => unknown } } }).Sender.prototype
+
+t.test('Conn writes its frames itself: exact headers and bytes, none through ws', async (t) => {
+  const app = await startApp({ WS_MAX_PAYLOAD: 300_000 })
+  t.teardown(() => app.close())
+  const wsSend = SenderProto.send
+  let viaWs = 0
+  SenderProto.send = function (this: unknown, ...args: unknown[]) {
+    viaWs++
+    return wsSend.apply(this, args)
+  }
+  t.teardown(() => {
+    SenderProto.send = wsSend
+  })
+
+  const c = await RawClient.open(app.port, '/ws')
+  t.teardown(() => c.close())
+  const welcome = await c.next()
+  t.same([welcome.fin, welcome.opcode], [true, 1], 'WELCOME: one whole text frame')
+  t.equal(JSON.parse(welcome.payload.toString()).type, 'WELCOME')
+
+  // Verbatim echoes of plain text: the received Buffer, copied behind its header up to 16 KiB, written as it is above.
+  const multi = 'é€😀 plain '
+  for (const size of [1, 125, 126, 127, 16_384, 16_385, 65_535, 65_536, 70_000, 250_000]) {
+    const text = Buffer.from((size % 2 ? multi : 'ascii text ').repeat(Math.ceil(size / 10))).subarray(0, size)
+    // Cut inside a character would not be valid UTF-8 (ws closes with 1007): trim back to a whole one.
+    let payload = text
+    while (!isValidUtf8(payload)) payload = payload.subarray(0, payload.length - 1)
+    c.write(RawClient.frame(1, payload))
+    const f = await c.next()
+    t.same([f.fin, f.opcode, f.extended], [true, 1, shortest(payload.length)], `${payload.length} bytes: whole text frame, shortest length field`)
+    t.ok(f.payload.equals(payload), `${payload.length} bytes: the same bytes back`)
+  }
+
+  // Echo envelopes: strings the server builds, short ones encoded into the shared slab (ASCII,
+  // multi-byte, past the 7-bit length, enough to fill several slabs) and ones past 1024
+  // characters as Buffers encoded once for every socket.
+  const strings = ['ascii only', 'naïve – 漢字 😀 "quoted" \\ back', '😀'.repeat(450), 'é'.repeat(900), 'x'.repeat(70_000), '😀'.repeat(20_000)]
+  for (let i = 0; i < 40; i++) strings.push(`${i} ${'ü€'.repeat(i * 9)}`)
+  for (const s of strings) {
+    c.write(RawClient.frame(1, Buffer.from(JSON.stringify({ kind: 'probe', s }))))
+    const f = await c.next()
+    t.equal(f.extended, shortest(f.payload.length), `envelope of ${s.length} characters: shortest length field`)
+    const echo = JSON.parse(f.payload.toString('utf8'))
+    t.same([echo.type, echo.data], ['echo', { kind: 'probe', s }], `envelope of ${s.length} characters: the content intact`)
+    t.equal(Buffer.byteLength(f.payload.toString('utf8')), f.payload.length, 'no stray bytes')
+  }
+  t.equal(viaWs, 0, "no data frame went through ws's Sender")
+
+  // A frame and then the client's close in one TCP chunk: the echo written first, ws's close frame after it.
+  c.write(Buffer.concat([RawClient.frame(1, Buffer.from('last words')), RawClient.frame(8, Buffer.from([0x03, 0xe8]))]))
+  const last = await c.next()
+  t.same([last.opcode, last.payload.toString()], [1, 'last words'], 'the echo before the close')
+  const closing = await c.next()
+  t.same([closing.opcode, closing.payload.readUInt16BE(0)], [8, 1000], "then ws's close frame, 1000")
+})
+
+function isValidUtf8(b: Buffer): boolean {
+  return Buffer.from(b.toString('utf8')).equals(b)
+}
