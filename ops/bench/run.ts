@@ -13,6 +13,8 @@
 //            3 rounds unless --rounds is given)
 //            --profile (servers run with --cpu-prof into ops/bench/results/profiles;
 //            `tsx ops/bench/profile-top.ts FILE` prints the top frames)
+//            --node-arg=FLAG (repeatable: a Node/V8 option for every server of the run, both
+//            sides alike, e.g. --node-arg=--max-semi-space-size=32)
 //   npm run bench -- --against REV [--new REV] [echo echo-json walker relay]
 //                                        Switchboard from two trees instead, old against new (ab.ts)
 //
@@ -48,7 +50,8 @@ const { values: flags, positionals } = parseArgs({
     rounds: { type: 'string' },
     out: { type: 'string' },
     profile: { type: 'boolean', default: false },
-    users: { type: 'string' }
+    users: { type: 'string' },
+    'node-arg': { type: 'string', multiple: true }
   }
 })
 const QUICK = flags.quick
@@ -61,7 +64,7 @@ let tree: Build | undefined
 
 /** Start a server from the tree, run one job against it, stop it: every measurement on a fresh process. */
 function once<R>(kind: ServerKind, job: (s: Server) => Job, env: Record<string, string> = {}): Promise<R & { server: ServerKind }> {
-  return onceFrom<R>(tree!, kind, job, { loadgen: tree!, env, ...(flags.profile ? { profile: kind } : {}) })
+  return onceFrom<R>(tree!, kind, job, { loadgen: tree!, env, nodeArgs: flags['node-arg'] ?? [], ...(flags.profile ? { profile: kind } : {}) })
 }
 
 // ------------------------------------------------------------------ rows of the table
@@ -666,7 +669,7 @@ async function main(): Promise<void> {
   log(`${minutes.toFixed(1)} min; load average before ${before.load}, after ${after.load}`)
   const result = {
     date: new Date().toISOString(),
-    command: `npm run bench --${QUICK ? ' --quick' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}${flags.rounds ? ` --rounds ${flags.rounds}` : ''}${flags.users ? ` --users ${flags.users}` : ''}`,
+    command: `npm run bench --${QUICK ? ' --quick' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}${flags.rounds ? ` --rounds ${flags.rounds}` : ''}${flags.users ? ` --users ${flags.users}` : ''}${(flags['node-arg'] ?? []).map((a) => ` --node-arg=${a}`).join('')}`,
     quick: QUICK,
     rounds: ROUNDS,
     machine: { cpus: before.cpus, model: before.model, node: before.node },
