@@ -149,6 +149,11 @@ export class Conn implements Beating {
   private refilledAt = this.openedAt
   /** Absent (a socket without ws's `_socket`), sends go out one write each. */
   private readonly stream: TcpStream | undefined
+  /**
+   * Frames go straight to the stream (writeTextFrame) only without a negotiated extension: with
+   * one (compression), ws's sender may queue its frames and ours would overtake them.
+   */
+  private readonly direct: boolean
   private logger: FastifyBaseLogger | undefined
   /** Work is pending: frames and run() work wait in `backlog` until it finishes. */
   private busy = false
@@ -170,6 +175,7 @@ export class Conn implements Beating {
     this.surface = opts.surface
     this.tokens = registry.limits.frameBurst
     this.stream = tcpStreamOf(socket)
+    this.direct = this.stream !== undefined && socket.extensions === ''
   }
 
   /** @internal The registry hands in the surface's handler, built with this Conn. */
@@ -210,10 +216,9 @@ export class Conn implements Beating {
     // once the tick's work (its promise continuations included) is done. A burst of frames read
     // in one TCP chunk, or a broadcast, then costs one syscall per connection instead of one per
     // frame; no frame waits longer than the tick that sent it.
-    if (this.stream) {
-      corkForTick(this.stream)
-      writeTextFrame(this.stream, frame)
-    } else this.socket.send(frame, TEXT)
+    if (this.stream) corkForTick(this.stream)
+    if (this.direct) writeTextFrame(this.stream!, frame)
+    else this.socket.send(frame, TEXT)
     this.registry.observeFrame(this, 'out', label, errorCode)
     return true
   }

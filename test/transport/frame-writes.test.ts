@@ -29,15 +29,21 @@ class RawClient {
     })
   }
 
+  /** The 101's header lines. */
+  upgrade = ''
+
+  /** Offers permessage-deflate, as browsers do: the server must decline it (Conn writes frames itself only then). */
   static async open(port: number, path: string): Promise<RawClient> {
     const sock = connect(port, '127.0.0.1')
     await new Promise((resolve) => sock.once('connect', resolve))
     const c = new RawClient(sock)
     sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+      'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n')
     await c.until(() => c.buf.indexOf('\r\n\r\n') >= 0)
     const end = c.buf.indexOf('\r\n\r\n')
-    if (!c.buf.subarray(0, end).toString().startsWith('HTTP/1.1 101')) throw new Error(`no upgrade: ${c.buf}`)
+    c.upgrade = c.buf.subarray(0, end).toString()
+    if (!c.upgrade.startsWith('HTTP/1.1 101')) throw new Error(`no upgrade: ${c.buf}`)
     c.buf = c.buf.subarray(end + 4)
     return c
   }
@@ -112,6 +118,7 @@ t.test('Conn writes its frames itself: exact headers and bytes, none through ws'
 
   const c = await RawClient.open(app.port, '/ws')
   t.teardown(() => c.close())
+  t.notMatch(c.upgrade, /sec-websocket-extensions/i, 'permessage-deflate offered and declined: no extension, so ws never queues')
   const welcome = await c.next()
   t.same([welcome.fin, welcome.opcode], [true, 1], 'WELCOME: one whole text frame')
   t.equal(JSON.parse(welcome.payload.toString()).type, 'WELCOME')
@@ -129,9 +136,9 @@ t.test('Conn writes its frames itself: exact headers and bytes, none through ws'
     t.ok(f.payload.equals(payload), `${payload.length} bytes: the same bytes back`)
   }
 
-  // Echo envelopes: strings the server builds, short ones encoded into the shared slab (ASCII,
-  // multi-byte, past the 7-bit length, enough to fill several slabs) and ones past 1024
-  // characters as Buffers encoded once for every socket.
+  // Echo envelopes: strings the server builds, short ones encoded behind their header (ASCII,
+  // multi-byte, past the 7-bit length, many lengths) and ones past 1024 characters as Buffers
+  // encoded once for every socket.
   const strings = ['ascii only', 'naïve – 漢字 😀 "quoted" \\ back', '😀'.repeat(450), 'é'.repeat(900), 'x'.repeat(70_000), '😀'.repeat(20_000)]
   for (let i = 0; i < 40; i++) strings.push(`${i} ${'ü€'.repeat(i * 9)}`)
   for (const s of strings) {
