@@ -528,7 +528,8 @@ async function main(): Promise<void> {
   const date = new Date().toISOString()
   const result = {
     date,
-    command: `npm run bench:history --${QUICK ? ' --quick' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}${flags.rounds ? ` --rounds ${flags.rounds}` : ''}`,
+    // As typed (as ab.ts and scale.ts record theirs): --configs, --node-arg and the rest included.
+    command: ['npm run bench:history', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     tree: { rev, dirty: dirty ? dirty.split('\n') : [] },
     quick: QUICK,
     rounds: ROUNDS,

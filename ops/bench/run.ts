@@ -669,7 +669,8 @@ async function main(): Promise<void> {
   log(`${minutes.toFixed(1)} min; load average before ${before.load}, after ${after.load}`)
   const result = {
     date: new Date().toISOString(),
-    command: `npm run bench --${QUICK ? ' --quick' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}${flags.rounds ? ` --rounds ${flags.rounds}` : ''}${flags.users ? ` --users ${flags.users}` : ''}${(flags['node-arg'] ?? []).map((a) => ` --node-arg=${a}`).join('')}`,
+    // As typed, as ab.ts and scale.ts record theirs: every option a run took is in it.
+    command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
     quick: QUICK,
     rounds: ROUNDS,
     machine: { cpus: before.cpus, model: before.model, node: before.node },

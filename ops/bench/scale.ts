@@ -33,7 +33,6 @@
 // the CPU they took during the window (`others`), so a disturbed run shows itself.
 // Results: a table, and JSON in ops/bench/results/scale-<ISO>.json.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { once } from 'node:events'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -43,6 +42,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import { startRedis, type TestRedis } from '../../test/helpers/redis.ts'
+import { freePort } from '../../test/helpers/nginx.ts'
 import { benchLock, waitForQuiet, conditions, fmt, log, ms, root, SWITCHBOARD_ENV, writeResult } from './lib/harness.ts'
 import { coreBusy, coreTimes, percentiles, processCpuSeconds, processRss } from './lib/stats.ts'
 import type { OpenReport, RunReport, ToWorker, WorkerSpec } from './lib/scale-worker.ts'
@@ -93,16 +93,6 @@ function openFilesLimit(pid: number | 'self'): number {
   return !m || m[1] === 'unlimited' ? Infinity : Number(m[1])
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
-    })
-  })
-}
 
 interface Instance {
   port: number

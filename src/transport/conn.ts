@@ -150,10 +150,10 @@ export class Conn implements Beating {
   /** Absent (a socket without ws's `_socket`), sends go out one write each. */
   private readonly stream: TcpStream | undefined
   /**
-   * Frames go straight to the stream (writeTextFrame) only without a negotiated extension: with
-   * one (compression), ws's sender may queue its frames and ours would overtake them.
+   * The stream writeTextFrame writes to: only without a negotiated extension (with compression,
+   * ws's sender may queue its frames and ours would overtake them); else ws's send().
    */
-  private readonly direct: boolean
+  private readonly framesTo: TcpStream | undefined
   private logger: FastifyBaseLogger | undefined
   /** Work is pending: frames and run() work wait in `backlog` until it finishes. */
   private busy = false
@@ -175,7 +175,7 @@ export class Conn implements Beating {
     this.surface = opts.surface
     this.tokens = registry.limits.frameBurst
     this.stream = tcpStreamOf(socket)
-    this.direct = this.stream !== undefined && socket.extensions === ''
+    this.framesTo = socket.extensions === '' ? this.stream : undefined
   }
 
   /** @internal The registry hands in the surface's handler, built with this Conn. */
@@ -217,7 +217,7 @@ export class Conn implements Beating {
     // in one TCP chunk, or a broadcast, then costs one syscall per connection instead of one per
     // frame; no frame waits longer than the tick that sent it.
     if (this.stream) corkForTick(this.stream)
-    if (this.direct) writeTextFrame(this.stream!, frame)
+    if (this.framesTo) writeTextFrame(this.framesTo, frame)
     else this.socket.send(frame, TEXT)
     this.registry.observeFrame(this, 'out', label, errorCode)
     return true
