@@ -10,6 +10,7 @@ import type { KeyStore } from '../backplane/backplane.ts'
 import type { HistoryStore } from '../history/store.ts'
 import { FlatRenderer } from '../protocol/fastchat-flat.ts'
 import { isoNow } from '../lib/clock.ts'
+import type { OutText } from '../lib/text-parts.ts'
 import { unawaited, type Awaitable } from '../lib/awaitable.ts'
 import type { Chats } from './chats.ts'
 import type { Presence } from './presence.ts'
@@ -89,12 +90,12 @@ class FlatPeer implements ChatPeer {
     return this.conn.id
   }
 
-  send(frame: string, label: string, errorCode?: string): boolean {
+  send(frame: OutText, label: string, errorCode?: string): boolean {
     const out = this.flat(frame)
     return out !== undefined && this.conn.send(out, label, errorCode)
   }
 
-  sendDroppable(frame: string, label: string): boolean {
+  sendDroppable(frame: OutText, label: string): boolean {
     const out = this.flat(frame)
     return out !== undefined && this.conn.sendDroppable(out, label)
   }
@@ -103,8 +104,9 @@ class FlatPeer implements ChatPeer {
     this.conn.close(code, reason)
   }
 
-  private flat(frame: string): string | undefined {
-    const r = this.dialect.render(frame)
+  private flat(frame: OutText): string | undefined {
+    // Text in pieces decodes once per frame, so the renderer's one remembered entry still matches.
+    const r = this.dialect.render(String(frame))
     const me = this.session.user?.user_id
     if (r.type === 'CHAT_OPENED' && me !== undefined) {
       this.dialect.opened(me, r.data.chat_id as string, r.data.target_user_id as string)

@@ -1,12 +1,14 @@
 // Presence: who is online service-wide (a mirror fed by the backplane, one entry per user however
 // many connections), its versions, and the PRESENCE broadcasts to the local hub's connections.
 // Broadcasts are coalesced: at most one per connection per debounce window, the last state always
-// goes out, and each distinct frame is built once and the same string written to every receiver.
-// Entries are serialized once, when their user joins or is renamed (presence-frames.ts).
+// goes out, and each distinct frame is built once and the same frame written to every receiver.
+// Entries are serialized once, when their user joins or is renamed, and full lists and deltas are
+// slices of logs those entries are appended to, never copied (presence-frames.ts).
 import type { Awaitable } from '../lib/awaitable.ts'
 import type { Backplane, BackplaneHandlers, PresenceChange, UserEntry } from '../backplane/backplane.ts'
 import type { LocalHub } from './hub.ts'
-import { bodyOf, entryJson, frameOf, joinBodies } from './presence-frames.ts'
+import type { OutText, TextParts } from '../lib/text-parts.ts'
+import { EntryLog, entryJson, frameOf, framePartsOf } from './presence-frames.ts'
 import type { ChatSession } from './session.ts'
 
 export interface PresenceOptions {
@@ -27,10 +29,11 @@ interface Change {
   /** The display name before this change; undefined: the user was offline. */
   before: string | undefined
   /**
-   * What a delta says of this change when it is the user's only one since the receiver's
-   * baseline: the entry as it became, or the user offline under the name they left with.
+   * Where `changeLog` holds what a delta says of this change when it is the user's only one
+   * since the receiver's baseline: the entry as it became, or the user offline under the name
+   * they left with.
    */
-  entry: string
+  at: number
 }
 
 /** How soon to retry a connection whose PRESENCE was dropped (slow reader), at the least. */
@@ -56,6 +59,8 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   private version = 0
   /** Changes newer than the oldest version a delta connection still has to catch up from. */
   private changes: Change[] = []
+  /** The changes' entries in order: a delta from a baseline is the slice after its last change. */
+  private readonly changeLog = new EntryLog()
   /** user_id → the version of their latest change still in `changes`. */
   private readonly lastChange = new Map<string, number>()
   /**
@@ -67,13 +72,14 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   private timer: NodeJS.Timeout | undefined
   private timerDue = Infinity
   private lastFlushAt = -Infinity
-  private full: { version: number; frame: string } | undefined
+  private full: { version: number; frame: TextParts } | undefined
   /**
-   * The body of the next full list: `online`'s entries in order. A join appends to it; a leave
-   * or rename drops it (rebuilt when next needed). A join storm builds a full list for every
-   * HELLO, so this is what most of a storm's lists are made of (see fullFrame()).
+   * `online`'s entries in order, when `listed`: a join appends to it; a leave or rename clears it
+   * (rebuilt when next needed). A join storm sends a full list for every HELLO, each a slice of
+   * this log (see fullFrame()).
    */
-  private listed: string | undefined
+  private readonly list = new EntryLog()
+  private listed = true
   private built = 0
   private stopped = false
   private readonly now: () => number
@@ -178,14 +184,14 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
     if (after === undefined) {
       entry = entryJson(id, before!, false)
       this.online.delete(id)
-      this.listed = undefined
+      this.listed = false
     } else {
       entry = entryJson(id, after, true)
       this.online.set(id, { name: after, entry }) // a rename keeps the user's place in the list
-      if (current) this.listed = undefined
-      else if (this.listed !== undefined) this.listed = joinBodies(this.listed, entry)
+      if (current) this.listed = false
+      else if (this.listed) this.list.append(entry)
     }
-    this.record({ version: this.version, user_id: id, before, entry })
+    this.record({ version: this.version, user_id: id, before, at: this.changeLog.append(entry) })
     this.schedule(Math.max(this.now(), this.lastFlushAt + this.opts.debounceMs))
   }
 
@@ -204,22 +210,26 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
     this.timer.unref()
   }
 
-  /** Every frame is made here, so `framesBuilt` counts them all. */
+  /** Every frame is made here or in framed(), so `framesBuilt` counts them all. */
   private frame(body: string): string {
     this.built++
     return frameOf(body)
   }
 
+  private framed(body: Buffer): TextParts {
+    this.built++
+    return framePartsOf(body)
+  }
+
   /** The full list at the current version, built once however many flushes send it. */
-  private fullFrame(): string {
+  private fullFrame(): TextParts {
     if (this.full?.version !== this.version) {
-      this.listed ??= Array.from(this.online.values(), (u) => u.entry).join(',')
-      const frame = this.frame(this.listed)
-      this.full = { version: this.version, frame }
-      // Appends make a chain of string pieces that every later list would walk again. Sliced
-      // back out of the frame (slicing flattens it, as encoding it for the socket would), the
-      // body is one flat piece: the next list after a join copies it at once.
-      this.listed = bodyOf(frame)
+      if (!this.listed) {
+        this.list.clear()
+        for (const u of this.online.values()) this.list.append(u.entry)
+        this.listed = true
+      }
+      this.full = { version: this.version, frame: this.framed(this.list.body()) }
     }
     return this.full.frame
   }
@@ -234,13 +244,6 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
       else lo = mid + 1
     }
     return lo
-  }
-
-  /** The entries of changes[from, to) joined: a delta's body when no user changed twice. */
-  private entriesOf(from: number, to: number): string {
-    const parts: string[] = []
-    for (let i = from; i < to; i++) parts.push(this.changes[i]!.entry)
-    return parts.join(',')
   }
 
   /**
@@ -264,20 +267,15 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
 
   /**
    * The delta frames for these baselines (undefined: nothing visible changed). Where no user
-   * changed twice, a baseline's delta is the one of the next newer baseline with the changes
-   * between the two in front: built newest first, each joiner's or lagging reader's delta
-   * costs its own changes only, and the shared rest is the same string.
+   * changed since the baseline twice, a baseline's delta is the entries of the changes after it,
+   * in order: a slice of the change log, however many baselines share its bytes.
    */
-  private deltaFrames(baselines: Set<number>): Map<number, string | undefined> {
-    const frames = new Map<number, string | undefined>()
-    const chained = [...baselines].filter((b) => b >= this.changedTwiceAt).sort((a, b) => b - a)
-    let body = ''
-    let upTo = this.changes.length
-    for (const b of chained) {
+  private deltaFrames(baselines: Set<number>): Map<number, OutText | undefined> {
+    const frames = new Map<number, OutText | undefined>()
+    for (const b of baselines) {
+      if (b < this.changedTwiceAt) continue
       const from = this.firstAfter(b)
-      body = joinBodies(this.entriesOf(from, upTo), body)
-      upTo = from
-      frames.set(b, body === '' ? undefined : this.frame(body))
+      frames.set(b, from === this.changes.length ? undefined : this.framed(this.changeLog.bodyFrom(this.changes[from]!.at)))
     }
     for (const b of baselines) {
       if (frames.has(b)) continue
@@ -330,7 +328,7 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   /** How long a full-mode connection waits between lists: the debounce, or longer for long lists. */
   private fullListWindow(): number {
     // The last list built stands for the next one's size (a storm changes it a little per flush).
-    const bytes = this.full?.frame.length ?? 0
+    const bytes = this.full?.frame.byteLength ?? 0
     return Math.max(this.opts.debounceMs, (bytes * 1000) / FULL_LIST_BYTES_PER_SEC)
   }
 
@@ -342,5 +340,6 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
       if (this.lastChange.get(c.user_id) === c.version) this.lastChange.delete(c.user_id)
     }
     if (keep > 0) this.changes = this.changes.slice(keep)
+    this.changeLog.dropBefore(this.changes[0]?.at ?? this.changeLog.end)
   }
 }

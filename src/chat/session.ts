@@ -4,14 +4,18 @@
 import type { Delivery, UserEntry } from '../backplane/backplane.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { ErrorCode } from '../protocol/error-codes.ts'
+import type { OutText } from '../lib/text-parts.ts'
 import { errorFrame } from '../protocol/fastchat.ts'
 
 export interface ChatPeer {
   readonly id: string
-  /** A frame the peer must get, with its type for the metrics (and an ERROR's code); false when it could not be handed over. */
-  send(frame: string, label: string, errorCode?: string): boolean
+  /**
+   * A frame the peer must get, with its type for the metrics (and an ERROR's code); false when
+   * it could not be handed over. Text in pieces (TextParts) is how PRESENCE lists come.
+   */
+  send(frame: OutText, label: string, errorCode?: string): boolean
   /** A frame that may be skipped when the peer is slow to read (typing, presence). */
-  sendDroppable(frame: string, label: string): boolean
+  sendDroppable(frame: OutText, label: string): boolean
   close(code: number, reason: string): void
 }
 

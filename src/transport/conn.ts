@@ -4,6 +4,7 @@
 import type { WebSocket, RawData } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Awaitable } from '../lib/awaitable.ts'
+import { TextParts } from '../lib/text-parts.ts'
 import type { ClientIdPrefix } from '../lib/client-id.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { Beating } from './heartbeat-wheel.ts'
@@ -78,12 +79,46 @@ export function corkForTick(stream: TcpStream): void {
  * so ws's sender never queues, and its own frames (ping, pong, close) keep their order with
  * these: every one is a write to the same stream. Pinned by test/transport/frame-writes.test.ts.
  */
-function writeTextFrame(stream: TcpStream, data: string | Buffer): void {
+function writeTextFrame(stream: TcpStream, data: string | Buffer | TextParts): void {
+  if (data instanceof TextParts) return writeTextParts(stream, data)
   const text = typeof data === 'string'
   const n = text ? Buffer.byteLength(data) : data.length
-  const h = n < 126 ? 2 : n < 65_536 ? 4 : 10
   const whole = text || n <= COPY_MAX
-  const out = Buffer.allocUnsafe(whole ? h + n : h)
+  const [out, h] = frameHeader(n, whole ? n : 0)
+  if (!whole) {
+    stream.write(out)
+    stream.write(data as Buffer)
+    return
+  }
+  if (!text) (data as Buffer).copy(out, h)
+  // All ASCII (as many bytes as characters): latin1 is then the same bytes, copied without UTF-8 encoding.
+  else out.write(data as string, h, n, n === (data as string).length ? 'latin1' : 'utf8')
+  stream.write(out)
+}
+
+/**
+ * A frame in pieces: the header with the small pieces up to the first large one copied behind
+ * it, then each large piece as it is (a presence list's slice of its log) and each small piece
+ * after one in a write of its own, so no large piece is copied.
+ */
+function writeTextParts(stream: TcpStream, data: TextParts): void {
+  const { parts } = data
+  let inHead = 0
+  let headBytes = 0
+  while (inHead < parts.length && headBytes + parts[inHead]!.length <= COPY_MAX) {
+    headBytes += parts[inHead++]!.length
+  }
+  const [out, h] = frameHeader(data.byteLength, headBytes)
+  let at = h
+  for (let i = 0; i < inHead; i++) at += parts[i]!.copy(out, at)
+  stream.write(out)
+  for (let i = inHead; i < parts.length; i++) if (parts[i]!.length > 0) stream.write(parts[i]!)
+}
+
+/** A Buffer holding a text frame's header for an `n`-byte payload and room for `room` bytes after it. */
+function frameHeader(n: number, room: number): [Buffer, number] {
+  const h = n < 126 ? 2 : n < 65_536 ? 4 : 10
+  const out = Buffer.allocUnsafe(h + room)
   out[0] = 0x81 // FIN, text
   if (h === 2) out[1] = n
   else if (h === 4) {
@@ -94,15 +129,7 @@ function writeTextFrame(stream: TcpStream, data: string | Buffer): void {
     out.writeUInt32BE(Math.floor(n / 2 ** 32), 2)
     out.writeUInt32BE(n >>> 0, 6)
   }
-  if (!whole) {
-    stream.write(out)
-    stream.write(data as Buffer)
-    return
-  }
-  if (!text) (data as Buffer).copy(out, h)
-  // All ASCII (as many bytes as characters): latin1 is then the same bytes, copied without UTF-8 encoding.
-  else out.write(data as string, h, n, n === (data as string).length ? 'latin1' : 'utf8')
-  stream.write(out)
+  return [out, h]
 }
 
 /** Buffers up to this size are copied behind their header (one chunk); larger ones go as they are. */
@@ -202,7 +229,7 @@ export class Conn implements Beating {
    * Send a frame the peer must get, counted under `label` (and an error reply under its code).
    * A peer buffering past the hard cap is terminated. False when it could not be handed over.
    */
-  send(data: string | Buffer, label: FrameLabel, errorCode?: string): boolean {
+  send(data: string | Buffer | TextParts, label: FrameLabel, errorCode?: string): boolean {
     if (this.closed || this.socket.readyState !== 1) return false
     if (this.socket.bufferedAmount > this.registry.limits.sendHardCap) {
       this.log.warn({ buffered: this.socket.bufferedAmount }, 'slow reader terminated')
@@ -210,7 +237,7 @@ export class Conn implements Beating {
       this.socket.terminate()
       return false
     }
-    // A large text (a presence list) is encoded once for all the sockets it goes to this tick.
+    // A large text (a flat PRESENCE list, say) is encoded once for all the sockets it goes to this tick.
     const frame = typeof data === 'string' && data.length >= SHARED_TEXT ? this.registry.encoded(data) : data
     // Frames sent in one tick leave in one write: the stream is corked at the first and uncorked
     // once the tick's work (its promise continuations included) is done. A burst of frames read
@@ -218,13 +245,13 @@ export class Conn implements Beating {
     // frame; no frame waits longer than the tick that sent it.
     if (this.stream) corkForTick(this.stream)
     if (this.framesTo) writeTextFrame(this.framesTo, frame)
-    else this.socket.send(frame, TEXT)
+    else this.socket.send(frame instanceof TextParts ? Buffer.concat(frame.parts as Buffer[], frame.byteLength) : frame, TEXT)
     this.registry.observeFrame(this, 'out', label, errorCode)
     return true
   }
 
   /** Send a frame that may be skipped (typing, presence) when the peer is slow to read. */
-  sendDroppable(data: string | Buffer, label: FrameLabel): boolean {
+  sendDroppable(data: string | Buffer | TextParts, label: FrameLabel): boolean {
     if (this.socket.bufferedAmount > this.registry.limits.sendSoftCap) return false
     return this.send(data, label)
   }

@@ -2,9 +2,10 @@
 // delta mode, slow readers, several instances sharing one backplane hub, and every frame's bytes.
 import t from 'tap'
 import { MemoryHub } from '../../src/backplane/memory.ts'
-import { entryJson, frameOf } from '../../src/chat/presence-frames.ts'
+import { EntryLog, entryJson, frameOf, framePartsOf } from '../../src/chat/presence-frames.ts'
 import { FULL_LIST_BYTES_PER_SEC } from '../../src/chat/presence.ts'
 import { presenceFrame } from '../../src/protocol/fastchat.ts'
+import type { OutText, TextParts } from '../../src/lib/text-parts.ts'
 import { FakePeer, instance, sleep } from '../helpers/chat-fakes.ts'
 
 const users = (peer: FakePeer) => peer.ofType('PRESENCE').map((m) => m.data.users)
@@ -165,6 +166,49 @@ t.test('frames of entries serialized once are byte for byte presenceFrame()', as
   t.equal(frameOf(''), presenceFrame([]), 'an empty list')
 })
 
+t.test('an entry log hands out list bodies as slices that never change', async (t) => {
+  const log = new EntryLog()
+  const names = ['Alice', 'quote " and \\ backslash', 'é 😀 \u2028', '</script>']
+  const entries: { user_id: string; display_name: string; online: boolean }[] = []
+  const at: number[] = []
+  const handedOut: { frame: TextParts; text: string }[] = []
+  const hand = (from: number) => {
+    const frame = framePartsOf(log.bodyFrom(at[from]!))
+    t.equal(frame.byteLength, Buffer.byteLength(presenceFrame(entries.slice(from))), 'byteLength counts every piece')
+    handedOut.push({ frame, text: presenceFrame(entries.slice(from)) })
+    return frame
+  }
+  // Past the first buffer's 16 KiB several times over, so bodies are handed out across growths.
+  for (let i = 0; i < 2000; i++) {
+    const e = { user_id: `id-${i}`, display_name: `${names[i % names.length]} ${i}`, online: i % 3 !== 0 }
+    entries.push(e)
+    at.push(log.append(entryJson(e.user_id, e.display_name, e.online)))
+    if (i % 97 === 0) t.equal(String(hand(0)), presenceFrame(entries), `the whole list at ${i + 1}`)
+    if (i % 89 === 5) t.equal(String(hand(i - 5)), presenceFrame(entries.slice(i - 5)), `the last six at ${i + 1}`)
+  }
+  t.equal(String(framePartsOf(log.body())), presenceFrame(entries), 'body() is every entry')
+  // Only the entries from 1500 on are kept: the next growth copies those alone, and positions still hold.
+  log.dropBefore(at[1500]!)
+  for (let i = 2000; i < 2400; i++) {
+    const e = { user_id: `id-${i}`, display_name: `late ${i}`, online: true }
+    entries.push(e)
+    at.push(log.append(entryJson(e.user_id, e.display_name, e.online)))
+  }
+  t.equal(String(hand(1500)), presenceFrame(entries.slice(1500)), 'after dropping the first 1,500: the rest, whole')
+  t.equal(String(hand(2399)), presenceFrame(entries.slice(2399)), 'the newest alone')
+  // Everything dropped: the next entry starts a list of its own.
+  log.dropBefore(log.end)
+  entries.push({ user_id: 'id-x', display_name: 'after all', online: false })
+  at.push(log.append(entryJson('id-x', 'after all', false)))
+  t.equal(String(hand(entries.length - 1)), presenceFrame(entries.slice(-1)), 'a log whose entries were all dropped')
+  log.clear()
+  t.equal(String(framePartsOf(log.body())), presenceFrame([]), 'cleared: an empty list')
+  t.equal(log.append(entryJson('id-y', 'fresh', true)), 0, 'cleared: positions start again')
+  t.equal(String(framePartsOf(log.body())), presenceFrame([{ user_id: 'id-y', display_name: 'fresh', online: true }]))
+  // Read now, not when handed out: the slices are views of the log's buffers, not copies.
+  t.same(handedOut.filter((h) => Buffer.concat(h.frame.parts as Buffer[]).toString() !== h.text).length, 0, `all ${handedOut.length} bodies handed out are unchanged after later appends, growths, drops and the clear`)
+})
+
 /** mulberry32: a seeded generator, so a failing sequence can be replayed from its seed. */
 function seeded(seed: number): () => number {
   return () => {
@@ -204,8 +248,9 @@ t.test('randomized: deltas and full lists are exactly the model\'s, with lagging
   const checked = { delta: 0, full: 0 }
   for (const w of watchers) {
     const send = w.peer.sendDroppable.bind(w.peer)
-    w.peer.sendDroppable = (frame: string) => {
-      if (!send(frame)) return false
+    w.peer.sendDroppable = (sent: OutText) => {
+      if (!send(sent)) return false
+      const frame = String(sent)
       const now = log.length - 1
       const expected = w.delta ? expectedDelta(w.seenAt, now) : fullOf(log[now]!.state)
       if (frame !== expected) mismatches.push(`${w.delta ? 'delta' : 'full'} from ${w.seenAt} to ${now}:\n  got  ${frame}\n  want ${expected}`)

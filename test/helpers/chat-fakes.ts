@@ -9,6 +9,7 @@ import { RateLimits } from '../../src/chat/rate-limits.ts'
 import { WindowCounter } from '../../src/lib/window-counter.ts'
 import { ChatService } from '../../src/chat/service.ts'
 import type { ChatPeer, ChatSession } from '../../src/chat/session.ts'
+import type { OutText } from '../../src/lib/text-parts.ts'
 
 export class FakePeer implements ChatPeer {
   static next = 0
@@ -20,13 +21,14 @@ export class FakePeer implements ChatPeer {
   dead = false
   closedWith: { code: number; reason: string } | undefined
 
-  send(frame: string): boolean {
+  /** Records the frame's text (text in pieces decoded, as a socket's reader would see it). */
+  send(frame: OutText): boolean {
     if (this.dead) return false
-    this.frames.push(frame)
+    this.frames.push(String(frame))
     return true
   }
 
-  sendDroppable(frame: string): boolean {
+  sendDroppable(frame: OutText): boolean {
     return this.slow ? false : this.send(frame)
   }
 

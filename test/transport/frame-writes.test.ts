@@ -3,12 +3,14 @@
 // TCP socket: every frame's header is RFC 6455's shortest for its length (7-bit, 16-bit, 64-bit),
 // the payload is byte for byte what was meant (ASCII, multi-byte UTF-8, verbatim Buffers small
 // and large), ws's Sender carries no data frame, and ws's own close frame keeps its place after
-// the frames written before it.
+// the frames written before it. PRESENCE lists, written in pieces (TextParts), are read the same way.
 import t from 'tap'
 import { connect, type Socket } from 'node:net'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
+import { presenceFrame, type PresenceEntry } from '../../src/protocol/fastchat.ts'
 import { startApp } from '../helpers/app.ts'
+import { join } from '../helpers/fastchat.ts'
 
 interface Frame {
   fin: boolean
@@ -157,6 +159,55 @@ t.test('Conn writes its frames itself: exact headers and bytes, none through ws'
   t.same([last.opcode, last.payload.toString()], [1, 'last words'], 'the echo before the close')
   const closing = await c.next()
   t.same([closing.opcode, closing.payload.readUInt16BE(0)], [8, 1000], "then ws's close frame, 1000")
+})
+
+// PRESENCE lists are TextParts (src/chat/presence-frames.ts): the envelope's head and tail around a
+// slice of the entry log, written as pieces behind one header. A full list past 64 KiB of
+// multi-byte names, and then a delta, read off a raw socket: one whole frame each, shortest length
+// field, byte for byte the canonical presenceFrame() of the users in the order they joined.
+t.test('PRESENCE lists in pieces: exact headers and bytes, none through ws', async (t) => {
+  const app = await startApp()
+  t.teardown(() => app.close())
+  const wsSend = SenderProto.send
+  let viaWs = 0
+  SenderProto.send = function (this: unknown, ...args: unknown[]) {
+    // The test's own ws clients send masked frames through a Sender too: only the server's count.
+    if ((args[1] as { mask?: boolean }).mask !== true) viaWs++
+    return wsSend.apply(this, args)
+  }
+  t.teardown(() => {
+    SenderProto.send = wsSend
+  })
+  const entries: PresenceEntry[] = []
+  const joinSome = async (from: number, count: number) => {
+    for (let i = from; i < from + count; i++) {
+      const display_name = `${'😀é'.repeat(20)} ${i}`
+      const user = await join(app, display_name)
+      t.teardown(() => user.client.close())
+      entries.push({ user_id: user.user_id, display_name, online: true })
+    }
+  }
+  await joinSome(0, 330)
+
+  const c = await RawClient.open(app.port, '/ws')
+  t.teardown(() => c.close())
+  await c.next() // WELCOME
+  const me = { user_id: randomUUID(), display_name: 'Raw reader' }
+  c.write(RawClient.frame(1, Buffer.from(JSON.stringify({ type: 'HELLO', data: { ...me, capabilities: ['presence_delta'] } }))))
+  t.equal(JSON.parse((await c.next()).payload.toString()).type, 'HELLO_ACK')
+  const full = await c.next()
+  const expected = Buffer.from(presenceFrame([...entries, { ...me, online: true }]))
+  t.ok(expected.length > 65_535, `the list is ${expected.length} bytes: past the 16-bit length`)
+  t.same([full.fin, full.opcode, full.extended], [true, 1, 8], 'the full list: one whole text frame, 64-bit length')
+  t.ok(full.payload.equals(expected), 'the full list: byte for byte presenceFrame()')
+
+  const before = entries.length
+  await joinSome(before, 3)
+  const delta = await c.next()
+  const expectedDelta = Buffer.from(presenceFrame(entries.slice(before)))
+  t.same([delta.fin, delta.opcode, delta.extended], [true, 1, shortest(expectedDelta.length)], 'the delta: one whole text frame, shortest length field')
+  t.ok(delta.payload.equals(expectedDelta), 'the delta: byte for byte presenceFrame() of the three who joined')
+  t.equal(viaWs, 0, "no data frame went through ws's Sender")
 })
 
 function isValidUtf8(b: Buffer): boolean {
