@@ -777,6 +777,9 @@ async function storm(job: StormJob) {
   const bytes = conns.reduce((n, c) => n + c.bytesIn, 0) - bytesBefore
   const exact = known.filter((k) => k.count === N && k.wrong === 0).length
   const acked = known.filter((k) => k.acked).length
+  // Connections the server ended (a slow reader terminated, a ping unanswered in time): their
+  // users went offline, so no list can be exact after that.
+  const ended = conns.filter((c) => c.closed).length
   for (const c of conns) c.destroy()
   return {
     users: N,
@@ -789,6 +792,7 @@ async function storm(job: StormJob) {
     afterLastHelloMs: aborted ? NaN : lastCompleteAt - lastHelloAt,
     exactLists: exact,
     acked,
+    ended,
     window: window(a, b)
   }
 }
