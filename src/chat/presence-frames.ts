@@ -73,6 +73,8 @@ export class EntryLog {
 
   /** The entries from `position` (one append() returned) to the newest, as a list body. */
   bodyFrom(position: number): Buffer {
+    // A dropped position would be a negative index: bytes from the end of the buffer, unwritten ones among them.
+    if (position < this.keptFrom) throw new RangeError(`entry log: position ${position} was dropped (kept from ${this.keptFrom})`)
     return this.buf.subarray(position - this.base, this.endAt - this.base)
   }
 
@@ -81,14 +83,18 @@ export class EntryLog {
     return this.bodyFrom(0)
   }
 
-  /** Entries before `position` (an entry's, or end) will not be asked for again. */
+  /**
+   * Entries before `position` (an entry's, or end) will not be asked for again. Dropping them
+   * all starts a new buffer, so a large one (a storm's changes) is not kept for nothing.
+   */
   dropBefore(position: number): void {
-    this.keptFrom = position
+    if (position >= this.endAt) this.clear()
+    else this.keptFrom = position
   }
 
-  /** Empty, in a new buffer: the old one's slices are left as they are. */
-  clear(): void {
-    this.buf = NONE
+  /** Empty, in a new buffer of `capacity` bytes (made at the first append when 0): the old one's slices are left as they are. */
+  clear(capacity = 0): void {
+    this.buf = capacity > 0 ? Buffer.allocUnsafeSlow(capacity) : NONE
     this.base = this.endAt = this.keptFrom = 0
   }
 

@@ -225,7 +225,11 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   private fullFrame(): TextParts {
     if (this.full?.version !== this.version) {
       if (!this.listed) {
-        this.list.clear()
+        // Sized for the list as it is (one byte per character, a comma each): no growths on the
+        // way, and no buffer twice the list's size kept alive by the slices sockets still hold.
+        let chars = 0
+        for (const u of this.online.values()) chars += u.entry.length + 1
+        this.list.clear(chars)
         for (const u of this.online.values()) this.list.append(u.entry)
         this.listed = true
       }

@@ -187,20 +187,30 @@ t.test('an entry log hands out list bodies as slices that never change', async (
     if (i % 89 === 5) t.equal(String(hand(i - 5)), presenceFrame(entries.slice(i - 5)), `the last six at ${i + 1}`)
   }
   t.equal(String(framePartsOf(log.body())), presenceFrame(entries), 'body() is every entry')
-  // Only the entries from 1500 on are kept: the next growth copies those alone, and positions still hold.
+  // Only the entries from 1500 on are kept: enough appends after that to grow the buffer twice
+  // more (the 2,000 entries fill ~144 KB of 264 KB), each growth copying the kept entries alone
+  // and moving where positions count from.
   log.dropBefore(at[1500]!)
-  for (let i = 2000; i < 2400; i++) {
-    const e = { user_id: `id-${i}`, display_name: `late ${i}`, online: true }
+  t.throws(() => log.bodyFrom(at[1499]!), RangeError, 'a dropped position is refused, not read as an index from the end')
+  for (let i = 2000; i < 12_000; i++) {
+    const e = { user_id: `id-${i}`, display_name: `late ${i} ${'😀'.repeat(i % 5)}`, online: true }
+    entries.push(e)
+    at.push(log.append(entryJson(e.user_id, e.display_name, e.online)))
+    if (i % 1999 === 0) t.equal(String(hand(1500)), presenceFrame(entries.slice(1500)), `after dropping the first 1,500, at ${i + 1}: the rest, whole`)
+  }
+  t.equal(String(hand(1500)), presenceFrame(entries.slice(1500)), 'after dropping the first 1,500: the rest, whole')
+  t.equal(String(hand(11_999)), presenceFrame(entries.slice(11_999)), 'the newest alone')
+  // Everything dropped: a new buffer, positions from 0, and the next entry a list of its own.
+  log.dropBefore(log.end)
+  t.equal(log.end, 0, 'dropping every entry starts the log again')
+  for (let i = 0; i < 500; i++) {
+    const e = { user_id: `again-${i}`, display_name: `again ${i}`, online: i % 2 === 0 }
     entries.push(e)
     at.push(log.append(entryJson(e.user_id, e.display_name, e.online)))
   }
-  t.equal(String(hand(1500)), presenceFrame(entries.slice(1500)), 'after dropping the first 1,500: the rest, whole')
-  t.equal(String(hand(2399)), presenceFrame(entries.slice(2399)), 'the newest alone')
-  // Everything dropped: the next entry starts a list of its own.
-  log.dropBefore(log.end)
-  entries.push({ user_id: 'id-x', display_name: 'after all', online: false })
-  at.push(log.append(entryJson('id-x', 'after all', false)))
-  t.equal(String(hand(entries.length - 1)), presenceFrame(entries.slice(-1)), 'a log whose entries were all dropped')
+  t.equal(at[12_000], 0, 'the first entry after it is at 0')
+  t.equal(String(hand(12_000)), presenceFrame(entries.slice(12_000)), 'a log whose entries were all dropped, grown again')
+  t.equal(String(hand(12_499)), presenceFrame(entries.slice(12_499)), 'its newest alone')
   log.clear()
   t.equal(String(framePartsOf(log.body())), presenceFrame([]), 'cleared: an empty list')
   t.equal(log.append(entryJson('id-y', 'fresh', true)), 0, 'cleared: positions start again')
