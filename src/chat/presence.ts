@@ -277,12 +277,11 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   private deltaFrames(baselines: Set<number>): Map<number, OutText | undefined> {
     const frames = new Map<number, OutText | undefined>()
     for (const b of baselines) {
-      if (b < this.changedTwiceAt) continue
-      const from = this.firstAfter(b)
-      frames.set(b, from === this.changes.length ? undefined : this.framed(this.changeLog.bodyFrom(this.changes[from]!.at)))
-    }
-    for (const b of baselines) {
-      if (frames.has(b)) continue
+      if (b >= this.changedTwiceAt) {
+        const from = this.firstAfter(b)
+        frames.set(b, from === this.changes.length ? undefined : this.framed(this.changeLog.bodyFrom(this.changes[from]!.at)))
+        continue
+      }
       const changed = this.changedSince(b)
       frames.set(b, changed === '' ? undefined : this.frame(changed))
     }

@@ -17,9 +17,14 @@ export class TextParts {
     this.byteLength = n
   }
 
+  /** The payload joined into one Buffer (a copy). */
+  bytes(): Buffer {
+    return Buffer.concat(this.parts as Buffer[], this.byteLength)
+  }
+
   /** The payload as one string, decoded once: every reader of the same frame gets the same string. */
   toString(): string {
-    return (this.text ??= Buffer.concat(this.parts as Buffer[], this.byteLength).toString())
+    return (this.text ??= this.bytes().toString())
   }
 }
 

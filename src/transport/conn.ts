@@ -245,7 +245,7 @@ export class Conn implements Beating {
     // frame; no frame waits longer than the tick that sent it.
     if (this.stream) corkForTick(this.stream)
     if (this.framesTo) writeTextFrame(this.framesTo, frame)
-    else this.socket.send(frame instanceof TextParts ? Buffer.concat(frame.parts as Buffer[], frame.byteLength) : frame, TEXT)
+    else this.socket.send(frame instanceof TextParts ? frame.bytes() : frame, TEXT)
     this.registry.observeFrame(this, 'out', label, errorCode)
     return true
   }
