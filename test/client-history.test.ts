@@ -4,10 +4,11 @@
 // after a reconnect, and chat_reset when a log is gone or started again.
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
+import WebSocket from 'ws'
 import { startApp, type TestApp } from './helpers/app.ts'
 import { TcpProxy } from './helpers/tcp-proxy.ts'
 import { chatClient, nextEvent, record, sleep, type ClientOptions } from './helpers/chat-client.ts'
-import { FastChatError, type ChatSummary, type FastChatClient } from '../src/client/index.ts'
+import { FastChatClient, FastChatError, type ChatSummary, type WebSocketConstructor } from '../src/client/index.ts'
 
 const CLAIM = /^[A-Za-z0-9_-]{22,}$/
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -80,13 +81,23 @@ t.test('claim: two tabs after a store lost its claims; the tab refused retries w
   // reads it once too early after the restart (its HELLO crossed tab one's new claim).
   let stored: string | undefined
   let early = false
-  const tab = (random: number, claim: () => string | undefined) => {
-    const c = chatClient(t, s.ws('/ws'), { history: true, backoff: { baseMs: 400, capMs: 400 }, random: () => random, claim })
+  // Tab two reaches the restarted server only once tab one is back: until then its connects go
+  // to a port nobody listens on (refused at once, so it keeps retrying), whatever the timing.
+  let held = false
+  const refusedUrl = s.ws('/ws').replace(/:\d+\//, ':1/')
+  class HeldWebSocket extends WebSocket {
+    constructor(url: string) {
+      super(held ? refusedUrl : url)
+    }
+  }
+  const tab = (random: number, claim: () => string | undefined, ws: WebSocketConstructor = WebSocket) => {
+    const c = new FastChatClient({ url: s.ws('/ws'), WebSocket: ws, history: true, backoff: { baseMs: 400, capMs: 400 }, random: () => random, claim })
+    t.teardown(() => c.close())
     c.on('claim', ({ claim }) => (stored = claim))
     return c
   }
   const one = tab(0, () => stored)
-  const two = tab(0.5, () => (early ? ((early = false), first) : stored))
+  const two = tab(0.5, () => (early ? ((early = false), first) : stored), HeldWebSocket)
   await one.hello({ user_id, display_name: 'Alice' })
   await two.hello({ user_id, display_name: 'Alice' })
   const first = stored
@@ -94,9 +105,12 @@ t.test('claim: two tabs after a store lost its claims; the tab refused retries w
   const errors = record(two, 'ERROR')
   const states = record(two, 'state')
   const back = [one, two].map((c) => nextEvent(c, 'state', (st) => st.state === 'open', 15_000))
+  held = true
   await s.close()
   early = true
   s = await startApp({}, { port })
+  await back[0]
+  held = false
   await Promise.all(back)
   t.match(stored, CLAIM)
   t.not(stored, first, 'tab one, back first, was issued a new claim')
