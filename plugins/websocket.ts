@@ -1,15 +1,23 @@
 // Registers @fastify/websocket with the frame limits from config and decorates
 // app.connections, the registry every surface opens its sockets through (heartbeat, budgets,
 // cleanup). On close it drains: 1001 to every client, bounded by SHUTDOWN_GRACE_MS.
+// Handshakes to routes declared with `config: { directUpgrade: true }` skip Fastify's lifecycle
+// (src/transport/direct-upgrade.ts says what they still go through, and why).
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { IncomingMessage } from 'node:http'
 import { ConnectionRegistry } from '../src/transport/connections.ts'
 import { corkForTick } from '../src/transport/conn.ts'
+import { DirectUpgrades, type DirectHandler } from '../src/transport/direct-upgrade.ts'
+import { trustProxyFn } from '../src/lib/trust-proxy.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     connections: ConnectionRegistry
+  }
+  interface FastifyContextConfig {
+    /** Handshakes to this WebSocket route skip Fastify's lifecycle (src/transport/direct-upgrade.ts); its handler may read only an UpgradeRequest. */
+    directUpgrade?: boolean
   }
 }
 
@@ -24,6 +32,14 @@ export default fp(async (app) => {
     sendHardCap: c.WS_SEND_HARD_CAP
   }, app.log)
   app.decorate('connections', registry)
+
+  // Before @fastify/websocket's own onRoute hook, which replaces a WebSocket route's handler.
+  const direct = new DirectUpgrades(app.log, trustProxyFn(c.TRUST_PROXY))
+  app.addHook('onRoute', (route) => {
+    if (!route.websocket || !route.config?.directUpgrade || route.method !== 'GET') return
+    const hooks = route.onRequest || route.preParsing || route.preValidation || route.preHandler
+    direct.add(route.url, route.handler as unknown as DirectHandler, hooks !== undefined)
+  })
 
   await app.register(websocket, {
     options: {
@@ -41,13 +57,20 @@ export default fp(async (app) => {
       socket.terminate()
     }
   })
+  const wss = app.websocketServer
 
   // Speed (issue 17, connection establishment): ws writes the 101 right after 'headers', and the
   // route's greeting follows in the same tick; corked here for the tick, as Conn batches its own
   // frames, they leave in one system call, not two. Pinned by test/transport/upgrade-one-write.test.ts.
-  app.websocketServer.on('headers', (_headers: string[], req: IncomingMessage) => {
+  wss.on('headers', (_headers: string[], req: IncomingMessage) => {
     const stream = req.socket as IncomingMessage['socket'] | undefined // absent on app.injectWS
     if (stream && typeof stream.cork === 'function') corkForTick(stream)
+  })
+
+  direct.listen(app.server, wss)
+  // Admission is another plugin's (absent on a bare app): looked up when ready.
+  app.addHook('onReady', async () => {
+    direct.admission = app.hasDecorator('admission') ? app.admission : undefined
   })
 
   // CORS does not govern WebSocket handshakes (browsers send them without preflight; the origin

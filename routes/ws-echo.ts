@@ -11,6 +11,7 @@ import { echoConsumer } from '../src/consumers/echo.ts'
 import { tokenFromRequest, type VerifiedUser } from '../src/auth/tokens.ts'
 import { isPlainObject, parseJson } from '../src/lib/json.ts'
 import { epochSeconds } from '../src/lib/clock.ts'
+import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const SURFACE: SurfaceOptions = {
   surface: 'echo',
@@ -81,7 +82,7 @@ const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
   const consumer = opts.consumer ?? echoConsumer
   const sendCompletion = app.config.ECHO_SEND_COMPLETION
 
-  app.get('/ws/echo', { websocket: true }, (socket, req) => {
+  app.get('/ws/echo', { websocket: true, config: { directUpgrade: true } }, (socket, req: UpgradeRequest) => {
     const token = tokenFromRequest(req.headers, req.query)
     const verify = token === undefined ? undefined : () => app.auth.verify(token)
     app.connections.add(socket, SURFACE, req.id, (conn) => new EchoConnection(conn, consumer, {

@@ -8,6 +8,7 @@ import type { LowerPong } from '../src/protocol/main.ts'
 import { isPlainObject, parseJson } from '../src/lib/json.ts'
 import { epochSeconds, round3 } from '../src/lib/clock.ts'
 import { publicUrls } from '../src/lib/public-urls.ts'
+import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const healthError = (message: string) => JSON.stringify({ type: 'error', message } satisfies EchoError)
 
@@ -68,7 +69,7 @@ const routes: FastifyPluginAsync = async (app) => {
   const c = app.config
   const config = { ping_interval: c.WS_PING_INTERVAL, ping_timeout: c.WS_PING_TIMEOUT, expected_min_connection_duration: c.WS_PING_INTERVAL }
 
-  app.get('/ws/health', { websocket: true }, (socket, req) => {
+  app.get('/ws/health', { websocket: true, config: { directUpgrade: true } }, (socket, req: UpgradeRequest) => {
     const conn = app.connections.add(socket, SURFACE, req.id, (conn) => new HealthConnection(conn))
     const urls = publicUrls(c, app.server.address())
     conn.send(JSON.stringify({

@@ -15,6 +15,7 @@ import type { Awaitable } from '../src/lib/awaitable.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
 import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/service.ts'
 import type { ChatSession } from '../src/chat/session.ts'
+import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const SHUTTING_DOWN = 'server shutting down; resend after reconnecting'
 /** What a PING without `data` means, in either dialect (SPEC section 10). */
@@ -176,7 +177,7 @@ class MainConnection implements Handler {
 const routes: FastifyPluginAsync = async (app) => {
   const greet = app.config.WS_GREETING
   const chat = app.chat
-  app.get('/ws', { websocket: true }, (socket, req) => {
+  app.get('/ws', { websocket: true, config: { directUpgrade: true } }, (socket, req: UpgradeRequest) => {
     const token = tokenFromRequest(req.headers, req.query)
     const conn = app.connections.add(socket, SURFACE, req.id, (conn) => new MainConnection(conn, chat, token))
     if (greet) conn.send(welcome(conn.id), 'WELCOME')

@@ -5,6 +5,7 @@ import type { Server } from 'node:http'
 import cors from '@fastify/cors'
 import type { Config } from './config.ts'
 import { redactingLoggerOptions, stripQuery } from './lib/log-redaction.ts'
+import { trustProxyFn } from './lib/trust-proxy.ts'
 import configPlugin from '../plugins/config.ts'
 import lifecyclePlugin from '../plugins/lifecycle.ts'
 import websocketPlugin from '../plugins/websocket.ts'
@@ -75,7 +76,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const options: FastifyHttpOptions<Server> = {
     logger,
     routerOptions: { ignoreTrailingSlash: true },
-    trustProxy: parseTrustProxy(config.TRUST_PROXY),
+    trustProxy: trustProxyFn(config.TRUST_PROXY) ?? false,
     // Upgrade requests carry no body; a small limit keeps header/body floods cheap.
     bodyLimit: 1_048_576,
     return503OnClosing: false, // plugins/lifecycle.ts answers 503 itself, /health with its body
@@ -129,14 +130,4 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(pagesRoutes)
   await app.register(adminRoutes)
   return app
-}
-
-function parseTrustProxy(value: string): FastifyServerOptions['trustProxy'] {
-  if (value === 'true') return true
-  if (value === 'false') return false
-  if (/^\d+$/.test(value)) {
-    const hops = Number(value)
-    return (_addr: string, i: number) => i < hops // trust the nearest `hops` proxies
-  }
-  return value.split(',').map((s) => s.trim()).filter(Boolean)
 }

@@ -169,7 +169,7 @@ t.test('admission refuses foreign origins, counts slots and answers 503 while dr
   const c = await WsTestClient.connect(url)
   t.teardown(() => c.terminate())
   await c.receiveJson()
-  t.equal(app.connectionCaps.size, 1, 'the open socket holds a slot')
+  t.equal(app.admission.caps.size, 1, 'the open socket holds a slot')
   app.lifecycle.beginShutdown()
   const res = await app.inject({ url: '/plain' })
   t.equal(res.statusCode, 503)

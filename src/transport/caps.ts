@@ -1,4 +1,4 @@
-// Connection caps, decided at the handshake (plugins/admission.ts): at most MAX_CONNECTIONS
+// Connection caps, decided at the handshake (admission.ts): at most MAX_CONNECTIONS
 // WebSocket connections per process and MAX_CONNECTIONS_PER_IP per client address. A slot is
 // taken when a handshake is admitted, before the upgrade, and given back when its TCP socket
 // closes, so a burst of simultaneous handshakes cannot overshoot the caps while the first ones

@@ -2,6 +2,8 @@
 // socket that would keep the upgrade's request alive for the socket's whole life, and the TCP
 // stream the transport corks to batch writes and writes its frames to. test/transport/upgrade-internals.test.ts fails
 // loudly when an upgrade of those libraries renames what this file reaches for.
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 
 /** The TCP stream under a ws socket, which ws keeps as `_socket`. */
@@ -72,4 +74,17 @@ export function releaseUpgrade(socket: WebSocket, onError: (this: WebSocket, err
     response = true
   }
   return { stream: stream !== undefined, response, timer: stream ? releaseTimer(stream) : false, errorListener }
+}
+
+type UpgradeListener = (this: unknown, req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/**
+ * @fastify/websocket's 'upgrade' listener on the HTTP server, taken off it so that the direct
+ * upgrade (plugins/websocket.ts) decides first which handshakes are its own and hands it the rest.
+ */
+export function takeUpgradeListeners(server: Server): UpgradeListener[] {
+  const listeners = server.listeners('upgrade') as UpgradeListener[]
+  if (listeners.length === 0) throw new Error('@fastify/websocket no longer listens for upgrades on the HTTP server')
+  server.removeAllListeners('upgrade')
+  return listeners
 }

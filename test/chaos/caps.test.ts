@@ -2,34 +2,13 @@
 // client's address from request.ip, so behind a trusted proxy the forwarded one) and the HTTP
 // limits that keep half-open and header-flooding clients from holding sockets (src/app.ts).
 import t from 'tap'
-import http from 'node:http'
 import net from 'node:net'
 import { startApp, type TestApp } from '../helpers/app.ts'
 import { waitUntil } from '../helpers/walkers.ts'
+import { handshake } from '../helpers/handshake.ts'
 import { WsTestClient } from '../../src/testing/ws-test-client.ts'
 
 const from = (localAddress: string, headers: Record<string, string> = {}) => ({ localAddress, headers })
-
-/** The refused handshake's status, Retry-After and body, read with a plain HTTP client. */
-function handshake(app: TestApp, path: string, opts: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({
-      host: '127.0.0.1', port: app.port, path, localAddress: opts.localAddress,
-      agent: false, // a kept-alive socket the server already closed would fail the next request
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...opts.headers }
-    })
-    req.on('upgrade', (res, socket) => {
-      socket.destroy()
-      resolve({ status: res.statusCode ?? 0, retryAfter: undefined, body: '' })
-    })
-    req.on('response', (res) => {
-      let body = ''
-      res.on('data', (d) => (body += d))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }))
-    })
-    req.on('error', reject)
-  })
-}
 
 const refusals = async (app: TestApp, reason: string): Promise<number> => {
   const text = await (await fetch(`${app.http}/metrics`)).text()
@@ -58,7 +37,7 @@ t.test('MAX_CONNECTIONS_PER_IP: the next handshake from that address is 429, on 
   t.same((await held[1]!.receiveJson()).original, { type: 'still' }, 'the held connections keep being served')
 
   await held[0]!.close()
-  await waitUntil(() => app.app.connectionCaps.held('127.0.0.2') === 2, 'the slot to be given back')
+  await waitUntil(() => app.app.admission.caps.held('127.0.0.2') === 2, 'the slot to be given back')
   const again = await app.connect('/ws/health', from('127.0.0.2'))
   t.equal((await again.receiveJson()).type, 'health_status', 'a closed connection frees its slot')
   t.equal(await WsTestClient.refusal(app.ws('/ws'), from('127.0.0.2')), 429, 'and the cap holds again')
@@ -74,7 +53,7 @@ t.test('MAX_CONNECTIONS: past it every address gets 503', async (t) => {
   t.same(refused, { status: 503, retryAfter: '5', body: '{"error":"Service Unavailable","message":"server at connection capacity"}' })
   t.equal(await WsTestClient.refusal(app.ws('/ws/health'), from('127.0.0.2')), 503)
   t.equal(await refusals(app, 'capacity'), 2, 'counted as capacity')
-  t.equal(app.app.connectionCaps.size, 4)
+  t.equal(app.app.admission.caps.size, 4)
 })
 
 t.test('simultaneous handshakes cannot overshoot the cap: slots are taken at admission, before the upgrade', async (t) => {
@@ -98,8 +77,8 @@ t.test('no path leaks a slot: refused, unroutable, aborted and terminated handsh
   }
   const clients = await Promise.all(Array.from({ length: 3 }, () => app.connect('/ws/echo', from('127.0.0.5'))))
   for (const c of clients) c.terminate()
-  await waitUntil(() => app.app.connectionCaps.size === 0, 'every slot back')
-  t.equal(app.app.connectionCaps.held('127.0.0.5'), 0)
+  await waitUntil(() => app.app.admission.caps.size === 0, 'every slot back')
+  t.equal(app.app.admission.caps.held('127.0.0.5'), 0)
   const fresh = await Promise.all(Array.from({ length: 3 }, () => app.connect('/ws/echo', from('127.0.0.5'))))
   t.equal(fresh.length, 3, 'the full per-address allowance is still there')
 })

@@ -6,7 +6,7 @@ import websocket from '@fastify/websocket'
 import WebSocket from 'ws'
 import type { Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { releaseUpgrade, tcpStreamOf, type Released, type TcpStream } from '../../src/transport/upgrade-internals.ts'
+import { releaseUpgrade, takeUpgradeListeners, tcpStreamOf, type Released, type TcpStream } from '../../src/transport/upgrade-internals.ts'
 import { startApp } from '../helpers/app.ts'
 
 /** An assertion message naming the library whose change would make it fail. */
@@ -110,25 +110,44 @@ t.test('releaseUpgrade on a bare Fastify + @fastify/websocket upgrade finds ever
   t.equal(echoed, 'after release', ws('the released socket to still echo'))
 })
 
-t.test('through the app: /ws sockets are released and still echo', async (t) => {
+t.test('through the app: sockets of both ways in are released and still work', async (t) => {
   const s = await startApp()
   t.teardown(s.close)
   const tcp: Socket[] = []
   s.app.server.on('connection', (socket: Socket) => tcp.push(socket))
-  const c = await s.connect('/ws')
-  const welcome = await c.receiveJson()
-  t.equal(welcome.type, 'WELCOME', '/ws greets first')
-
-  t.equal(tcp.length, 1, 'one TCP connection accepted')
-  const stream = tcp[0]! as Socket & { _httpMessage?: unknown }
-  t.equal(stream._httpMessage, null, node('the app\'s /ws TCP socket to hold no upgrade ServerResponse (_httpMessage null)'))
-  const timer = timeoutOf(stream)
-  t.ok(timer.present, node('a \'timeout\' symbol on the app\'s /ws TCP socket'))
-  t.equal(timer.value, null, node('the disarmed Timeout dropped from the app\'s /ws TCP socket'))
-
-  for (const text of ['hello', 'after release', 'héllo ✓']) {
-    c.send(text)
-    t.equal(await c.receiveText(), text, ws(`/ws to echo ${JSON.stringify(text)} after release`))
+  // /ws comes in by the direct upgrade (no ServerResponse is ever made for it); a walker by
+  // Fastify's route (@fastify/websocket assigns one, which release detaches).
+  for (const [path, how] of [['/ws', 'direct'], ['/ws/EchoMessage', 'Fastify']] as const) {
+    const c = await s.connect(path)
+    if (path === '/ws') t.equal((await c.receiveJson()).type, 'WELCOME', '/ws greets first')
+    else {
+      c.send(JSON.stringify({ message: 'hi' }))
+      t.ok(await c.receiveJson(), 'the walker answers')
+    }
+    const stream = tcp.at(-1)! as Socket & { _httpMessage?: unknown }
+    if (how === 'direct') t.equal(stream._httpMessage, undefined, node(`the ${how} /ws TCP socket never to hold a ServerResponse`))
+    else t.equal(stream._httpMessage, null, node(`the ${how} ${path} TCP socket to hold no upgrade ServerResponse (_httpMessage null)`))
+    const timer = timeoutOf(stream)
+    t.ok(timer.present, node(`a 'timeout' symbol on the ${path} TCP socket`))
+    t.equal(timer.value, null, node(`the disarmed Timeout dropped from the ${path} TCP socket`))
+    if (path === '/ws') {
+      for (const text of ['hello', 'after release', 'héllo ✓']) {
+        c.send(text)
+        t.equal(await c.receiveText(), text, ws(`/ws to echo ${JSON.stringify(text)} after release`))
+      }
+      t.equal(stream.writableCorked, 0, node('the TCP stream not left corked after writes (writableCorked 0)'))
+    }
+    c.close()
   }
-  t.equal(stream.writableCorked, 0, node('the TCP stream not left corked after writes (writableCorked 0)'))
+  t.equal(tcp.length, 2, 'one TCP connection each')
+})
+
+t.test('takeUpgradeListeners finds @fastify/websocket\'s listener on the HTTP server', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  const taken = takeUpgradeListeners(app.server)
+  t.equal(taken.length, 1, fws('exactly one \'upgrade\' listener on the HTTP server'))
+  t.equal(app.server.listenerCount('upgrade'), 0, 'taken off the server')
+  t.throws(() => takeUpgradeListeners(app.server), /no longer listens/, 'none to take fails loudly')
 })
