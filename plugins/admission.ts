@@ -30,7 +30,7 @@ export default fp(async (app) => {
       ip: request.ip,
       // An injected upgrade (app.injectWS) has no socket and holds no slot.
       socket: request.raw.socket as typeof request.raw.socket | undefined
-    }, request.log)
+    }, () => request.log)
     if (!refusal) return done()
     reply.headers(refusal.headers).code(refusal.status).send(refusal.body)
   })

@@ -34,11 +34,23 @@ export default fp(async (app) => {
   app.decorate('connections', registry)
 
   // Before @fastify/websocket's own onRoute hook, which replaces a WebSocket route's handler.
-  const direct = new DirectUpgrades(app.log, trustProxyFn(c.TRUST_PROXY))
+  const direct = new DirectUpgrades({
+    log: app.log,
+    trust: trustProxyFn(c.TRUST_PROXY),
+    ignoreTrailingSlash: app.initialConfig.routerOptions?.ignoreTrailingSlash ?? false,
+    app
+  })
   app.addHook('onRoute', (route) => {
-    if (!route.websocket || !route.config?.directUpgrade || route.method !== 'GET') return
-    const hooks = route.onRequest || route.preParsing || route.preValidation || route.preHandler
-    direct.add(route.url, route.handler as unknown as DirectHandler, hooks !== undefined)
+    if (!route.websocket || !route.config?.directUpgrade || route.method === 'HEAD') return
+    // What Fastify would do for such a handshake that the direct way does not: refused, not skipped.
+    // (A route's log level is not checked: Fastify fills it in from its plugin; direct handshakes log through app.log.)
+    const declared = Object.entries({
+      'a method other than GET alone': route.method !== 'GET',
+      hooks: ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onError', 'onTimeout', 'onRequestAbort'].some((h) => route[h as keyof typeof route] !== undefined),
+      'a schema for its query, headers or params': route.schema?.querystring !== undefined || route.schema?.headers !== undefined || route.schema?.params !== undefined,
+      constraints: route.constraints !== undefined
+    }).filter(([, has]) => has).map(([what]) => what)
+    direct.add(route.url, route.handler as unknown as DirectHandler, declared)
   })
 
   await app.register(websocket, {

@@ -60,8 +60,11 @@ export class Admission {
     this.caps = new ConnectionCaps(config.MAX_CONNECTIONS, config.MAX_CONNECTIONS_PER_IP)
   }
 
-  /** The refusal for a request that may not come in; undefined lets it through (and a handshake then holds a slot). */
-  check(a: Arrival, log: FastifyBaseLogger): Refusal | undefined {
+  /**
+   * The refusal for a request that may not come in; undefined lets it through (and a handshake
+   * then holds a slot). `log` gives the request's logger, asked for only to log a refusal.
+   */
+  check(a: Arrival, log: () => FastifyBaseLogger): Refusal | undefined {
     // /health still answers with its body while draining; /metrics too, so a scrape shows the drain progressing.
     if (this.draining() && !a.route?.startsWith('/health') && a.route !== '/metrics') {
       if (a.upgrade) this.refused('draining')
@@ -69,7 +72,7 @@ export class Admission {
     }
     if (!a.upgrade) return undefined
     if (!originAllowed(a.origin, a.host, this.config)) {
-      log.info({ origin: a.origin }, 'handshake refused: origin not allowed')
+      log().info({ origin: a.origin }, 'handshake refused: origin not allowed')
       this.refused('origin')
       return { status: 403, headers: {}, body: { error: 'Forbidden', message: 'origin not allowed' } }
     }
@@ -83,7 +86,7 @@ export class Admission {
     this.refused(slot)
     // Debug, not info: a client hammering the cap would otherwise flood the log; the refusal
     // counter (switchboard_handshakes_refused_total) shows the rate.
-    log.debug({ reason: slot }, 'handshake refused: connection cap')
+    log().debug({ reason: slot }, 'handshake refused: connection cap')
     const headers = { 'retry-after': String(RETRY_AFTER_S[slot]) }
     return slot === 'per_ip'
       ? { status: 429, headers, body: { error: 'Too Many Requests', message: 'too many connections from this address' } }

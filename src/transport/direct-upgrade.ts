@@ -4,23 +4,24 @@
 // @fastify/websocket makes for every upgrade: a reconnect storm is mostly handshakes (issue 17,
 // connection establishment; docs/bench.md). What such a handshake still goes through is what
 // matters to it of what every request goes through: admission (draining, origin, caps), the
-// client address with TRUST_PROXY, a request id and Fastify's "incoming request" log line. Every
+// client address with TRUST_PROXY, the query as Fastify parses it, a request id and Fastify's
+// "incoming request" and (for a refusal) "request completed" log lines. Every
 // other handshake (walkers' /ws/:walker, /admin/ws, app.injectWS) goes to @fastify/websocket as
 // before, and plain GETs to a direct route still reach its Fastify route (426).
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
-import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
 import proxyAddr from '@fastify/proxy-addr'
+import { parse as parseQuery } from 'fast-querystring'
 import type { TrustProxy } from '../lib/trust-proxy.ts'
 import type { Admission, Refusal } from './admission.ts'
 import { takeUpgradeListeners } from './upgrade-internals.ts'
 
 /** What a direct route's handler may read of its request: what Fastify's request and the direct upgrade both give. */
 export type UpgradeRequest = Pick<FastifyRequest, 'id' | 'headers' | 'query' | 'ip'>
-export type DirectHandler = (this: unknown, socket: WebSocket, req: UpgradeRequest) => void
+export type DirectHandler = (this: unknown, socket: WebSocket, req: UpgradeRequest) => unknown
 
 interface DirectRoute {
   /** The route's path as declared (admission's drain rule reads it). */
@@ -28,16 +29,16 @@ interface DirectRoute {
   handler: DirectHandler
 }
 
-/** The path a direct route answers: no query, one trailing slash ignored (as routerOptions.ignoreTrailingSlash). */
-function pathOf(url: string | undefined): string {
+/** The path a direct route answers: no query; one trailing slash ignored when the router ignores it. */
+function pathOf(url: string | undefined, ignoreTrailingSlash: boolean): string {
   if (url === undefined) return ''
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
-  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+  return ignoreTrailingSlash && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
 }
 
-/** The query as Fastify parses it (node:querystring's rules: a repeated key gives an array). */
-function queryOf(url: string | undefined): ParsedUrlQuery {
+/** The query as Fastify parses it: with its parser, fast-querystring (a repeated key gives an array). */
+function queryOf(url: string | undefined): Record<string, unknown> {
   const q = url?.indexOf('?') ?? -1
   return q === -1 ? {} : parseQuery(url!.slice(q + 1))
 }
@@ -49,18 +50,30 @@ export function clientAddress(req: IncomingMessage, trust: TrustProxy | undefine
   return addrs[addrs.length - 1] ?? ''
 }
 
-/** A refused handshake's answer, then the socket ends (as `ws` aborts a handshake). */
-function refuse(socket: Duplex, r: Refusal): void {
+/**
+ * A refused handshake's answer, then the socket ends (as `ws` aborts a handshake). Fastify's way
+ * writes the same status, body and headers, but `connection: keep-alive` before it drops the socket.
+ */
+export function refusalBytes(r: Refusal, date = new Date()): string {
   const body = JSON.stringify(r.body)
-  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\ndate: ${date.toUTCString()}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
   for (const [name, value] of Object.entries(r.headers)) if (name !== 'connection') head += `${name}: ${value}\r\n`
-  socket.once('finish', () => socket.destroy())
-  socket.end(`${head}\r\n${body}`)
+  return `${head}\r\n${body}`
 }
 
 /** Node takes its own 'error' listener off an upgrade's socket; until `ws` adds one, an error destroys it. */
 function destroyOnError(this: Duplex): void {
   this.destroy()
+}
+
+/** Options of the Fastify app the direct routes belong to. */
+export interface DirectOptions {
+  log: FastifyBaseLogger
+  trust: TrustProxy | undefined
+  /** routerOptions.ignoreTrailingSlash: `/ws/` is `/ws`. */
+  ignoreTrailingSlash: boolean
+  /** `this` of a handler, as Fastify calls it: the app. */
+  app: unknown
 }
 
 export class DirectUpgrades {
@@ -70,15 +83,16 @@ export class DirectUpgrades {
   /** Set when the app is ready (admission is another plugin's, absent on a bare app). */
   admission: Admission | undefined
 
-  constructor(
-    private readonly log: FastifyBaseLogger,
-    private readonly trust: TrustProxy | undefined
-  ) {}
+  constructor(private readonly opts: DirectOptions) {}
 
-  /** A route whose handshakes come in directly: a fixed path, no hooks of its own (they would be skipped). */
-  add(url: string, handler: DirectHandler, hasHooks: boolean): void {
-    if (/[:*]/.test(url) || hasHooks) throw new Error(`${url}: a directUpgrade route has a fixed path and no hooks of its own (its handshakes skip them)`)
-    this.routes.set(pathOf(url), { url, handler })
+  /**
+   * A route whose handshakes come in directly. `unsupported` names what the route declares that
+   * the direct way would skip (hooks, schemas, constraints…): the route is refused instead.
+   */
+  add(url: string, handler: DirectHandler, unsupported: string[]): void {
+    if (/[:*]/.test(url)) unsupported.push('a path with parameters')
+    if (unsupported.length > 0) throw new Error(`${url}: a directUpgrade route cannot have ${unsupported.join(', ')} (its handshakes skip Fastify's lifecycle)`)
+    this.routes.set(pathOf(url, this.opts.ignoreTrailingSlash), { url, handler })
   }
 
   /** Take the server's upgrades: the direct routes' here, the rest to the listeners that had them. */
@@ -86,28 +100,50 @@ export class DirectUpgrades {
     const others = takeUpgradeListeners(server)
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Real sockets only: app.injectWS emits upgrades of a stream that is no request's socket.
-      const route = req.socket === socket && req.method === 'GET' ? this.routes.get(pathOf(req.url)) : undefined
-      if (route) this.upgrade(wss, route, req, socket as Socket, head)
-      else for (const listener of others) listener.call(server, req, socket, head)
+      const route = req.socket === socket && req.method === 'GET' ? this.routes.get(pathOf(req.url, this.opts.ignoreTrailingSlash)) : undefined
+      if (!route) {
+        for (const listener of others) listener.call(server, req, socket, head)
+        return
+      }
+      // As @fastify/websocket guards its routing: nothing thrown here may reach Node's HTTP parser.
+      try {
+        this.upgrade(wss, route, req, socket as Socket, head)
+      } catch (err) {
+        this.opts.log.warn({ err }, 'websocket upgrade failed')
+        socket.destroy()
+      }
     })
   }
 
   private upgrade(wss: WebSocketServer, route: DirectRoute, req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', destroyOnError)
     const id = `ws-${(this.nextId = (this.nextId + 1) & 0x7fffffff).toString(36)}`
-    const ip = clientAddress(req, this.trust)
-    const log = this.log
+    const ip = clientAddress(req, this.opts.trust)
+    const log = this.opts.log
     // The line Fastify logs for every request, in its shape (the req serializer strips the query).
-    log.info({ reqId: id, req: { method: 'GET', url: req.url, ip, ws: true } }, 'incoming request')
-    const refusal = this.admission?.check({ route: route.url, upgrade: true, origin: req.headers.origin, host: req.headers.host, ip, socket }, log)
-    if (refusal) return refuse(socket, refusal)
+    log.info({ reqId: id, req: { method: 'GET', url: req.url, ip } }, 'incoming request')
+    const refusal = this.admission?.check({ route: route.url, upgrade: true, origin: req.headers.origin, host: req.headers.host, ip, socket }, () => log.child({ reqId: id }))
+    if (refusal) {
+      socket.once('finish', () => socket.destroy())
+      socket.end(refusalBytes(refusal))
+      log.info({ reqId: id, res: { statusCode: refusal.status } }, 'request completed')
+      return
+    }
     socket.off('error', destroyOnError) // ws adds its own in handleUpgrade, synchronously
     wss.handleUpgrade(req, socket, head, (ws) => {
-      try {
-        route.handler.call(undefined, ws, { id, headers: req.headers, query: queryOf(req.url), ip })
-      } catch (err) {
+      // Until the handler's Conn takes the socket over (releaseUpgrade swaps this listener out),
+      // an error on it (a malformed frame) must not go unheard: that would end the process.
+      const fail = (err: unknown) => {
         log.warn({ err, reqId: id }, 'websocket error')
         ws.terminate()
+      }
+      ws.on('error', fail)
+      wss.emit('connection', ws, req)
+      try {
+        const result = route.handler.call(this.opts.app, ws, { id, headers: req.headers, query: queryOf(req.url), ip })
+        if (result instanceof Promise) result.catch(fail)
+      } catch (err) {
+        fail(err)
       }
     })
   }

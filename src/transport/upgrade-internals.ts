@@ -17,11 +17,11 @@ export interface TcpStream {
   _httpMessage?: { detachSocket?(socket: TcpStream): void } | null
 }
 
-/** What release() found and dropped; each false means a library changed under us. */
+/** What release() found and dropped; a false means a library changed under us (but `response` after a direct upgrade). */
 export interface Released {
   /** ws's `_socket` was there (writes can be corked). */
   stream: boolean
-  /** Node's ServerResponse was detached from the TCP socket. */
+  /** Node's ServerResponse was detached from the TCP socket (false, and nothing to do, after a direct upgrade: none was made). */
   response: boolean
   /** The disarmed connection timeout was dropped from the TCP socket. */
   timer: boolean
