@@ -14,7 +14,6 @@ import { addressKey, ConnectionCaps } from './caps.ts'
 /** Seconds a refused client should wait before trying again (Retry-After). */
 const RETRY_AFTER_S = { per_ip: 10, capacity: 5 } as const
 
-
 /** What admission needs to know of a request. */
 export interface Arrival {
   /** The route's path pattern (`/health`, `/ws/:walker`), undefined when no route matched. */

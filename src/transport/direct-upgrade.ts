@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket, WebSocketServer } from 'ws'
 import proxyAddr from '@fastify/proxy-addr'
-import { parse as parseQuery } from 'fast-querystring'
+import { parse as parseQuery } from 'fast-querystring' // the parser Fastify's router uses
 import type { TrustProxy } from '../lib/trust-proxy.ts'
 import type { Admission, Refusal } from './admission.ts'
 import { takeUpgradeListeners } from './upgrade-internals.ts'
@@ -29,22 +29,21 @@ interface DirectRoute {
   handler: DirectHandler
 }
 
-/** The path a direct route answers: no query; one trailing slash ignored when the router ignores it. */
-function pathOf(url: string | undefined, ignoreTrailingSlash: boolean): string {
-  if (url === undefined) return ''
+/**
+ * A request URL's path (one trailing slash dropped when the router ignores it) and its query
+ * string, split once.
+ */
+function splitUrl(url: string, ignoreTrailingSlash: boolean): { path: string; search: string } {
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
-  return ignoreTrailingSlash && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
-}
-
-/** The query as Fastify parses it: with its parser, fast-querystring (a repeated key gives an array). */
-function queryOf(url: string | undefined): Record<string, unknown> {
-  const q = url?.indexOf('?') ?? -1
-  return q === -1 ? {} : parseQuery(url!.slice(q + 1))
+  return {
+    path: ignoreTrailingSlash && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path,
+    search: q === -1 ? '' : url.slice(q + 1)
+  }
 }
 
 /** The client's address as Fastify's request.ip gives it: the socket's peer, or past the trusted proxies. */
-export function clientAddress(req: IncomingMessage, trust: TrustProxy | undefined): string {
+function clientAddress(req: IncomingMessage, trust: TrustProxy | undefined): string {
   if (!trust) return req.socket.remoteAddress ?? ''
   const addrs = proxyAddr.all(req, trust)
   return addrs[addrs.length - 1] ?? ''
@@ -54,9 +53,9 @@ export function clientAddress(req: IncomingMessage, trust: TrustProxy | undefine
  * A refused handshake's answer, then the socket ends (as `ws` aborts a handshake). Fastify's way
  * writes the same status, body and headers, but `connection: keep-alive` before it drops the socket.
  */
-export function refusalBytes(r: Refusal, date = new Date()): string {
+function refusalBytes(r: Refusal): string {
   const body = JSON.stringify(r.body)
-  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\ndate: ${date.toUTCString()}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\ndate: ${new Date().toUTCString()}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
   for (const [name, value] of Object.entries(r.headers)) if (name !== 'connection') head += `${name}: ${value}\r\n`
   return `${head}\r\n${body}`
 }
@@ -92,7 +91,7 @@ export class DirectUpgrades {
   add(url: string, handler: DirectHandler, unsupported: string[]): void {
     if (/[:*]/.test(url)) unsupported.push('a path with parameters')
     if (unsupported.length > 0) throw new Error(`${url}: a directUpgrade route cannot have ${unsupported.join(', ')} (its handshakes skip Fastify's lifecycle)`)
-    this.routes.set(pathOf(url, this.opts.ignoreTrailingSlash), { url, handler })
+    this.routes.set(splitUrl(url, this.opts.ignoreTrailingSlash).path, { url, handler })
   }
 
   /** Take the server's upgrades: the direct routes' here, the rest to the listeners that had them. */
@@ -100,14 +99,15 @@ export class DirectUpgrades {
     const others = takeUpgradeListeners(server)
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Real sockets only: app.injectWS emits upgrades of a stream that is no request's socket.
-      const route = req.socket === socket && req.method === 'GET' ? this.routes.get(pathOf(req.url, this.opts.ignoreTrailingSlash)) : undefined
+      const url = req.socket === socket && req.method === 'GET' && req.url !== undefined ? splitUrl(req.url, this.opts.ignoreTrailingSlash) : undefined
+      const route = url && this.routes.get(url.path)
       if (!route) {
         for (const listener of others) listener.call(server, req, socket, head)
         return
       }
       // As @fastify/websocket guards its routing: nothing thrown here may reach Node's HTTP parser.
       try {
-        this.upgrade(wss, route, req, socket as Socket, head)
+        this.upgrade(wss, route, req, url!.search, socket as Socket, head)
       } catch (err) {
         this.opts.log.warn({ err }, 'websocket upgrade failed')
         socket.destroy()
@@ -115,7 +115,7 @@ export class DirectUpgrades {
     })
   }
 
-  private upgrade(wss: WebSocketServer, route: DirectRoute, req: IncomingMessage, socket: Socket, head: Buffer): void {
+  private upgrade(wss: WebSocketServer, route: DirectRoute, req: IncomingMessage, search: string, socket: Socket, head: Buffer): void {
     socket.on('error', destroyOnError)
     const id = `ws-${(this.nextId = (this.nextId + 1) & 0x7fffffff).toString(36)}`
     const ip = clientAddress(req, this.opts.trust)
@@ -140,7 +140,7 @@ export class DirectUpgrades {
       ws.on('error', fail)
       wss.emit('connection', ws, req)
       try {
-        const result = route.handler.call(this.opts.app, ws, { id, headers: req.headers, query: queryOf(req.url), ip })
+        const result = route.handler.call(this.opts.app, ws, { id, headers: req.headers, query: search === '' ? {} : parseQuery(search), ip })
         if (result instanceof Promise) result.catch(fail)
       } catch (err) {
         fail(err)
