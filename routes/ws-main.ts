@@ -5,12 +5,12 @@ import type { FastifyPluginAsync } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
-import { CLIENT_HEARTBEAT, type LowerPong, type MainEcho, type Welcome } from '../src/protocol/main.ts'
+import { welcomeFrame, type LowerPong, type MainEcho } from '../src/protocol/main.ts'
 import { checkClientMessage, errorFrame, isClientType, validationFrame, type ClientType } from '../src/protocol/fastchat.ts'
 import { envelopeFlat, isFlatHello } from '../src/protocol/fastchat-flat.ts'
 import { ErrorCode } from '../src/protocol/error-codes.ts'
 import { isPlainObject, looksLikeJsonObject, parseJson, stringifyJson } from '../src/lib/json.ts'
-import { epochSeconds, isoNow, round3 } from '../src/lib/clock.ts'
+import { epochSeconds, round3 } from '../src/lib/clock.ts'
 import type { Awaitable } from '../src/lib/awaitable.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
 import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/service.ts'
@@ -20,13 +20,6 @@ import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 const SHUTTING_DOWN = 'server shutting down; resend after reconnecting'
 /** What a PING without `data` means, in either dialect (SPEC section 10). */
 const PING = { type: 'PING', data: {} }
-
-function welcome(clientId: string): string {
-  return JSON.stringify({
-    type: 'WELCOME',
-    data: { client_id: clientId, server_time: isoNow(), protocols: ['echo', 'fastchat'], heartbeat: CLIENT_HEARTBEAT }
-  } satisfies Welcome)
-}
 
 const SURFACE: SurfaceOptions = {
   surface: 'main',
@@ -180,7 +173,7 @@ const routes: FastifyPluginAsync = async (app) => {
   app.get('/ws', { websocket: true, config: { directUpgrade: true } }, (socket, req: UpgradeRequest) => {
     const token = tokenFromRequest(req.headers, req.query)
     const conn = app.connections.add(socket, SURFACE, req.id, (conn) => new MainConnection(conn, chat, token))
-    if (greet) conn.send(welcome(conn.id), 'WELCOME')
+    if (greet) conn.send(welcomeFrame(conn.id), 'WELCOME')
   })
 }
 

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { DialectDocs } from './message-doc.ts'
 import '../lib/formats.ts'
+import { isoNow } from '../lib/clock.ts'
 
 export const Welcome = Type.Object({
   type: Type.Literal('WELCOME'),
@@ -32,6 +33,14 @@ export const MainEcho = Type.Object({
   server_processing_ms: Type.Number()
 }, { additionalProperties: false })
 export type MainEcho = Static<typeof MainEcho>
+
+/** The WELCOME a /ws connection gets first (SPEC section 2). */
+export function welcomeFrame(clientId: string): string {
+  return JSON.stringify({
+    type: 'WELCOME',
+    data: { client_id: clientId, server_time: isoNow(), protocols: ['echo', 'fastchat'], heartbeat: CLIENT_HEARTBEAT }
+  } satisfies Welcome)
+}
 
 /** Interval the browser client should ping at and how long it waits for PONG (SPEC section 3). */
 export const CLIENT_HEARTBEAT = { ping_interval: 15, pong_timeout: 5 } as const
