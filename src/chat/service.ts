@@ -98,10 +98,18 @@ export class ChatService {
     }
   }
 
-  /** The connection closed: typing indicators stop, presence shrinks, idle chats are forgotten. */
-  async disconnect(session: ChatSession): Promise<void> {
+  /**
+   * The connection closed: typing indicators stop, presence shrinks, idle chats are forgotten. A
+   * connection that never said HELLO has none of these: it returns at once, with no promise for
+   * its Conn to wait on (most sockets of a reconnect storm close before their HELLO).
+   */
+  disconnect(session: ChatSession): Awaitable<void> {
     session.close()
     if (!isIdentified(session)) return
+    return this.leave(session)
+  }
+
+  private async leave(session: Identified): Promise<void> {
     await this.typing.stop(session)
     if (!(await this.presence.remove(session))) return
     await this.chats.forget(session.user.user_id)

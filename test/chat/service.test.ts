@@ -4,7 +4,7 @@ import t from 'tap'
 import { MemoryHub } from '../../src/backplane/memory.ts'
 import type { Backplane, Delivery } from '../../src/backplane/backplane.ts'
 import { chatId, participants } from '../../src/chat/chats.ts'
-import { instance, openChat, sendMsg, setup, sleep } from '../helpers/chat-fakes.ts'
+import { FakePeer, instance, openChat, sendMsg, setup, sleep } from '../helpers/chat-fakes.ts'
 
 t.test('chat_id is derived from the pair: the same whoever opens it, different for another pair', async (t) => {
   const [a, b, c] = ['3f1c…a', '9b2e…b', '0d4f…c']
@@ -167,4 +167,18 @@ t.test('a token-bound session closes with 1008 when the token expires', async (t
   await node.chat.disconnect(bob.session)
   await sleep(60)
   t.equal(bob.peer.closedWith, undefined, 'the timer goes with the connection')
+})
+
+t.test('disconnect: a session that never said HELLO ends at once, with no promise to wait on; an identified one leaves presence', async (t) => {
+  const node = await setup(t)
+  const anonymous = node.chat.session(new FakePeer())
+  t.equal(node.chat.disconnect(anonymous), undefined, 'nothing to wait for: its Conn is not held busy (issue 17, establishment)')
+  t.ok(anonymous.closed, 'closed all the same')
+
+  const alice = await node.connect('Alice')
+  t.ok(node.presence.isOnline(alice.userId))
+  const leaving = node.chat.disconnect(alice.session)
+  t.type(leaving, Promise, 'an identified session has presence to leave')
+  await leaving
+  t.notOk(node.presence.isOnline(alice.userId), 'and has left it')
 })
