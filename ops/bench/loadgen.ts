@@ -112,6 +112,21 @@ export interface ConnectJob extends Target {
   concurrency: number
   warmupS: number
   measureS: number
+  /**
+   * Paths of one server measured in turns (handshake-layers.ts): after the warm-up (which visits
+   * every path), each cycle gives each path a window of measureS, after settleS for the previous
+   * path's handshakes to finish; drift over the run then falls on every path alike.
+   */
+  cycle?: { paths: string[]; cycles: number; settleS: number }
+}
+
+/** One path's window of a cycling connect job. */
+export interface PathWindow {
+  path: string
+  opened: number
+  seconds: number
+  serverCpuS: number
+  serverSysS: number
 }
 
 export type Job = ThroughputJob | RelayJob | LatencyJob | IdleJob | StormJob | ConnectJob | HistoryJob
@@ -805,7 +820,7 @@ async function connectRate(job: ConnectJob) {
   let opened = 0
   let failed = 0
   const latency = new Samples(2_000_000)
-  const request = handshakeRequest({ port: job.port, path: job.until === 'socketio' ? SIO_PATH : job.path })
+  let request = handshakeRequest({ port: job.port, path: job.until === 'socketio' ? SIO_PATH : job.path })
   const once = (localAddress: string) => new Promise<boolean>((resolve) => {
     const t = performance.now()
     const socket = net.connect({ port: job.port, host: '127.0.0.1', localAddress })
@@ -864,6 +879,31 @@ async function connectRate(job: ConnectJob) {
     }
   }
   const workers = Array.from({ length: job.concurrency }, (_, w) => worker(w))
+  if (job.cycle) {
+    const { paths, cycles, settleS } = job.cycle
+    const requests = new Map(paths.map((path) => [path, handshakeRequest({ port: job.port, path })]))
+    for (const path of paths) {
+      request = requests.get(path)!
+      await sleep((job.warmupS * 1000) / paths.length)
+    }
+    const windows: PathWindow[] = []
+    for (let c = 0; c < cycles; c++) {
+      for (const path of paths) {
+        request = requests.get(path)!
+        await sleep(settleS * 1000)
+        opened = 0
+        const a = snapshot(job.pid)
+        measuring = true
+        await sleep(job.measureS * 1000)
+        measuring = false
+        const w = window(a, snapshot(job.pid))
+        windows.push({ path, opened, seconds: w.seconds, serverCpuS: w.serverCpuS, serverSysS: w.serverSysS })
+      }
+    }
+    running = false
+    await Promise.all(workers)
+    return { windows, errors: failed }
+  }
   await sleep(job.warmupS * 1000)
   const a = snapshot(job.pid)
   measuring = true

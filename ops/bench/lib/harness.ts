@@ -28,7 +28,7 @@ export const SWITCHBOARD_ENV: Record<string, string> = {
   MAX_CONNECTIONS_PER_IP: '100000'
 }
 
-export type ServerKind = 'switchboard' | 'raw-echo' | 'raw-relay' | 'naive-presence' | 'socketio-relay'
+export type ServerKind = 'switchboard' | 'raw-echo' | 'raw-relay' | 'naive-presence' | 'socketio-relay' | 'raw-greet' | 'switchboard-layers'
 
 export const log = (line: string) => process.stdout.write(`${line}\n`)
 
