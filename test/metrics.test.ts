@@ -244,6 +244,27 @@ t.test('the API other routes call: countMessage, countError', async (t) => {
   t.equal(value(e, 'switchboard_errors_total', { code: 'other' }), 1)
 })
 
+t.test('connections opened and closed: counted as plain numbers, handed to prom-client once per scrape, odd close codes as "other"', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  const m = s.app.metrics
+  const before = await scrape(s)
+  m.connectionOpened('walker')
+  m.connectionOpened('walker')
+  m.connectionClosed('walker', 1000)
+  m.connectionClosed('walker', 3999) // a peer's own code
+  const first = await scrape(s)
+  t.equal(value(first, 'switchboard_ws_connections_opened_total', { surface: 'walker' }) - value(before, 'switchboard_ws_connections_opened_total', { surface: 'walker' }), 2)
+  t.equal(value(first, 'switchboard_ws_connections_closed_total', { surface: 'walker', code: '1000' }), 1)
+  t.equal(value(first, 'switchboard_ws_connections_closed_total', { surface: 'walker', code: 'other' }), 1)
+  // A second scrape hands over only what was counted since: nothing is added twice.
+  m.connectionClosed('walker', 1000)
+  const second = await scrape(s)
+  t.equal(value(second, 'switchboard_ws_connections_opened_total', { surface: 'walker' }), value(first, 'switchboard_ws_connections_opened_total', { surface: 'walker' }))
+  t.equal(value(second, 'switchboard_ws_connections_closed_total', { surface: 'walker', code: '1000' }), 2)
+  t.equal(value(second, 'switchboard_ws_connections_closed_total', { surface: 'walker', code: 'other' }), 1)
+})
+
 t.test('the type labels are read off the protocol schemas', async (t) => {
   const labels = frameLabels()
   for (const label of ['HELLO', 'MSG', 'MSG_ACK', 'PRESENCE', 'ERROR', 'WELCOME', 'echo', 'echo_raw', 'server_ping', 'heartbeat', 'health_status', 'action:complete', 'action:authentication', 'reply_ok', 'reply_error']) {

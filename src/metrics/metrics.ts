@@ -21,7 +21,9 @@ export type RefusalReason = 'origin' | 'draining' | 'capacity' | 'per_ip'
 /** FastChat ERROR codes plus the walker envelope's own. */
 const ERROR_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.values(WalkerErrorCode)])
 /** Close codes the service or a well-behaved peer uses; a peer's other codes become "other". */
-const CLOSE_CODES = new Set([1000, 1001, 1005, 1006, 1007, 1008, 1009, 1011, 4000, 4004, 4403])
+const CLOSE_CODE_LABELS = ['1000', '1001', '1005', '1006', '1007', '1008', '1009', '1011', '4000', '4004', '4403', 'other']
+const CLOSE_CODE_INDEX = new Map(CLOSE_CODE_LABELS.slice(0, -1).map((code, i) => [Number(code), i]))
+const OTHER_CLOSE = CLOSE_CODE_LABELS.length - 1
 
 /** Every `type` label value, so a frame is counted by index into a plain array. */
 const TYPE_LABELS = schemaLabels()
@@ -41,6 +43,31 @@ function frameLabels(slot: number): { surface: Surface; direction: Direction; ty
   const type = slot % TYPE_LABELS.length
   const rest = (slot - type) / TYPE_LABELS.length
   return { surface: SURFACES[Math.floor(rest / DIRECTIONS.length)]!, direction: DIRECTIONS[rest % DIRECTIONS.length]!, type: TYPE_LABELS[type]! }
+}
+
+/**
+ * Counts kept as plain numbers by slot and handed to a prom-client counter when it is collected
+ * (scraped, or read by the admin sampler): a labelled inc hashes its labels, too dear for every
+ * frame and every connection of a reconnect storm.
+ */
+class SlotCounts<L extends string> {
+  readonly counts: Float64Array
+  private readonly reported: Float64Array
+
+  constructor(size: number, private readonly labelsOf: (slot: number) => Record<L, string>) {
+    this.counts = new Float64Array(size)
+    this.reported = new Float64Array(size)
+  }
+
+  /** The counts added since the last collect, into `counter`. */
+  collect(counter: Counter<L>): void {
+    const { counts, reported } = this
+    for (let i = 0; i < counts.length; i++) {
+      if (counts[i] === reported[i]) continue
+      counter.inc(this.labelsOf(i), counts[i]! - reported[i]!)
+      reported[i] = counts[i]!
+    }
+  }
 }
 
 export interface MetricSources {
@@ -73,12 +100,15 @@ export class Metrics {
   private readonly opened: Counter<'surface'>
   private readonly closed: Counter<'surface' | 'code'>
   private readonly unhandledRejections: Counter
-  /**
-   * Frames per surface × direction × type, counted as plain numbers (a labelled prom-client
-   * inc hashes its labels: too dear for every frame) and handed to `messages` when scraped.
-   */
-  private readonly frames = new Float64Array(SURFACES.length * DIRECTIONS.length * TYPE_LABELS.length)
-  private readonly framesReported = new Float64Array(this.frames.length)
+  /** Frames per surface × direction × type (frameSlot), handed to `messages` when collected. */
+  private readonly frames = new SlotCounts(SURFACES.length * DIRECTIONS.length * TYPE_LABELS.length, frameLabels)
+  /** Connections opened per surface, handed to `opened`. */
+  private readonly openedBySurface = new SlotCounts(SURFACES.length, (i) => ({ surface: SURFACES[i]! }))
+  /** Connections closed per surface × close code, handed to `closed`. */
+  private readonly closedBySurface = new SlotCounts(SURFACES.length * CLOSE_CODE_LABELS.length, (i) => ({
+    surface: SURFACES[Math.floor(i / CLOSE_CODE_LABELS.length)]!,
+    code: CLOSE_CODE_LABELS[i % CLOSE_CODE_LABELS.length]!
+  }))
   /** Labels the server sent that no schema names (reported once each). */
   private readonly unknownLabels = new Set<string>()
   /** Told of a label the server sent that no schema names: a frame type missing from its dialect's docs. */
@@ -96,23 +126,17 @@ export class Metrics {
         for (const surface of SURFACES) this.set({ surface }, sources.connections(surface))
       }
     })
-    this.opened = counter('switchboard_ws_connections_opened_total', 'WebSocket connections accepted, per surface.', ['surface'])
-    this.closed = counter('switchboard_ws_connections_closed_total', 'WebSocket connections closed, per surface and close code as this side saw it (1006: no close frame, e.g. a terminated dead peer).', ['surface', 'code'])
-    const frames = this.frames
-    const reported = this.framesReported
-    this.messages = new Counter({
-      name: 'switchboard_ws_messages_total',
-      help: 'WebSocket frames received (in) and sent (out), per surface and message type (as the protocol schemas name it; text, raw, binary, walker_input, other otherwise).',
-      labelNames: ['surface', 'direction', 'type'],
-      registers,
-      collect() {
-        for (let i = 0; i < frames.length; i++) {
-          if (frames[i] === reported[i]) continue
-          this.inc(frameLabels(i), frames[i]! - reported[i]!)
-          reported[i] = frames[i]!
-        }
-      }
-    })
+    /** A counter whose increments are kept in `counts` and handed over when it is collected. */
+    const slotCounter = <L extends string>(name: string, help: string, labelNames: L[], counts: SlotCounts<L>) =>
+      new Counter<L>({ name, help, labelNames, registers, collect() { counts.collect(this) } })
+    this.opened = slotCounter('switchboard_ws_connections_opened_total', 'WebSocket connections accepted, per surface.', ['surface'], this.openedBySurface)
+    this.closed = slotCounter('switchboard_ws_connections_closed_total', 'WebSocket connections closed, per surface and close code as this side saw it (1006: no close frame, e.g. a terminated dead peer).', ['surface', 'code'], this.closedBySurface)
+    this.messages = slotCounter(
+      'switchboard_ws_messages_total',
+      'WebSocket frames received (in) and sent (out), per surface and message type (as the protocol schemas name it; text, raw, binary, walker_input, other otherwise).',
+      ['surface', 'direction', 'type'],
+      this.frames
+    )
     this.errors = counter('switchboard_errors_total', 'Error replies sent to clients, per error code (FastChat ERROR, walker envelope).', ['code'])
     this.refusals = counter('switchboard_handshakes_refused_total', 'WebSocket handshakes refused before the upgrade, per reason.', ['reason'])
     this.unhandledRejections = new Counter({
@@ -159,7 +183,7 @@ export class Metrics {
         this.onUnknownLabel?.(label)
       }
     }
-    this.frames[frameSlot(surface, direction, type)]! += 1
+    this.frames.counts[frameSlot(surface, direction, type)]! += 1
   }
 
   /**
@@ -179,11 +203,11 @@ export class Metrics {
   }
 
   connectionOpened(surface: Surface): void {
-    this.opened.inc({ surface })
+    this.openedBySurface.counts[SURFACE_INDEX[surface]]! += 1
   }
 
   connectionClosed(surface: Surface, code: number): void {
-    this.closed.inc({ surface, code: CLOSE_CODES.has(code) ? String(code) : 'other' })
+    this.closedBySurface.counts[SURFACE_INDEX[surface] * CLOSE_CODE_LABELS.length + (CLOSE_CODE_INDEX.get(code) ?? OTHER_CLOSE)]! += 1
   }
 
   get contentType(): string {
