@@ -11,6 +11,7 @@ import { Welcome } from '../src/protocol/main.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
+/** A bench server (ops/bench/servers) on a free port; killed when the test ends, however it ends. */
 async function benchServer(t: Test, name: string, env: Record<string, string> = {}): Promise<number> {
   const proc = spawn(process.execPath, ['--import', 'tsx', `ops/bench/servers/${name}.ts`], {
     cwd: root,
@@ -21,7 +22,12 @@ async function benchServer(t: Test, name: string, env: Record<string, string> = 
   let out = ''
   proc.stderr!.on('data', (d) => (out += d))
   return new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${out}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s:\n${out}`)), 20_000)
+    t.teardown(() => clearTimeout(timer))
+    proc.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${name} exited (${code}) before it was ready:\n${out}`))
+    })
     proc.stdout!.on('data', (d) => {
       out += d
       const m = /BENCH_READY (\{.*\})/.exec(out)
@@ -33,13 +39,24 @@ async function benchServer(t: Test, name: string, env: Record<string, string> = 
   })
 }
 
-/** The first frame a handshake to `path` gets, and the socket (left open). */
+/** The first frame a handshake to `path` gets (the socket is left open); fails on a close or after 5 s. */
 function greeting(t: Test, port: number, path: string): Promise<{ text: string; ws: WebSocket }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`)
   t.teardown(() => ws.terminate())
   return new Promise((resolve, reject) => {
-    ws.once('message', (data) => resolve({ text: String(data), ws }))
-    ws.once('error', reject)
+    const timer = setTimeout(() => reject(new Error(`${path}: no greeting within 5 s`)), 5000)
+    ws.once('message', (data) => {
+      clearTimeout(timer)
+      resolve({ text: String(data), ws })
+    })
+    ws.once('close', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${path}: closed (${code}) before a greeting`))
+    })
+    ws.once('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
   })
 }
 

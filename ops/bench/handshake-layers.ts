@@ -9,9 +9,9 @@
 // Every round starts three fresh servers pinned to core 0 (the load generator on core 1), in an
 // order that rotates from round to round: raw-echo.ts, raw-greet.ts and switchboard-layers.ts.
 // The last serves the three Switchboard layers, measured in turns within the one process
-// (windows of 1.5 s, four cycles a round), so that the machine's drift, which moves a
-// connection's CPU by a third from one run to the next on a shared guest, falls on all three
-// alike. Medians over all windows of a layer:
+// (windows of 1.5 s, four cycles a round, every other cycle in reverse order), so that the
+// machine's drift, which moves a connection's CPU by a third from one run to the next on a
+// shared guest, falls on all three alike. Medians over all windows of a layer:
 //   raw ws          servers/raw-echo.ts: the 101 only
 //   + greeting      servers/raw-greet.ts: the same, with a WELCOME-sized frame in the 101's write
 //   direct upgrade  servers/switchboard-layers.ts /bench/bare: the service's app: admission, client
@@ -21,13 +21,14 @@
 //   /ws             the service's own route: + the chat session and the handshake token
 // The table: connections per second, the server's CPU µs per connection (user + system), the
 // step from the layer above (within one process: the median of the differences between
-// neighbouring windows), and the rate against raw ws (scenario 8 measures the last row's
-// ratio its own way: whole runs, alternating with the baseline).
+// neighbouring windows, with a 90 % bootstrap interval; across processes the difference of the
+// medians, which the machine's drift moves), and the rate against raw ws (scenario 8 measures
+// the last row's ratio its own way: whole runs, alternating with the baseline).
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build, type ServerKind } from './lib/harness.ts'
-import { median } from './lib/stats.ts'
+import { bootstrapMedian, median } from './lib/stats.ts'
 import type { PathWindow } from './loadgen.ts'
 
 const { values: flags } = parseArgs({
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
   log(`switchboard handshake layers: ${ROUNDS} round(s); server on core ${SERVER_CORE}, load generator on core ${CLIENT_CORE}`)
   log(`machine: ${before.cpus} × ${before.model}, node ${before.node}, load average ${before.load}`)
   const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'plugins', 'routes'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'plugins', 'routes'], { cwd: root, encoding: 'utf8' }).stdout.trimEnd()
   if (dirty) log(`work tree differs from ${rev} under src/, plugins/, routes/:\n${dirty}`)
   tree = buildTree()
   const runs = new Map<string, PathWindow[]>(LAYERS.map((l) => [l.path === '/' ? l.kind : l.path, []]))
@@ -107,18 +108,25 @@ async function main(): Promise<void> {
   const rows = LAYERS.map((l, i) => {
     const ws = runs.get(key(l.kind, l.path))!
     const cpuUs = median(ws.map(usPerConn))
-    // A layer served by the same process as the one above: the median of the differences
-    // between neighbouring windows (the machine's drift cancels within a pair), not of the medians.
     const above = LAYERS[i - 1]
     const prev = above && runs.get(key(above.kind, above.path))!
-    const step = !above ? undefined : above.kind === l.kind ? median(ws.map((w, j) => usPerConn(w) - usPerConn(prev![j]!))) : cpuUs - median(prev!.map(usPerConn))
-    return { layer: l.name, path: l.path, what: l.what, windows: ws.length, rate: median(ws.map((w) => w.opened / w.seconds)), cpuUs, sysUs: median(ws.map(sysPerConn)), stepUs: step, stepPaired: !!above && above.kind === l.kind }
+    // A layer served by the same process as the one above: the median of the differences between
+    // the two layers' windows of one cycle (neighbours, where the machine's drift cancels), with a
+    // bootstrap interval. Across processes only the difference of the medians, which drift moves.
+    const paired = !!above && above.kind === l.kind
+    const diffs = paired ? ws.map((w, j) => usPerConn(w) - usPerConn(prev![j]!)) : []
+    const stepUs = !above ? undefined : paired ? median(diffs) : cpuUs - median(prev!.map(usPerConn))
+    const stepInterval = paired ? bootstrapMedian(diffs) : undefined
+    return { layer: l.name, path: l.path, what: l.what, windows: ws.length, rate: median(ws.map((w) => w.opened / w.seconds)), cpuUs, sysUs: median(ws.map(sysPerConn)), stepUs, stepInterval, paired }
   })
   const raw = rows[0]!
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${fmt(x, 1)}`
+  const step = (r: (typeof rows)[number]) =>
+    r.stepUs === undefined ? '—' : r.stepInterval ? `${signed(r.stepUs)} µs (paired; 90 % interval ${signed(r.stepInterval[0])} to ${signed(r.stepInterval[1])})` : `${signed(r.stepUs)} µs (separate processes)`
   const lines = [
     '| layer | what it adds | conns/s | server CPU µs per connection (system) | step from the layer above | rate against raw ws |',
     '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.layer} (\`${r.path}\`) | ${r.what} | ${fmt(r.rate)} | ${fmt(r.cpuUs, 1)} (${fmt(r.sysUs, 1)}) | ${r.stepUs === undefined ? '—' : `${r.stepUs >= 0 ? '+' : ''}${fmt(r.stepUs, 1)} µs${r.stepPaired ? ' (paired windows)' : ''}`} | ${(r.rate / raw.rate).toFixed(2)} |`)
+    ...rows.map((r) => `| ${r.layer} (\`${r.path}\`) | ${r.what} | ${fmt(r.rate)} | ${fmt(r.cpuUs, 1)} (${fmt(r.sysUs, 1)}) | ${step(r)} | ${(r.rate / raw.rate).toFixed(2)} |`)
   ]
   const text = lines.join('\n')
   const after = conditions()

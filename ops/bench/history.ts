@@ -507,7 +507,7 @@ async function main(): Promise<void> {
   log(`machine: ${before.cpus} × ${before.model}, node ${before.node}, load average ${before.load}`)
   log(`Switchboard env: ${Object.entries(SWITCHBOARD_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`)
   const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'plugins', 'routes'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'plugins', 'routes'], { cwd: root, encoding: 'utf8' }).stdout.trimEnd()
   if (dirty) log(`work tree differs from ${rev} under src/, plugins/, routes/:\n${dirty}`)
   tree = buildTree()
   const rows: Row[] = []

@@ -115,7 +115,8 @@ export interface ConnectJob extends Target {
   /**
    * Paths of one server measured in turns (handshake-layers.ts): after the warm-up (which visits
    * every path), each cycle gives each path a window of measureS, after settleS for the previous
-   * path's handshakes to finish; drift over the run then falls on every path alike.
+   * path's handshakes to finish, in reverse order every other cycle; drift over the run then
+   * falls on every path alike. Handshakes count at the 101 (no `until`).
    */
   cycle?: { paths: string[]; cycles: number; settleS: number }
 }
@@ -880,6 +881,7 @@ async function connectRate(job: ConnectJob) {
   }
   const workers = Array.from({ length: job.concurrency }, (_, w) => worker(w))
   if (job.cycle) {
+    if (job.until) throw new Error('a cycling connect job counts handshakes to the 101 only (no until)')
     const { paths, cycles, settleS } = job.cycle
     const requests = new Map(paths.map((path) => [path, handshakeRequest({ port: job.port, path })]))
     for (const path of paths) {
@@ -888,7 +890,8 @@ async function connectRate(job: ConnectJob) {
     }
     const windows: PathWindow[] = []
     for (let c = 0; c < cycles; c++) {
-      for (const path of paths) {
+      // Every other cycle in reverse, so a steady drift does not fall on each step with one sign.
+      for (const path of c % 2 === 0 ? paths : [...paths].reverse()) {
         request = requests.get(path)!
         await sleep(settleS * 1000)
         opened = 0

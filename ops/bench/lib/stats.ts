@@ -87,18 +87,33 @@ export function percentiles(xs: Float64Array, n: number, ps: number[]): number[]
  * it could not.
  */
 export function bootstrapRatio(a: number[], b: number[], level = 0.9, n = 4000, seed = 1): [number, number] {
+  const resample = resampler(seed)
+  return interval(n, level, () => median(resample(b)) / median(resample(a)))
+}
+
+/** A bootstrap interval (`level`) of the median of `xs` (the steps between paired windows, say), seeded likewise. */
+export function bootstrapMedian(xs: number[], level = 0.9, n = 4000, seed = 1): [number, number] {
+  const resample = resampler(seed)
+  return interval(n, level, () => median(resample(xs)))
+}
+
+/** Resampling with replacement, from a seeded mulberry32: the same interval for the same numbers. */
+function resampler(seed: number): (xs: number[]) => number[] {
   let state = seed >>> 0
   const random = () => {
-    // mulberry32
     state = (state + 0x6d2b79f5) >>> 0
     let t = state
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  const resample = (xs: number[]) => xs.map(() => xs[Math.floor(random() * xs.length)]!)
-  const ratios = new Float64Array(n)
-  for (let i = 0; i < n; i++) ratios[i] = median(resample(b)) / median(resample(a))
-  const [lo, hi] = percentiles(ratios, n, [(100 * (1 - level)) / 2, (100 * (1 + level)) / 2])
+  return (xs) => xs.map(() => xs[Math.floor(random() * xs.length)]!)
+}
+
+/** The central `level` of `n` draws of `statistic`. */
+function interval(n: number, level: number, statistic: () => number): [number, number] {
+  const draws = new Float64Array(n)
+  for (let i = 0; i < n; i++) draws[i] = statistic()
+  const [lo, hi] = percentiles(draws, n, [(100 * (1 - level)) / 2, (100 * (1 + level)) / 2])
   return [lo!, hi!]
 }
