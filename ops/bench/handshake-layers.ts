@@ -13,7 +13,7 @@
 // machine's drift, which moves a connection's CPU by a third from one run to the next on a
 // shared guest, falls on all three alike. Medians over all windows of a layer:
 //   raw ws          servers/raw-echo.ts: the 101 only
-//   + greeting      servers/raw-greet.ts: the same, with a WELCOME-sized frame in the 101's write
+//   + greeting      servers/raw-greet.ts: the same, with /ws's WELCOME in the 101's write
 //   direct upgrade  servers/switchboard-layers.ts /bench/bare: the service's app: admission, client
 //                   address and request id, ws, the greeting by ws.send; no Conn
 //   + registry      /bench/registry: opened through the connection registry (Conn, its id, the
@@ -24,10 +24,9 @@
 // neighbouring windows, with a 90 % bootstrap interval; across processes the difference of the
 // medians, which the machine's drift moves), and the rate against raw ws (scenario 8 measures
 // the last row's ratio its own way: whole runs, alternating with the baseline).
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build, type ServerKind } from './lib/harness.ts'
+import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, treeState, waitForQuiet, writeResult, type Build, type ServerKind } from './lib/harness.ts'
 import { bootstrapMedian, median } from './lib/stats.ts'
 import type { PathWindow } from './loadgen.ts'
 
@@ -48,13 +47,14 @@ interface Layer {
   what: string
 }
 
+const WARMUP_S = 1.5
 const WINDOW_S = 1.5
 const CYCLES = 4
 const SETTLE_S = 0.3
 
 const LAYERS: Layer[] = [
   { name: 'raw ws', kind: 'raw-echo', path: '/', what: 'ws alone: the 101' },
-  { name: '+ greeting', kind: 'raw-greet', path: '/', what: 'a WELCOME-sized frame in the 101\'s write' },
+  { name: '+ greeting', kind: 'raw-greet', path: '/', what: '/ws\'s WELCOME (welcomeFrame) in the 101\'s write' },
   { name: 'direct upgrade', kind: 'switchboard-layers', path: '/bench/bare', what: 'the service\'s app: admission, client address, request id; the greeting by ws.send' },
   { name: '+ registry', kind: 'switchboard-layers', path: '/bench/registry', what: 'Conn, its id, heartbeat wheel, listeners, metrics, the close path' },
   { name: '/ws', kind: 'switchboard-layers', path: '/ws', what: 'the chat session, the handshake token' }
@@ -68,7 +68,7 @@ async function run(kind: ServerKind): Promise<PathWindow[]> {
   const paths = LAYERS.filter((l) => l.kind === kind).map((l) => l.path)
   const env = kind === 'switchboard-layers' ? SWITCHBOARD_ENV : undefined
   const r = await once<{ windows: PathWindow[]; errors: number }>(tree, kind, (s) => ({
-    kind: 'connect', ...at(s), path: paths[0]!, concurrency: 50, warmupS: 1.5, measureS: WINDOW_S, cycle: { paths, cycles: CYCLES, settleS: SETTLE_S }
+    kind: 'connect', ...at(s), path: paths[0]!, concurrency: 50, warmupS: WARMUP_S, measureS: WINDOW_S, cycle: { paths, cycles: CYCLES, settleS: SETTLE_S }
   }), { loadgen: tree, env })
   if (r.errors > 0) throw new Error(`${kind}: ${r.errors} handshakes failed`)
   return r.windows
@@ -83,12 +83,10 @@ async function main(): Promise<void> {
   const before = conditions()
   log(`switchboard handshake layers: ${ROUNDS} round(s); server on core ${SERVER_CORE}, load generator on core ${CLIENT_CORE}`)
   log(`machine: ${before.cpus} × ${before.model}, node ${before.node}, load average ${before.load}`)
-  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'plugins', 'routes'], { cwd: root, encoding: 'utf8' }).stdout.trimEnd()
-  if (dirty) log(`work tree differs from ${rev} under src/, plugins/, routes/:\n${dirty}`)
+  const treeAtStart = treeState()
   tree = buildTree()
-  const runs = new Map<string, PathWindow[]>(LAYERS.map((l) => [l.path === '/' ? l.kind : l.path, []]))
-  const key = (kind: ServerKind, path: string) => (path === '/' ? kind : path)
+  const runs = new Map<Layer, PathWindow[]>(LAYERS.map((l) => [l, []]))
+  const layerOf = (kind: ServerKind, path: string) => LAYERS.find((l) => l.kind === kind && l.path === path)!
   const kinds = [...new Set(LAYERS.map((l) => l.kind))]
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < kinds.length; i++) {
         const kind = kinds[(i + round) % kinds.length]!
         for (const w of await run(kind)) {
-          runs.get(key(kind, w.path))!.push(w)
+          runs.get(layerOf(kind, w.path))!.push(w)
           log(`  round ${round + 1} ${kind.padEnd(18)} ${w.path.padEnd(15)} ${fmt(w.opened / w.seconds).padStart(7)}/s  ${fmt(usPerConn(w), 1).padStart(6)} µs CPU/conn (system ${fmt(sysPerConn(w), 1)})`)
         }
       }
@@ -106,10 +104,10 @@ async function main(): Promise<void> {
   }
 
   const rows = LAYERS.map((l, i) => {
-    const ws = runs.get(key(l.kind, l.path))!
+    const ws = runs.get(l)!
     const cpuUs = median(ws.map(usPerConn))
     const above = LAYERS[i - 1]
-    const prev = above && runs.get(key(above.kind, above.path))!
+    const prev = above && runs.get(above)!
     // A layer served by the same process as the one above: the median of the differences between
     // the two layers' windows of one cycle (neighbours, where the machine's drift cancels), with a
     // bootstrap interval. Across processes only the difference of the medians, which drift moves.
@@ -137,16 +135,16 @@ async function main(): Promise<void> {
   writeResult(flags.out ?? join(root, 'ops/bench/results', `handshake-layers-${date.replace(/[:.]/g, '-')}.json`), {
     date,
     command: ['npm run bench:handshake', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
-    tree: { rev, dirty: dirty ? dirty.split('\n') : [] },
+    tree: treeAtStart,
     rounds: ROUNDS,
-    timing: { warmupS: 1.5, windowS: WINDOW_S, cycles: CYCLES, settleS: SETTLE_S },
+    timing: { warmupS: WARMUP_S, windowS: WINDOW_S, cycles: CYCLES, settleS: SETTLE_S },
     machine: { cpus: before.cpus, model: before.model, node: before.node },
     load: { before: before.load, after: after.load },
     minutes,
     switchboardEnv: SWITCHBOARD_ENV,
     rows,
     table: text,
-    runs: Object.fromEntries(runs)
+    runs: Object.fromEntries([...runs].map(([l, ws]) => [l.name, ws]))
   })
 }
 

@@ -53,7 +53,7 @@ import { RedisHistory } from '../../src/history/redis.ts'
 import type { HistoryLimits, HistoryStore } from '../../src/history/store.ts'
 import type { HistoryJob, HistoryPhase, HistoryReader, RelayJob, Window } from './loadgen.ts'
 import { median } from './lib/stats.ts'
-import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
+import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, treeState, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
 import { describeRate, summarize, TIMING, type RateResult } from './lib/saturation.ts'
 
 const { values: flags, positionals } = parseArgs({
@@ -506,9 +506,7 @@ async function main(): Promise<void> {
   log(`switchboard history bench: ${names.join(', ')}; ${QUICK ? 'quick, ' : ''}${ROUNDS} round(s); server on core ${SERVER_CORE}, load generator and redis-server on core ${CLIENT_CORE}`)
   log(`machine: ${before.cpus} × ${before.model}, node ${before.node}, load average ${before.load}`)
   log(`Switchboard env: ${Object.entries(SWITCHBOARD_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`)
-  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'plugins', 'routes'], { cwd: root, encoding: 'utf8' }).stdout.trimEnd()
-  if (dirty) log(`work tree differs from ${rev} under src/, plugins/, routes/:\n${dirty}`)
+  const treeAtStart = treeState()
   tree = buildTree()
   const rows: Row[] = []
   try {
@@ -530,7 +528,7 @@ async function main(): Promise<void> {
     date,
     // As typed (as ab.ts and scale.ts record theirs): --configs, --node-arg and the rest included.
     command: ['npm run bench:history', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
-    tree: { rev, dirty: dirty ? dirty.split('\n') : [] },
+    tree: treeAtStart,
     quick: QUICK,
     rounds: ROUNDS,
     preload: { chats: CHATS, perChat: PER_CHAT, readers: READERS, page: PAGE },

@@ -284,6 +284,18 @@ export function conditions() {
   return { load, cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version }
 }
 
+/**
+ * The tree a run measures, for its JSON: HEAD's short rev and what differs from it under the
+ * service's sources (said in the log too, so a run on uncommitted code says so).
+ */
+export function treeState(): { rev: string; dirty: string[] } {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout
+  const rev = git(['rev-parse', '--short', 'HEAD']).trim()
+  const dirty = git(['status', '--porcelain', '--', 'src', 'plugins', 'routes']).trimEnd()
+  if (dirty) log(`work tree differs from ${rev} under src/, plugins/, routes/:\n${dirty}`)
+  return { rev, dirty: dirty ? dirty.split('\n') : [] }
+}
+
 /** Write a run's JSON (directories made as needed) and say where. */
 export function writeResult(out: string, result: object): void {
   mkdirSync(join(out, '..'), { recursive: true })

@@ -10,6 +10,12 @@ export function announce(port: number): void {
   process.stdout.write(`BENCH_READY ${JSON.stringify({ port, pid: process.pid })}\n`)
 }
 
+let greeted = 0
+/** A client id shaped like Switchboard's (`ws_client_<ms>_<5 digits>`), from a counter: the handshake layers' greetings. */
+export function benchClientId(): string {
+  return `ws_client_${Date.now()}_${String(greeted++ % 100_000).padStart(5, '0')}`
+}
+
 export function installMemoryHook(): void {
   const file = process.env.BENCH_MEMORY_FILE
   if (!file) return
