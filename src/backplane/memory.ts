@@ -20,10 +20,11 @@ const SPACE = { dedupe: 0, receipt: 1, partner: 2 } as const satisfies Record<Ke
 
 export interface MemoryHubOptions {
   /**
-   * Cap on short-lived keys, per space (dedupe, receipts): the spaces share one ring of
-   * maxKeys × 2 slots, and past it the oldest key goes first, whatever its space. A MSG writes
-   * one of each, so under a relay's load each space keeps about maxKeys; a sender whose
-   * messages are never confirmed leaves receipts that age out with their dedupe keys.
+   * Cap on short-lived keys (dedupe, receipts, partners): the spaces share one ring of
+   * maxKeys × 2 slots of two keys each (TtlMap), and past it the oldest slot goes first,
+   * whatever its spaces. A MSG's dedupe and receipt keys share a slot, so under a relay's load
+   * each of the two keeps the last 2 × maxKeys messages; a sender whose messages are never
+   * confirmed leaves receipts that age out with their dedupe keys.
    */
   maxKeys?: number
   now?: () => number
@@ -34,14 +35,14 @@ export class MemoryHub {
   readonly instances = new Map<string, BackplaneHandlers>()
   /** user → users they have an open chat with (both directions stored). */
   readonly partners = new Map<string, Set<string>>()
-  /** Dedupe and receipt keys in one ring (see TtlMap: a MSG writes both with one id). */
+  /** Dedupe, receipt and partner keys in one ring (see TtlMap: a MSG's two keys share a slot). */
   readonly keys: TtlMap<string>
   /** By name: the instances on a hub share a limiter, as they would share Redis's counters. */
   readonly limiters = new Map<string, WindowCounter>()
   readonly fanouts = new Map<FanoutSpace, LocalFanout>()
 
   constructor(opts: MemoryHubOptions = {}) {
-    this.keys = new TtlMap((opts.maxKeys ?? 100_000) * Object.keys(SPACE).length, opts.now)
+    this.keys = new TtlMap((opts.maxKeys ?? 100_000) * 2, opts.now)
   }
 
   emit(change: PresenceChange): void {
