@@ -19,7 +19,10 @@ import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const SHUTTING_DOWN = 'server shutting down; resend after reconnecting'
 /** What a PING without `data` means, in either dialect (SPEC section 10). */
-const PING = { type: 'PING', data: {} }
+const PING = { type: 'PING' as const, data: {} }
+
+/** A parsed frame whose type is a FastChat client type. */
+type Typed = Record<string, unknown> & { type: ClientType }
 
 const SURFACE: SurfaceOptions = {
   surface: 'main',
@@ -65,6 +68,7 @@ class MainConnection implements Handler {
     }
     const msg = parsed.value
     if (isClientType(msg.type)) {
+      const typed = msg as Typed
       conn.receivedAs(msg.type)
       const session = this.session
       if (!this.dialectChosen && msg.type === 'HELLO') {
@@ -75,8 +79,9 @@ class MainConnection implements Handler {
         session.peer.send(SEND_HELLO_FIRST, 'ERROR', ErrorCode.UNAUTHORIZED)
         return
       }
-      if (session.flat) return this.flatMessage({ ...msg, type: msg.type })
-      return this.handle(msg.type, 'data' in msg || msg.type !== 'PING' ? msg : PING)
+      if (session.flat) return this.flatMessage(typed)
+      // The parsed frame itself is checked (no copy): it is this connection's own object.
+      return this.handle('data' in msg || msg.type !== 'PING' ? typed : { ...PING })
     }
     // The flat dialect's answer to a server PING; liveness is the transport's, so nothing to do.
     if (this.session.flat && msg.type === 'PONG') {
@@ -99,10 +104,10 @@ class MainConnection implements Handler {
   }
 
   /** A FastChat message in the envelope: validated, then the chat service's. */
-  private handle(type: ClientType, frame: Record<string, unknown>): Awaitable<void> {
-    const checked = checkClientMessage({ ...frame, type })
+  private handle(frame: Typed): Awaitable<void> {
+    const checked = checkClientMessage(frame)
     if (!checked.ok) {
-      this.session.peer.send(validationFrame(type, checked.errors), 'ERROR', ErrorCode.VALIDATION)
+      this.session.peer.send(validationFrame(frame.type, checked.errors), 'ERROR', ErrorCode.VALIDATION)
       return
     }
     return this.chat.dispatch(this.session, checked.message)
@@ -114,7 +119,7 @@ class MainConnection implements Handler {
    * (CHAT_NOT_OPENED: never paired with a stranger, as the app's own server would) and a TYPING
    * is dropped (the app sends one per keystroke).
    */
-  private async flatMessage(msg: Record<string, unknown> & { type: ClientType }): Promise<void> {
+  private async flatMessage(msg: Typed): Promise<void> {
     const session = this.session
     const me = session.user?.user_id
     if ((msg.type === 'MSG' || msg.type === 'TYPING') && me !== undefined) {
@@ -123,9 +128,9 @@ class MainConnection implements Handler {
         if (msg.type === 'MSG') session.fail(ErrorCode.CHAT_NOT_OPENED, 'open a chat first')
         return
       }
-      return this.handle(msg.type, envelopeFlat(msg, { to }))
+      return this.handle(envelopeFlat(msg, { to }))
     }
-    return this.handle(msg.type, envelopeFlat(msg, { userId: randomUUID() }))
+    return this.handle(envelopeFlat(msg, { userId: randomUUID() }))
   }
 
   /**

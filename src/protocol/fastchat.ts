@@ -256,8 +256,12 @@ export function isClientType(type: unknown): type is ClientType {
  */
 export function checkClientMessage(msg: Record<string, unknown> & { type: ClientType }): Checked {
   const check = checkers.get(msg.type)!
+  const data = msg.data as Record<string, unknown> | undefined
+  // The hot path (a valid MSG) allocates no error list.
+  const valid = check.Check(msg)
+  if (valid && msg.type !== 'HELLO') return { ok: true, message: msg as unknown as ClientMessage }
   const errors: FieldError[] = []
-  if (!check.Check(msg)) {
+  if (!valid) {
     const seen = new Set<string>()
     for (const e of check.Errors(msg)) {
       // TypeBox reports a missing object twice (required, then not an object); the first says it.
@@ -268,7 +272,6 @@ export function checkClientMessage(msg: Record<string, unknown> & { type: Client
       if (errors.length === MAX_FIELD_ERRORS) break
     }
   }
-  const data = msg.data as Record<string, unknown> | undefined
   if (msg.type === 'HELLO' && typeof data?.display_name === 'string') {
     const name = cleanText(data.display_name, DISPLAY_NAME_LENGTH)
     if (!name.ok) {

@@ -62,8 +62,8 @@ function flushBatch(stream: TcpStream): void {
 }
 
 /**
- * Writes to `stream` from now to the end of this tick (promise continuations included) leave in
- * one system call: corked now, uncorked then. Already corked: nothing to add.
+ * Writes to `stream` from now to the end of this tick leave in one system call: corked now,
+ * uncorked then. Already corked: nothing to add. Pinned by test/transport/upgrade-one-write.test.ts.
  */
 export function corkForTick(stream: TcpStream): void {
   if (stream.writableCorked > 0) return

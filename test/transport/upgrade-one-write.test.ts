@@ -1,8 +1,12 @@
 // Pins the handshake speed trick of plugins/websocket.ts: the 101 and a surface's greeting leave
 // in one system call. The real process runs under strace, which records every write and writev
 // with its bytes; the call that carries the 101 must carry the WELCOME too. Without the trick ws
-// writes the 101 alone and the greeting follows in a second call.
+// writes the 101 alone and the greeting follows in a second call. It also pins the trick both
+// share (corkForTick, src/transport/conn.ts): the replies to frames read in one TCP chunk leave
+// in one call, not one per frame.
 import t from 'tap'
+import { connect } from 'node:net'
+import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -49,8 +53,34 @@ t.test('/ws, /ws/echo and /ws/health: the 101 and the greeting in one system cal
     await c.receiveText()
     c.close()
   }
-  const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('HTTP/1.1 101'))
-  t.equal(calls.length, 3, 'one call per handshake carries a 101')
+  // Three plain-text frames in one TCP write: their three verbatim echoes in one call.
+  const words = ['first-frame-of-three', 'second-frame-of-three', 'third-frame-of-three']
+  const sock = connect(port, '127.0.0.1')
+  t.teardown(() => sock.destroy())
+  let got = ''
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')))
+  await new Promise((resolve) => sock.once('connect', resolve))
+  sock.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10))
+    if (!done()) throw new Error(`timed out; got ${JSON.stringify(got)}`)
+  }
+  await until(() => got.includes('"type":"WELCOME"'))
+  const masked = (text: string) => {
+    const payload = Buffer.from(text)
+    const mask = randomBytes(4)
+    return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, payload.map((b, i) => b ^ mask[i % 4]!)])
+  }
+  sock.write(Buffer.concat(words.map(masked)))
+  await until(() => words.every((w) => got.includes(w)))
+
+  const lines = readFileSync(trace, 'utf8').split('\n')
+  const echoes = lines.filter((l) => words.some((w) => l.includes(w)))
+  t.equal(echoes.length, 1, `/ws: the three echoes of one chunk in one call (${echoes.length} calls carry them)`)
+  t.ok(words.every((w) => echoes[0]?.includes(w)), 'that call carries all three')
+
+  const calls = lines.filter((l) => l.includes('HTTP/1.1 101'))
+  t.equal(calls.length, 4, 'one call per handshake carries a 101')
   for (const [path, greeting] of Object.entries(greetings)) {
     // strace prints a writev's buffers in one line, as escaped strings.
     const call = calls.find((l) => l.includes(greeting.replaceAll('"', '\\"')))
