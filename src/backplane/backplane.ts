@@ -79,8 +79,9 @@ export interface ChatStore {
 export type KeySpace = 'dedupe' | 'receipt' | 'partner'
 
 /**
- * Keys that expire (Redis: SET NX PX, GET, GETDEL, DEL), named by a space, an owner (a user id) and
- * an id (a message id): `<space>:<owner>:<id>` in Redis. Three parts rather than one string so
+ * Keys that expire (Redis: SET NX PX, GET, GETDEL, DEL), named by a space, an owner (a user id,
+ * or `current` for flat users' current partners) and an id (a message id, a chat id, a user id):
+ * `<space>:<owner>:<id>` in Redis. Three parts rather than one string so
  * the in-memory store looks keys up without building a string per operation (src/lib/ttl-map.ts).
  */
 export interface KeyStore {

@@ -18,7 +18,11 @@ import type { ChatPeer, ChatSession } from './session.ts'
 
 /** A current partner outlives its connection this long, so a reconnecting tab keeps its chat. */
 export const PARTNER_TTL_MS = 60 * 60_000
-/** The key of a user's current partner; the partner in one chat is keyed by its chat_id. */
+/**
+ * The owner of every current-partner key: ('partner', CURRENT, user). Keyed by the user as the
+ * id, not by one id every user shares, whose slots the in-memory key map would chain together
+ * (src/lib/ttl-map.ts); the partner in one chat is keyed ('partner', user, chat_id).
+ */
 const CURRENT = 'current'
 
 export class FlatDialect {
@@ -27,7 +31,7 @@ export class FlatDialect {
   constructor(
     presence: Presence,
     chats: Chats,
-    /** ('partner', user, chat_id) → the partner in that chat; ('partner', user, 'current') without a history store. */
+    /** ('partner', user, chat_id) → the partner in that chat; ('partner', 'current', user) without a history store. */
     private readonly keys: KeyStore,
     /** Where the current partner is kept when there is one: it survives restarts there (SQLite, Redis). */
     private readonly history: HistoryStore | undefined
@@ -57,7 +61,7 @@ export class FlatDialect {
   }
 
   current(userId: string): Awaitable<string | undefined> {
-    return this.history ? this.history.partnerOf(userId) : this.keys.get('partner', userId, CURRENT)
+    return this.history ? this.history.partnerOf(userId) : this.keys.get('partner', CURRENT, userId)
   }
 
   /** A CHAT_OPENED reached one of the user's flat connections: its target is now the partner. */
@@ -65,7 +69,7 @@ export class FlatDialect {
     // Not waited for: the frame is on its way, and each store keeps the order of what follows.
     try {
       if (this.history) this.history.setPartner(userId, partner)
-      else unawaited(this.keys.put('partner', userId, CURRENT, partner, PARTNER_TTL_MS))
+      else unawaited(this.keys.put('partner', CURRENT, userId, partner, PARTNER_TTL_MS))
     } catch {
       // The store is closing (shutdown): the user opens the chat again after reconnecting.
     }

@@ -8,27 +8,30 @@ import { halfSipHash, randomHalfSipKey, type HalfSipKey } from './halfsiphash.ts
  * not hold yet, takes the youngest slot's free place instead of a slot of its own: a MSG's
  * dedupe key and then its receipt key cost one slot, one eviction and one index entry.
  *
- * The index is a table of its own, not a Map: open addressing over (hash, slot) pairs in one
- * Int32Array, linear probing, backward-shift deletion, at most half full. In a Map at its cap
- * every fresh id and every eviction was a chain of cold reads (bucket, entries, key strings);
- * here a probe reads one pair, and a key string only when the hashes match. Ids are the
- * clients' own, so the hash is keyed (HalfSipHash, a random key per map): nobody can make ids
- * that collide.
+ * The index is a table of its own, not a Map: open addressing over (hash, youngest slot) pairs,
+ * one per distinct id, in one Int32Array, linear probing, backward-shift deletion, at most half
+ * full. The older slots of an id (other owners: ids are the clients' own, "1" is common) follow
+ * the youngest through `next`, so a much-repeated id lengthens its own chain, not every id's
+ * probe. In a Map at its cap every fresh id and every eviction was a chain of cold reads
+ * (bucket, entries, key strings); here a probe reads one pair, and a key string only when the
+ * hashes match. The hash is keyed (HalfSipHash, a random key per map), so nobody can choose
+ * distinct ids that collide.
  *
- * A full ring evicts its oldest slot on write; slots whose keys all expired are swept from the
- * oldest end on every write, and get() never returns an expired key. Re-setting a key moves it
- * to the young end (its old place stays empty until the sweep passes it).
+ * A full ring evicts its oldest slot when a key needs a new slot; slots whose keys all expired
+ * are swept from the oldest end then too, and get() never returns an expired key. Re-setting a
+ * key moves it to the young end (its old place stays empty until the sweep passes it).
  */
 export class TtlMap<V> {
   private count = 0
   private readonly hashKey: HalfSipKey = randomHalfSipKey()
-  /** The index: (hash, slot) per position, slot -1 for an empty position. */
+  /** The index: (hash, the id's youngest slot) per position, slot -1 for an empty position. */
   private table: Int32Array | undefined
   private readonly mask: number
   // Made on the first write: an instance that never stores anything costs nothing.
-  /** By slot: the id its keys share, and its hash. */
+  /** By slot: the id its keys share, its hash, and the next older slot of the same id (-1: none). */
   private ids: string[] = []
   private hashes: Int32Array | undefined
+  private next: Int32Array | undefined
   /** By place (slot × 2 + 0 or 1): the key's owner (undefined: the place is free), value, expiry, space (0–255). */
   private owners: (string | undefined)[] = []
   private values: (V | undefined)[] = []
@@ -108,21 +111,31 @@ export class TtlMap<V> {
     return this.lastHash
   }
 
-  /** The place holding (space, owner, id), live or expired, or -1. */
-  private find(owner: string, id: string, space: number): number {
-    const table = this.table
-    if (!table) return -1
-    const h = this.hash(id)
-    const { owners, ids, mask } = this
-    const spaces = this.spaces!
+  /** The table position of `id`'s entry, or, when it has none, of the empty position where it would go (as -1 - position). */
+  private position(id: string, h: number): number {
+    const table = this.table!
+    const { ids, mask } = this
     for (let pos = h & mask; ; pos = (pos + 1) & mask) {
       const slot = table[pos * 2 + 1]!
-      if (slot < 0) return -1
-      if (table[pos * 2] !== h || ids[slot] !== id) continue
+      if (slot < 0) return -1 - pos
+      if (table[pos * 2] === h && ids[slot] === id) return pos
+    }
+  }
+
+  /** The place holding (space, owner, id), live or expired, or -1. */
+  private find(owner: string, id: string, space: number): number {
+    if (!this.table) return -1
+    const pos = this.position(id, this.hash(id))
+    if (pos < 0) return -1
+    const { owners } = this
+    const spaces = this.spaces!
+    const next = this.next!
+    for (let slot = this.table[pos * 2 + 1]!; slot >= 0; slot = next[slot]!) {
       const p = slot * 2
       if (owners[p] === owner && spaces[p] === space) return p
       if (owners[p + 1] === owner && spaces[p + 1] === space) return p + 1
     }
+    return -1
   }
 
   /** The key is absent: write it in the youngest slot when that holds its id and has a free place, else in a new slot. */
@@ -133,6 +146,7 @@ export class TtlMap<V> {
     if (!this.table) {
       this.table = new Int32Array((this.mask + 1) * 2).fill(-1)
       this.hashes = new Int32Array(cap)
+      this.next = new Int32Array(cap)
       this.expires = new Float64Array(cap * 2)
       this.spaces = new Uint8Array(cap * 2)
     }
@@ -159,15 +173,18 @@ export class TtlMap<V> {
       const h = this.hash(id)
       this.ids[slot] = id
       this.hashes![slot] = h
-      this.index(slot, h)
+      this.index(slot, id, h)
       place = slot * 2
-      // The other place starts free (this also keeps the arrays without holes).
+      // Both places written in order, the second free: the arrays grow without holes.
+      owners[place] = owner
+      this.values[place] = value
       owners[place + 1] = undefined
       this.values[place + 1] = undefined
+    } else {
+      owners[place] = owner
+      this.values[place] = value
     }
-    owners[place] = owner
     this.spaces![place] = space
-    this.values[place] = value
     this.expires![place] = now + ttlMs
     this.count++
   }
@@ -199,26 +216,43 @@ export class TtlMap<V> {
     this.unindex(slot)
   }
 
-  /** Puts a new slot in the index, at the first empty position from its hash's. */
-  private index(slot: number, h: number): void {
+  /** Puts a new slot in the index: the youngest of its id, ahead of any older ones, or its id's first entry. */
+  private index(slot: number, id: string, h: number): void {
     const table = this.table!
-    const mask = this.mask
-    let pos = h & mask
-    while (table[pos * 2 + 1]! >= 0) pos = (pos + 1) & mask
-    table[pos * 2] = h
-    table[pos * 2 + 1] = slot
+    const pos = this.position(id, h)
+    if (pos >= 0) {
+      this.next![slot] = table[pos * 2 + 1]!
+      table[pos * 2 + 1] = slot
+      return
+    }
+    this.next![slot] = -1
+    table[(-1 - pos) * 2] = h
+    table[(-1 - pos) * 2 + 1] = slot
   }
 
   /**
-   * Takes an empty slot out of the index: its position is emptied and the positions after it
-   * shift back over the gap where their probe allows (backward-shift deletion: no tombstones,
-   * so probes never grow with churn). The sweep steps over the slot when it reaches it.
+   * Takes an empty slot out of the index: out of its id's chain, and the id's entry with it when
+   * it was the id's last slot. An entry's position is emptied and the positions after it shift
+   * back over the gap where their probe allows (backward-shift deletion: no tombstones, so
+   * probes never grow with churn). The sweep steps over the slot when it reaches it.
    */
   private unindex(slot: number): void {
     const table = this.table!
+    const next = this.next!
     const mask = this.mask
-    let gap = this.hashes![slot]! & mask
-    while (table[gap * 2 + 1] !== slot) gap = (gap + 1) & mask
+    let gap = this.position(this.ids[slot]!, this.hashes![slot]!) // the slot is indexed: its id has an entry
+    const youngest = table[gap * 2 + 1]!
+    this.ids[slot] = ''
+    if (youngest !== slot) {
+      let before = youngest
+      while (next[before] !== slot) before = next[before]!
+      next[before] = next[slot]!
+      return
+    }
+    if (next[slot]! >= 0) {
+      table[gap * 2 + 1] = next[slot]!
+      return
+    }
     for (let pos = (gap + 1) & mask; ; pos = (pos + 1) & mask) {
       const moving = table[pos * 2 + 1]!
       if (moving < 0) break
@@ -230,6 +264,5 @@ export class TtlMap<V> {
       gap = pos
     }
     table[gap * 2 + 1] = -1
-    this.ids[slot] = ''
   }
 }

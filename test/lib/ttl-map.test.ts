@@ -113,11 +113,12 @@ t.test('KeyedSerial.submit runs synchronously while no key is busy and queues be
   t.same(order, ['sync', 'slow', 'after'])
 })
 
-for (const [cap, idCount] of [[8, 8], [3, 5], [61, 150]] as const) t.test(`TtlMap against a model (${cap} slots, ${idCount} ids): never an expired or stale value, nothing young evicted, bounded`, async (t) => {
+for (const [cap, idCount, ownerCount] of [[8, 8, 3], [3, 5, 3], [61, 150, 3], [61, 4, 40]] as const) t.test(`TtlMap against a model (${cap} slots, ${idCount} ids, ${ownerCount} owners): never an expired or stale value, nothing young evicted, bounded`, async (t) => {
   // Random writes, re-sets, deletes, takes and reads on a small ring, in two spaces. The model remembers every key's
   // latest value, expiry and write number: an entry written fewer than `cap` writes ago that has
   // not expired must be there with its latest value; nothing else may come back wrong. Small
-  // rings make the index wrap around and shift entries back on every other write.
+  // rings make the index wrap around and shift entries back on every other write; few ids under
+  // many owners make long chains of one id's slots.
   let now = 0
   const m = new TtlMap<number>(cap, () => now)
   const model = new Map<string, { value: number; expiresAt: number; write: number }>()
@@ -125,7 +126,7 @@ for (const [cap, idCount] of [[8, 8], [3, 5], [61, 150]] as const) t.test(`TtlMa
   let state = 12345
   const rand = (n: number) => ((state = (state * 1103515245 + 12345) % 2 ** 31) % n)
   for (let step = 0; step < 20_000; step++) {
-    const owner = `o${rand(3)}`
+    const owner = `o${rand(ownerCount)}`
     const id = `k${rand(idCount)}`
     const space = rand(2)
     const key = `${space}:${owner}:${id}`
