@@ -18,8 +18,8 @@ import type { ChatSession } from '../src/chat/session.ts'
 import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const SHUTTING_DOWN = 'server shutting down; resend after reconnecting'
-/** What a PING without `data` means, in either dialect (SPEC section 10). */
-const PING = { type: 'PING' as const, data: {} }
+/** What a PING without `data` means, in either dialect (SPEC section 10): made per frame, so nothing is shared. */
+const emptyPing = () => ({ type: 'PING' as const, data: {} })
 
 /** A parsed frame whose type is a FastChat client type. */
 type Typed = Record<string, unknown> & { type: ClientType }
@@ -81,7 +81,7 @@ class MainConnection implements Handler {
       }
       if (session.flat) return this.flatMessage(typed)
       // The parsed frame itself is checked (no copy): it is this connection's own object.
-      return this.handle('data' in msg || msg.type !== 'PING' ? typed : { ...PING })
+      return this.handle('data' in msg || msg.type !== 'PING' ? typed : emptyPing())
     }
     // The flat dialect's answer to a server PING; liveness is the transport's, so nothing to do.
     if (this.session.flat && msg.type === 'PONG') {
