@@ -198,21 +198,24 @@ export class TtlMap<V> {
     return Math.max(e[p]!, e[p + 1]!)
   }
 
-  /** Frees one key's place; the slot's last key going takes the slot out of the index. */
-  private clear(place: number): void {
+  /** Empties a place that holds a key. */
+  private free(place: number): void {
     this.owners[place] = undefined
     this.values[place] = undefined
     this.count--
+  }
+
+  /** Frees one key's place; the slot's last key going takes the slot out of the index. */
+  private clear(place: number): void {
+    this.free(place)
     if (this.owners[place ^ 1] === undefined) this.unindex(place >> 1)
   }
 
   /** Frees a slot and both its places. */
   private clearSlot(slot: number): void {
     const p = slot * 2
-    if (this.owners[p] !== undefined) this.count--
-    if (this.owners[p + 1] !== undefined) this.count--
-    this.owners[p] = this.owners[p + 1] = undefined
-    this.values[p] = this.values[p + 1] = undefined
+    if (this.owners[p] !== undefined) this.free(p)
+    if (this.owners[p + 1] !== undefined) this.free(p + 1)
     this.unindex(slot)
   }
 

@@ -226,11 +226,16 @@ export function cleanText(raw: string, rule: LengthRule): { ok: true; text: stri
     const text = raw.trim()
     return lengthChecked(text, text.length, rule)
   }
-  const safe = stripUnsafeChars(raw, rule.kind)
+  const text = cleanedText(raw, rule.kind)
+  return lengthChecked(text, codePointLength(text), rule)
+}
+
+/** The passes cleanText's fast path stands for: unsafe characters, markup, unsafe characters again where the sanitizer changed anything; trimmed. */
+export function cleanedText(raw: string, kind: TextKind): string {
+  const safe = stripUnsafeChars(raw, kind)
   const sanitized = sanitizeText(safe)
   // The sanitizer can cut a surrogate pair in two inside tag-like text ("</a 𐀀"): clean its output again when it changed anything.
-  const text = (sanitized === safe ? sanitized : stripUnsafeChars(sanitized, rule.kind)).trim()
-  return lengthChecked(text, codePointLength(text), rule)
+  return (sanitized === safe ? sanitized : stripUnsafeChars(sanitized, kind)).trim()
 }
 
 /** Space to `~` but `<`: no control, no markup, no surrogate, nothing a name turns into a space. */
@@ -269,10 +274,10 @@ export function isClientType(type: unknown): type is ClientType {
  */
 export function checkClientMessage(msg: Record<string, unknown> & { type: ClientType }): Checked {
   const check = checkers.get(msg.type)!
-  const data = msg.data as Record<string, unknown> | undefined
   // The hot path (a valid MSG) allocates no error list.
   const valid = check.Check(msg)
   if (valid && msg.type !== 'HELLO') return { ok: true, message: msg as unknown as ClientMessage }
+  const data = msg.data as Record<string, unknown> | undefined
   const errors: FieldError[] = []
   if (!valid) {
     const seen = new Set<string>()

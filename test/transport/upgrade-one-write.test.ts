@@ -5,14 +5,13 @@
 // share (corkForTick, src/transport/conn.ts): the replies to frames read in one TCP chunk leave
 // in one call, not one per frame.
 import t from 'tap'
-import { connect } from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WsTestClient } from '../../src/testing/ws-test-client.ts'
+import { RawClient } from '../helpers/raw-ws.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const hasStrace = spawnSync('strace', ['-V']).status === 0
@@ -55,24 +54,14 @@ t.test('/ws, /ws/echo and /ws/health: the 101 and the greeting in one system cal
   }
   // Three plain-text frames in one TCP write: their three verbatim echoes in one call.
   const words = ['first-frame-of-three', 'second-frame-of-three', 'third-frame-of-three']
-  const sock = connect(port, '127.0.0.1')
-  t.teardown(() => sock.destroy())
-  let got = ''
-  sock.on('data', (d: Buffer) => (got += d.toString('latin1')))
-  await new Promise((resolve) => sock.once('connect', resolve))
-  sock.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
-  const until = async (done: () => boolean) => {
-    for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10))
-    if (!done()) throw new Error(`timed out; got ${JSON.stringify(got)}`)
+  const raw = await RawClient.open(port, '/ws')
+  t.teardown(() => raw.close())
+  await raw.next() // the WELCOME
+  raw.write(Buffer.concat(words.map((w) => RawClient.frame(0x1, Buffer.from(w)))))
+  for (const w of words) {
+    const echo = (await raw.next()).payload.toString()
+    if (echo !== w) throw new Error(`expected the echo of ${w}, got ${echo}`)
   }
-  await until(() => got.includes('"type":"WELCOME"'))
-  const masked = (text: string) => {
-    const payload = Buffer.from(text)
-    const mask = randomBytes(4)
-    return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, payload.map((b, i) => b ^ mask[i % 4]!)])
-  }
-  sock.write(Buffer.concat(words.map(masked)))
-  await until(() => words.every((w) => got.includes(w)))
 
   const lines = readFileSync(trace, 'utf8').split('\n')
   const echoes = lines.filter((l) => words.some((w) => l.includes(w)))
