@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { DialectDocs } from './message-doc.ts'
 import '../lib/formats.ts'
 import { isoNow } from '../lib/clock.ts'
+import { jsonString } from '../lib/json.ts'
 
 export const Welcome = Type.Object({
   type: Type.Literal('WELCOME'),
@@ -34,16 +35,27 @@ export const MainEcho = Type.Object({
 }, { additionalProperties: false })
 export type MainEcho = Static<typeof MainEcho>
 
-/** The WELCOME a /ws connection gets first (SPEC section 2). */
-export function welcomeFrame(clientId: string): string {
-  return JSON.stringify({
-    type: 'WELCOME',
-    data: { client_id: clientId, server_time: isoNow(), protocols: ['echo', 'fastchat'], heartbeat: CLIENT_HEARTBEAT }
-  } satisfies Welcome)
-}
-
 /** Interval the browser client should ping at and how long it waits for PONG (SPEC section 3). */
 export const CLIENT_HEARTBEAT = { ping_interval: 15, pong_timeout: 5 } as const
+const PROTOCOLS = ['echo', 'fastchat']
+
+/** The WELCOME a /ws connection gets first (SPEC section 2), as JSON.stringify writes it. */
+export const welcomeObject = (clientId: string, serverTime: string): Welcome => ({
+  type: 'WELCOME',
+  data: { client_id: clientId, server_time: serverTime, protocols: PROTOCOLS, heartbeat: CLIENT_HEARTBEAT }
+})
+
+/** WELCOME's members after server_time: the same for every connection. */
+const WELCOME_TAIL = `,"protocols":${JSON.stringify(PROTOCOLS)},"heartbeat":${JSON.stringify(CLIENT_HEARTBEAT)}}}`
+
+/**
+ * welcomeObject's JSON, from a template: every handshake of a reconnect storm makes one, and
+ * stringify of the nested object is most of the greeting's cost (docs/bench.md). Byte for byte
+ * JSON.stringify's output, pinned by test/protocol-main.test.ts.
+ */
+export function welcomeFrame(clientId: string): string {
+  return `{"type":"WELCOME","data":{"client_id":${jsonString(clientId)},"server_time":${jsonString(isoNow())}${WELCOME_TAIL}`
+}
 
 // ---------------------------------------------------------------- docs (AsyncAPI)
 
@@ -61,7 +73,7 @@ export const mainDocs: DialectDocs = {
   send: [
     {
       name: 'WELCOME', schema: Welcome,
-      examples: [{ type: 'WELCOME', data: { client_id: EXAMPLE_ID, server_time: '2024-01-01T12:00:00.000Z', protocols: ['echo', 'fastchat'], heartbeat: CLIENT_HEARTBEAT } }]
+      examples: [welcomeObject(EXAMPLE_ID, '2024-01-01T12:00:00.000Z')]
     },
     { name: 'text', schema: PlainText, examples: ['hello'], text: true },
     { name: 'pong', summary: 'answer to ping', schema: LowerPong, examples: [{ type: 'pong', timestamp: 1699564800.789, client_id: EXAMPLE_ID }] },
