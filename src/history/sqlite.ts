@@ -105,7 +105,7 @@ interface ChatRow {
 
 interface Chat extends ChatRow {
   /**
-   * Every kept message's `${from_a}\0${message_id}` → seq, read from the table when the chat is
+   * Every kept message's id → seq, by sender, read from the table when the chat is
    * first written to and kept up to date since: the dedupe check of every append, without an
    * index to read or to write (an index on uuid ids costs a read and a scattered leaf per
    * message). Dropped under memory pressure (ID_BUDGET) and read again when next needed.
@@ -154,16 +154,24 @@ const CACHE_MAX = 50_000
 /** Message ids held in memory across all chats (ChatIds) before the least recently used chats let theirs go. */
 const ID_BUDGET = 500_000
 
-/** A chat's kept message ids: by key for dedupe, in seq order (from `base`) so trimming can drop them. */
+/**
+ * A chat's kept message ids: by sender for dedupe, in seq order (from `base`) so trimming can drop
+ * them. Keyed by the message_id string itself, one map per sender, not a key joined per append:
+ * the id's hash is then computed once and no second string is kept per id (docs/bench.md).
+ */
 interface ChatIds {
   bySeq: string[]
   /** The seq of bySeq[head]. */
   base: number
   head: number
-  byKey: Map<string, number>
+  /** Ids user_a sent → seq. */
+  fromA: Map<string, number>
+  /** Ids user_b sent → seq. */
+  fromB: Map<string, number>
 }
 
-const dupKey = (fromA: number, messageId: string) => `${fromA}\0${messageId}`
+const newIds = (base: number): ChatIds => ({ bySeq: [], base, head: 0, fromA: new Map(), fromB: new Map() })
+const idsFrom = (ids: ChatIds, fromA: number): Map<string, number> => (fromA ? ids.fromA : ids.fromB)
 
 export function openSqliteHistory(opts: SqliteHistoryOptions): SqliteHistory {
   mkdirSync(opts.dir, { recursive: true })
@@ -333,15 +341,15 @@ class SqliteStore implements SqliteHistory {
     let chat = this.chat(msg.chat_id)
     if (!chat) {
       const now = this.now()
-      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: { bySeq: [], base: 1, head: 0, byKey: new Map() }, used: true, inTable: false }
+      chat = { id: this.nextChatId++, chat_id: msg.chat_id, user_a: msg.from, user_b: msg.to, epoch: randomBytes(6).toString('base64url'), first_seq: 1, last_seq: 0, last_at: now, expires_at: now, trimmed: 1, ids: newIds(1), used: true, inTable: false }
       this.cache.set(chat.chat_id, chat)
     }
     const fromA = msg.from === chat.user_a ? 1 : 0
     if (!fromA && msg.from !== chat.user_b) return Promise.reject(new Error(`${msg.from} is not a participant of ${msg.chat_id}`))
-    const key = dupKey(fromA, msg.message_id)
     const ids = this.idsOf(chat)
+    const sent = idsFrom(ids, fromA)
 
-    const seen = ids.byKey.get(key)
+    const seen = sent.get(msg.message_id)
     if (seen !== undefined) {
       this.flush() // the original may be queued still, and its status may hang on queued marks
       const original = this.q.messageBySeq.get(chat.id, seen)!
@@ -353,7 +361,7 @@ class SqliteStore implements SqliteHistory {
     chat.first_seq = Math.max(chat.first_seq, seq - this.limits.maxPerChat + 1)
     chat.last_at = messageTime(msg.timestamp, this.now)
     chat.expires_at = this.now() + this.ttlMs
-    this.remember(ids, key, seq, chat.first_seq)
+    this.remember(ids, sent, msg.message_id, seq, chat.first_seq)
     this.dirty.add(chat)
     this.rows.push(chat.id, seq, fromA, msg.message_id, msg.content, msg.timestamp)
     const message: StoredMessage = { chat_id: msg.chat_id, from: msg.from, to: msg.to, content: msg.content, message_id: msg.message_id, timestamp: msg.timestamp, seq, status: 'stored' }
@@ -378,7 +386,7 @@ class SqliteStore implements SqliteHistory {
     if (!chat) return Promise.resolve(undefined)
     const to = from === chat.user_a ? chat.user_b : from === chat.user_b ? chat.user_a : undefined
     if (to === undefined || to !== reader) return Promise.resolve(undefined)
-    const seq = this.idsOf(chat).byKey.get(dupKey(from === chat.user_a ? 1 : 0, messageId))
+    const seq = idsFrom(this.idsOf(chat), from === chat.user_a ? 1 : 0).get(messageId)
     const row = seq === undefined ? undefined : this.q.messageBySeq.get(chat.id, seq)
     if (!row) return Promise.resolve(undefined)
     this.raise(chat, reader, row.seq, row.seq)
@@ -505,26 +513,30 @@ class SqliteStore implements SqliteHistory {
   /** The chat's kept message ids, read from the table if this process has not held them since. */
   private idsOf(chat: Chat): ChatIds {
     if (chat.ids) return chat.ids
-    const ids: ChatIds = { bySeq: [], base: chat.first_seq, head: 0, byKey: new Map() }
+    const ids = newIds(chat.first_seq)
     // A chat written to this turn always has its ids (they go only with a clean chat), so the table is complete here.
     for (const r of this.q.keptIds.all(chat.id, chat.first_seq)) {
-      ids.bySeq[r.seq - ids.base] = dupKey(r.from_a, r.message_id)
-      ids.byKey.set(dupKey(r.from_a, r.message_id), r.seq)
+      ids.bySeq[r.seq - ids.base] = r.message_id
+      idsFrom(ids, r.from_a).set(r.message_id, r.seq)
     }
-    this.idCount += ids.byKey.size
+    this.idCount += ids.fromA.size + ids.fromB.size
     return (chat.ids = ids)
   }
 
   /** A new message's id; those trimmed below first_seq are forgotten (their ids are free again). */
-  private remember(ids: ChatIds, key: string, seq: number, firstSeq: number): void {
+  private remember(ids: ChatIds, sent: Map<string, number>, messageId: string, seq: number, firstSeq: number): void {
     if (ids.bySeq.length === 0 && ids.head === 0) ids.base = seq
-    ids.bySeq.push(key)
-    ids.byKey.set(key, seq)
+    ids.bySeq.push(messageId)
+    sent.set(messageId, seq)
     this.idCount++
     while (ids.base + ids.head < firstSeq && ids.head < ids.bySeq.length) {
       const old = ids.bySeq[ids.head++]
-      if (old !== undefined && ids.byKey.get(old) === ids.base + ids.head - 1) {
-        ids.byKey.delete(old)
+      if (old === undefined) continue
+      // The trimmed seq is under its id in one sender's map (both senders may have used the id).
+      const at = ids.base + ids.head - 1
+      const from = ids.fromA.get(old) === at ? ids.fromA : ids.fromB.get(old) === at ? ids.fromB : undefined
+      if (from) {
+        from.delete(old)
         this.idCount--
       }
     }
@@ -553,7 +565,7 @@ class SqliteStore implements SqliteHistory {
 
   private forgetIds(chat: Chat): void {
     if (!chat.ids) return
-    this.idCount -= chat.ids.byKey.size
+    this.idCount -= chat.ids.fromA.size + chat.ids.fromB.size
     chat.ids = undefined
   }
 

@@ -231,6 +231,21 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.strictSame(await store.chatsOf(B, 10), [{ chat_id: AB, target_user_id: A, epoch, last_seq: 25, unread: 10, last_at: Date.parse(all[24]!.timestamp) }], 'unread counts kept messages')
   })
 
+  t.test('retention frees a trimmed id for its sender only, when both senders used it', async (t) => {
+    const store = await fresh(t, { maxPerChat: 2, ttlS: 3600 })
+    const fromA = msg(A, B, 'both')
+    const fromB = msg(B, A, 'both')
+    await appendAll(store, [fromA, fromB, msg(A, B)]) // seq 1 (A's "both") trimmed
+    const again = await store.append(msg(B, A, 'both'))
+    t.strictSame([again.duplicate, again.message.seq, again.message.content], [true, 2, fromB.content], "B's kept id is still a duplicate")
+    const freed = await store.append(msg(A, B, 'both'))
+    t.strictSame([freed.duplicate, freed.message.seq], [false, 4], "A's trimmed id is free again")
+    const mirrored = await appendAll(store, [msg(B, A, 'twice'), msg(A, B, 'twice'), msg(A, B)]) // seq 5, 6, 7: B's "twice" (5) trimmed
+    t.strictSame(mirrored.map((r) => r.duplicate), [false, false, false])
+    t.strictSame((await store.append(msg(A, B, 'twice'))).duplicate, true, "A's kept twice is a duplicate")
+    t.strictSame((await store.append(msg(B, A, 'twice'))).message.seq, 8, "B's trimmed twice is free again")
+  })
+
   t.test('chatsOf: most recent activity first, unread above the received mark, at most limit', async (t) => {
     const store = await fresh(t)
     const ab1 = msg(A, B)
