@@ -237,13 +237,16 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     const fromB = msg(B, A, 'both')
     await appendAll(store, [fromA, fromB, msg(A, B)]) // seq 1 (A's "both") trimmed
     const again = await store.append(msg(B, A, 'both'))
-    t.strictSame([again.duplicate, again.message.seq, again.message.content], [true, 2, fromB.content], "B's kept id is still a duplicate")
+    t.strictSame([again.duplicate, again.message.seq, again.message.from], [true, 2, B], "B's kept id is still a duplicate, B's message")
     const freed = await store.append(msg(A, B, 'both'))
     t.strictSame([freed.duplicate, freed.message.seq], [false, 4], "A's trimmed id is free again")
-    const mirrored = await appendAll(store, [msg(B, A, 'twice'), msg(A, B, 'twice'), msg(A, B)]) // seq 5, 6, 7: B's "twice" (5) trimmed
+    await store.append(msg(A, B)) // seq 5 (B's "both", seq 2, went with seq 4)
+    const kept = await store.append(msg(A, B, 'both'))
+    t.strictSame([kept.duplicate, kept.message.seq, kept.message.from], [true, 4, A], "A's new both survives B's trim")
+    const mirrored = await appendAll(store, [msg(B, A, 'twice'), msg(A, B, 'twice'), msg(A, B)]) // seq 6, 7, 8: B's "twice" (6) trimmed
     t.strictSame(mirrored.map((r) => r.duplicate), [false, false, false])
     t.strictSame((await store.append(msg(A, B, 'twice'))).duplicate, true, "A's kept twice is a duplicate")
-    t.strictSame((await store.append(msg(B, A, 'twice'))).message.seq, 8, "B's trimmed twice is free again")
+    t.strictSame((await store.append(msg(B, A, 'twice'))).message.seq, 9, "B's trimmed twice is free again")
   })
 
   t.test('chatsOf: most recent activity first, unread above the received mark, at most limit', async (t) => {
