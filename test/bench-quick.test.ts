@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const enabled = process.env.CI === 'true' || process.env.BENCH_QUICK === '1'
-const BUDGET_MS = 290_000 // with the scale test (~40 s), under the 420 s file timeout npm test gives this file
+const BUDGET_MS = 290_000 // with the scale test (~40 s) and the paired history test (~50 s), under the 540 s file timeout npm test gives this file
 
 interface Row {
   id: string
@@ -78,4 +78,34 @@ t.test('npm run bench:scale -- --quick: nothing lost, p99 within the floor', { s
   t.ok(m.sent > 0, `${m.sent} MSGs sent`)
   t.same([m.delivered, m.lost, m.duplicated, m.acked, m.errors], [m.sent, 0, 0, m.sent, {}], 'each delivered exactly once and acked, no error')
   t.ok(m.latencyMs.p99 <= 25 / 0.7, `cross-instance p99 ${m.latencyMs.p99.toFixed(1)} ms (target < 25, floor 35.7)`)
+})
+
+// Issue 15's relay target measured paired (ops/bench/history.ts --paired): legacy and history pairs
+// on one server, loaded in turns. Checks the turns alternate as designed (each cycle one window
+// of each set, the order reversed every other cycle), every window carried acked MSGs with no
+// error, and the row compares the two. No floor: the ratio is the history bench's to judge.
+t.test('npm run bench:history -- relay --paired --quick: windows in turns, both sets acked', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: 150_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-history-paired-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'paired.json')
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'ops/bench/history.ts', 'relay', '--paired', '--quick', '--quiet-wait', '5', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  proc.stdout.on('data', (d) => (log += d))
+  proc.stderr.on('data', (d) => (log += d))
+  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+  t.equal(code, 0, `the history bench exits 0${code === 0 ? '' : `:\n${log.slice(-3000)}`}`)
+  let result: { rows: Row[]; runs: { relayPaired: { windows: { set: string; replies: number; seconds: number; serverCpuS: number }[]; errors: number }[] } }
+  try {
+    result = JSON.parse(readFileSync(out, 'utf8'))
+  } catch {
+    t.fail(`the history bench wrote no results:\n${log.slice(-3000)}`)
+    return
+  }
+  const rounds = result.runs.relayPaired
+  t.equal(rounds.length, 1, 'one round in quick mode')
+  t.same(rounds[0]!.windows.map((w) => w.set), ['off', 'history', 'history', 'off'], 'two cycles, the second in reverse')
+  for (const w of rounds[0]!.windows) t.ok(w.replies > 0 && w.serverCpuS > 0 && w.seconds > 0.5, `${w.set}: ${w.replies} acked MSGs in ${w.seconds.toFixed(2)} s`)
+  t.equal(rounds[0]!.errors, 0, 'no ERROR replies')
+  const row = result.rows.find((r) => r.id === '1 sqlite/off paired')
+  t.ok(row && row.ratio > 0 && Number.isFinite(row.ratio), `the paired row: ${row?.ratio.toFixed(2)}`)
 })

@@ -11,6 +11,8 @@
 //            for half a second, at most S seconds (other work on a shared machine)
 //            --configs off,sqlite (the relay's configurations to run; rows need both of their pair;
 //            `memory`, HISTORY_STORE=memory with history HELLOs, isolates the history path from storage)
+//            --paired: the relay's sqlite/off in one server process instead (legacy and history
+//            pairs loaded in turns, so a drifting guest's speed falls on both; see relayPaired)
 //
 // Everything runs as run.ts runs it (ops/bench/lib/harness.ts): the service compiled with tsc,
 // every measurement a fresh server process pinned to core 0, the load generator (loadgen.ts, raw
@@ -51,8 +53,8 @@ import { chatId } from '../../src/chat/chats.ts'
 import { openSqliteHistory } from '../../src/history/sqlite.ts'
 import { RedisHistory } from '../../src/history/redis.ts'
 import type { HistoryLimits, HistoryStore } from '../../src/history/store.ts'
-import type { HistoryJob, HistoryPhase, HistoryReader, RelayJob, Window } from './loadgen.ts'
-import { median } from './lib/stats.ts'
+import type { HistoryJob, HistoryPhase, HistoryReader, RelayJob, RelayWindow, Window } from './loadgen.ts'
+import { bootstrapMedian, median } from './lib/stats.ts'
 import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, treeState, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
 import { describeRate, summarize, TIMING, type RateResult } from './lib/saturation.ts'
 
@@ -68,7 +70,8 @@ const { values: flags, positionals } = parseArgs({
     /** A node or V8 option for the servers (repeatable), as run.ts and ab.ts take it. */
     'node-arg': { type: 'string', multiple: true },
     chats: { type: 'string' },
-    'per-chat': { type: 'string' }
+    'per-chat': { type: 'string' },
+    paired: { type: 'boolean', default: false }
   }
 })
 const QUICK = flags.quick
@@ -302,6 +305,67 @@ async function relay(): Promise<Row[]> {
   return rows
 }
 
+/** --paired: windows per round of each set, and their length. */
+const PAIRED = { cycles: QUICK ? 2 : 4, settleS: QUICK ? 0.5 : 1, measureS: QUICK ? 1 : 2.5 }
+
+/**
+ * --paired: history on and off in one server process (HISTORY_STORE=sqlite), 50 legacy pairs and
+ * 50 history pairs loaded in turns (loadgen's RelayJob.paired). A legacy connection on a server
+ * with a store costs what it costs with HISTORY_STORE=off (docs/bench.md, "History (SPEC 9)"),
+ * so each cycle's two neighbouring windows give one sqlite/off ratio with the machine's drift
+ * cancelled; the row is the median over all cycles of all rounds, with a 90 % bootstrap interval.
+ */
+async function relayPaired(): Promise<Row[]> {
+  log(`\n1. FastChat relay + MSG_ACK, paired in one server: 50 legacy and 50 history pairs in turns (${PAIRED.cycles} cycles of ${PAIRED.measureS} s windows a round)`)
+  const ratios: number[] = []
+  const perCpu: number[] = []
+  const rates = { off: [] as number[], history: [] as number[] }
+  const usPerMsg = { off: [] as number[], history: [] as number[] }
+  const rounds: { windows: RelayWindow[]; errors: number }[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-history-'))
+    try {
+      await awaitQuiet()
+      const r = await once<{ windows: RelayWindow[]; errors: number }>(tree!, 'switchboard', (s): RelayJob => ({
+        kind: 'relay', ...at(s), server: 'switchboard', pairs: 50, inflight: 10, warmupS: RELAY_TIMING.warmupS, measureS: PAIRED.measureS,
+        uuidIds: true, paired: { cycles: PAIRED.cycles, settleS: PAIRED.settleS }
+      }), { loadgen: tree!, env: { HISTORY_STORE: 'sqlite', DATA_DIR: dir }, nodeArgs: flags['node-arg'] ?? [], ...(flags.profile ? { profile: 'history-relay-paired' } : {}) })
+      rounds.push(r)
+      const cycle: string[] = []
+      for (let i = 0; i + 1 < r.windows.length; i += 2) {
+        const [x, y] = [r.windows[i]!, r.windows[i + 1]!]
+        const off = x.set === 'off' ? x : y
+        const hist = x.set === 'off' ? y : x
+        const rate = (w: RelayWindow) => w.replies / w.seconds
+        ratios.push(rate(hist) / rate(off))
+        perCpu.push(hist.replies / hist.serverCpuS / (off.replies / off.serverCpuS))
+        cycle.push((rate(hist) / rate(off)).toFixed(2))
+        for (const w of [off, hist]) {
+          const set = w === off ? 'off' : 'history'
+          rates[set].push(rate(w))
+          usPerMsg[set].push((1e6 * w.serverCpuS) / w.replies)
+        }
+      }
+      log(`  1 relay paired round ${round + 1}  history/off by cycle ${cycle.join(', ')}  errors ${r.errors}`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  raw.relayPaired = rounds
+  const [lo, hi] = bootstrapMedian(ratios)
+  const cell = (set: 'off' | 'history') => `${set === 'off' ? 'legacy pairs' : 'history pairs'}: ${fmt(median(rates[set]))} MSG/s, ${fmt(median(usPerMsg[set]), 1)} µs CPU/MSG (window medians)`
+  return [judge({
+    id: '1 sqlite/off paired',
+    scenario: '1. relay + MSG_ACK, 50 pairs × 10 in flight: sqlite vs off, paired in one server',
+    baseline: cell('off'),
+    value: cell('history'),
+    ratio: median(ratios),
+    perCpuRatio: median(perCpu),
+    target: { op: '>=', value: 0.7 },
+    notes: [`median of ${ratios.length} cycles' neighbouring windows, 90 % interval ${lo.toFixed(2)}–${hi.toFixed(2)}`, `errors ${rounds.reduce((n, r) => n + r.errors, 0)}`]
+  })]
+}
+
 // ------------------------------------------------------------------ 2 and 3. preload, HISTORY, storage
 
 interface Layout {
@@ -510,7 +574,7 @@ async function main(): Promise<void> {
   tree = buildTree()
   const rows: Row[] = []
   try {
-    if (names.includes('relay')) rows.push(...(await relay()))
+    if (names.includes('relay')) rows.push(...(await (flags.paired ? relayPaired() : relay())))
     if (names.includes('history')) rows.push(...(await history()))
   } finally {
     removeBuild(tree)

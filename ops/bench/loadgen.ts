@@ -47,6 +47,21 @@ export interface RelayJob extends Target {
    * a store's index matters) instead of short ascending ones.
    */
   uuidIds?: boolean
+  /**
+   * History on and off in ONE server (HISTORY_STORE set): `pairs` pairs that say legacy HELLOs
+   * and `pairs` that say history HELLOs, loaded in turns (windows of measureS after settleS, the
+   * order reversed every other cycle), so the machine's drift falls on both alike. Returns the
+   * windows instead of one rate.
+   */
+  paired?: { cycles: number; settleS: number }
+}
+
+/** One window of a paired relay job: which pairs were loaded, acked MSGs, the server's CPU. */
+export interface RelayWindow {
+  set: 'off' | 'history'
+  replies: number
+  seconds: number
+  serverCpuS: number
 }
 
 /** A user the history job connects as: a history HELLO with its claim, and the chats it may read. */
@@ -332,7 +347,85 @@ const ERROR_PREFIX = Buffer.from('{"type":"ERROR"')
 const SIO_MSG_PREFIX = Buffer.from('42["msg",')
 const SIO_ACK_PREFIX = Buffer.from('43')
 
+/** A FastChat sender's MSG frames and what counts as its reply, for drive(). */
+function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck: (buf: Buffer, s: number, e: number) => void): { batches: Batches; isReply: (buf: Buffer, s: number, e: number) => 'reply' | 'error' | 'skip' } {
+  // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
+  const placeholder = uuidIds ? '000000000000' : '0000000000'
+  const messageId = uuidIds ? `${randomUUID().slice(0, 24)}${placeholder}` : `m-${i}-${placeholder}`
+  const payload = JSON.stringify({ type: 'MSG', data: { to: target, content: 'relay bench message 0123456789', message_id: messageId } })
+  return {
+    batches: stampedFrames(payload, placeholder, uuidIds),
+    isReply: (buf, s, e) => {
+      if (startsWith(buf, s, e, ACK_PREFIX)) {
+        onAck(buf, s, e)
+        return 'reply'
+      }
+      return startsWith(buf, s, e, ERROR_PREFIX) ? 'error' : 'skip'
+    }
+  }
+}
+
+/** A Switchboard pair: both users HELLO (history HELLOs when `history`), the sender opens the chat. */
+async function switchboardPair(job: RelayJob, i: number, history: boolean): Promise<{ from: RawConn; to: RawConn; toId: string }> {
+  const opts = { port: job.port, path: '/ws' }
+  const from = await connect({ ...opts, localAddress: SOURCE_ADDRESSES[i % 8] })
+  const to = await connect({ ...opts, localAddress: SOURCE_ADDRESSES[(i + 1) % 8] })
+  const fromId = randomUUID()
+  const toId = randomUUID()
+  const capabilities = history ? { capabilities: ['history'] } : {}
+  to.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: toId, display_name: `Recipient ${i}`, ...capabilities } })))
+  await nextText(to, (t) => t.startsWith('{"type":"HELLO_ACK"'))
+  from.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: fromId, display_name: `Sender ${i}`, ...capabilities } })))
+  await nextText(from, (t) => t.startsWith('{"type":"HELLO_ACK"'))
+  from.write(maskedFrame(JSON.stringify({ type: 'OPEN_CHAT', data: { target_user_id: toId } })))
+  await nextText(from, (t) => t.startsWith('{"type":"CHAT_OPENED"'))
+  return { from, to, toId }
+}
+
+/** RelayJob.paired: legacy and history pairs on one server, loaded in turns. */
+async function relayPaired(job: RelayJob, paired: NonNullable<RelayJob['paired']>) {
+  const sets = { off: [] as { from: RawConn; load: ReturnType<typeof msgLoad> }[], history: [] as { from: RawConn; load: ReturnType<typeof msgLoad> }[] }
+  const conns: RawConn[] = []
+  for (let i = 0; i < job.pairs; i++) {
+    for (const set of ['off', 'history'] as const) {
+      const { from, to, toId } = await switchboardPair(job, i, set === 'history')
+      to.onText = () => {}
+      conns.push(from, to)
+      sets[set].push({ from, load: msgLoad(i, toId, job.uuidIds, () => {}) })
+    }
+  }
+  await sleep(500) // the last presence broadcasts go out before the load starts
+  const order = ['off', 'history'] as const
+  const windows: RelayWindow[] = []
+  let errors = 0
+  const turn = async (set: 'off' | 'history', measureS: number) => {
+    const counters: LoopCounters = { running: true, measuring: false, replies: 0, errors: 0, latency: new Samples(1) }
+    for (const { from, load } of sets[set]) drive(from, load.batches, job.inflight, counters, load.isReply)
+    await sleep(paired.settleS * 1000)
+    const a = snapshot(job.pid)
+    const r0 = counters.replies
+    await sleep(measureS * 1000)
+    const w = window(a, snapshot(job.pid))
+    counters.running = false
+    errors += counters.errors
+    await sleep(300) // what is in flight comes back before the other pairs start
+    return { set, replies: counters.replies - r0, seconds: w.seconds, serverCpuS: w.serverCpuS }
+  }
+  for (const set of order) await turn(set, job.warmupS / 2) // warm-up, not kept
+  for (let c = 0; c < paired.cycles; c++) {
+    // Every other cycle in reverse, so a steady drift does not favour one set.
+    for (const set of c % 2 === 0 ? order : [...order].reverse()) windows.push(await turn(set, job.measureS))
+  }
+  const closed = conns.filter((c) => c.closed).length
+  for (const c of conns) c.destroy()
+  return { windows, errors, closedConnections: closed }
+}
+
 async function relay(job: RelayJob) {
+  if (job.paired) {
+    if (job.server !== 'switchboard') throw new Error('a paired relay job runs against Switchboard only')
+    return relayPaired(job, job.paired)
+  }
   const senders: RawConn[] = []
   const receivers: RawConn[] = []
   const targets: string[] = []
@@ -353,17 +446,7 @@ async function relay(job: RelayJob) {
       targets.push(toId)
       continue
     }
-    const from = await connect({ ...opts, path: '/ws', localAddress: SOURCE_ADDRESSES[i % 8] })
-    const to = await connect({ ...opts, path: '/ws', localAddress: SOURCE_ADDRESSES[(i + 1) % 8] })
-    const fromId = randomUUID()
-    const toId = randomUUID()
-    const capabilities = job.history ? { capabilities: ['history'] } : {}
-    to.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: toId, display_name: `Recipient ${i}`, ...capabilities } })))
-    await nextText(to, (t) => t.startsWith('{"type":"HELLO_ACK"'))
-    from.write(maskedFrame(JSON.stringify({ type: 'HELLO', data: { user_id: fromId, display_name: `Sender ${i}`, ...capabilities } })))
-    await nextText(from, (t) => t.startsWith('{"type":"HELLO_ACK"'))
-    from.write(maskedFrame(JSON.stringify({ type: 'OPEN_CHAT', data: { target_user_id: toId } })))
-    await nextText(from, (t) => t.startsWith('{"type":"CHAT_OPENED"'))
+    const { from, to, toId } = await switchboardPair(job, i, job.history === true)
     senders.push(from)
     receivers.push(to)
     targets.push(toId)
@@ -401,17 +484,8 @@ async function relay(job: RelayJob) {
     })
   }
   if (job.server !== 'socketio') senders.forEach((c, i) => {
-    // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
-    const placeholder = job.uuidIds ? '000000000000' : '0000000000'
-    const messageId = job.uuidIds ? `${randomUUID().slice(0, 24)}${placeholder}` : `m-${i}-${placeholder}`
-    const payload = JSON.stringify({ type: 'MSG', data: { to: targets[i], content: 'relay bench message 0123456789', message_id: messageId } })
-    drive(c, stampedFrames(payload, placeholder, job.uuidIds), job.inflight, counters, (buf, s, e) => {
-      if (startsWith(buf, s, e, ACK_PREFIX)) {
-        checkAck(buf, s, e)
-        return 'reply'
-      }
-      return startsWith(buf, s, e, ERROR_PREFIX) ? 'error' : 'skip'
-    })
+    const load = msgLoad(i, targets[i]!, job.uuidIds, checkAck)
+    drive(c, load.batches, job.inflight, counters, load.isReply)
   })
   const conns = [...senders, ...receivers]
   const result = await measure(job.pid, counters, job.warmupS, job.measureS, {
