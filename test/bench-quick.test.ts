@@ -23,22 +23,34 @@ interface Row {
   checked?: number
 }
 
-if (!enabled) console.log('# bench-quick skipped: set CI=true or BENCH_QUICK=1 to run the 2-minute benchmark (npm run bench -- --quick)')
-
-t.test('npm run bench -- --quick: every ratio above 0.7 of its target', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: BUDGET_MS }, async (t) => {
-  t.setTimeout(BUDGET_MS)
+/**
+ * Run a bench script (`ops/bench/<script>`) with `args` and `--out` into a temporary directory
+ * the test removes: its exit code, its output, and the results it wrote (undefined when none).
+ */
+async function runBench<R>(t: { teardown(fn: () => void): void }, script: string, args: string[]): Promise<{ code: number | null; log: string; result: R | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-quick-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const out = join(dir, 'quick.json')
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'ops/bench/run.ts', '--quick', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const out = join(dir, 'result.json')
+  const proc = spawn(process.execPath, ['--import', 'tsx', `ops/bench/${script}`, ...args, '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''
   proc.stdout.on('data', (d) => (log += d))
   proc.stderr.on('data', (d) => (log += d))
   const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
-  let result: { rows: Row[]; table: string; minutes: number }
+  let result: R | undefined
   try {
-    result = JSON.parse(readFileSync(out, 'utf8'))
+    result = JSON.parse(readFileSync(out, 'utf8')) as R
   } catch {
+    result = undefined
+  }
+  return { code, log, result }
+}
+
+if (!enabled) console.log('# bench-quick skipped: set CI=true or BENCH_QUICK=1 to run the 2-minute benchmark (npm run bench -- --quick)')
+
+t.test('npm run bench -- --quick: every ratio above 0.7 of its target', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: BUDGET_MS }, async (t) => {
+  t.setTimeout(BUDGET_MS)
+  const { code, log, result } = await runBench<{ rows: Row[]; table: string; minutes: number }>(t, 'run.ts', ['--quick'])
+  if (!result) {
     t.fail(`the bench wrote no results (exit ${code}):\n${log.slice(-3000)}`)
     return
   }
@@ -57,19 +69,10 @@ t.test('npm run bench -- --quick: every ratio above 0.7 of its target', { skip: 
 // instances run as docker-compose.yml runs them. Every MSG delivered exactly once and acked, and
 // the cross-instance p99 above 0.7 of the 25 ms target (≤ 35.7 ms). About 40 s.
 t.test('npm run bench:scale -- --quick: nothing lost, p99 within the floor', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-scale-quick-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const out = join(dir, 'scale.json')
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'ops/bench/scale.ts', '--quick', '--node-arg=--max-semi-space-size=32', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  proc.stdout.on('data', (d) => (log += d))
-  proc.stderr.on('data', (d) => (log += d))
-  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+  type Scale = { idle: { connections: number[] }; messages: { sent: number; delivered: number; lost: number; duplicated: number; acked: number; errors: Record<string, number>; latencyMs: { p99: number } } }
+  const { code, log, result } = await runBench<Scale>(t, 'scale.ts', ['--quick', '--node-arg=--max-semi-space-size=32'])
   t.equal(code, 0, `the scale bench exits 0${code === 0 ? '' : `:\n${log.slice(-3000)}`}`)
-  let result: { idle: { connections: number[] }; messages: { sent: number; delivered: number; lost: number; duplicated: number; acked: number; errors: Record<string, number>; latencyMs: { p99: number } } }
-  try {
-    result = JSON.parse(readFileSync(out, 'utf8'))
-  } catch {
+  if (!result) {
     t.fail(`the scale bench wrote no results:\n${log.slice(-3000)}`)
     return
   }
@@ -85,19 +88,10 @@ t.test('npm run bench:scale -- --quick: nothing lost, p99 within the floor', { s
 // of each set, the order reversed every other cycle), every window carried acked MSGs with no
 // error, and the row compares the two. No floor: the ratio is the history bench's to judge.
 t.test('npm run bench:history -- relay --paired --quick: windows in turns, both sets acked', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: 150_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-history-paired-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const out = join(dir, 'paired.json')
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'ops/bench/history.ts', 'relay', '--paired', '--quick', '--quiet-wait', '5', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  proc.stdout.on('data', (d) => (log += d))
-  proc.stderr.on('data', (d) => (log += d))
-  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+  type Paired = { rows: Row[]; runs: { relayPaired: { windows: { set: string; replies: number; seconds: number; serverCpuS: number }[]; errors: number }[] } }
+  const { code, log, result } = await runBench<Paired>(t, 'history.ts', ['relay', '--paired', '--quick', '--quiet-wait', '5'])
   t.equal(code, 0, `the history bench exits 0${code === 0 ? '' : `:\n${log.slice(-3000)}`}`)
-  let result: { rows: Row[]; runs: { relayPaired: { windows: { set: string; replies: number; seconds: number; serverCpuS: number }[]; errors: number }[] } }
-  try {
-    result = JSON.parse(readFileSync(out, 'utf8'))
-  } catch {
+  if (!result) {
     t.fail(`the history bench wrote no results:\n${log.slice(-3000)}`)
     return
   }

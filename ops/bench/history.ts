@@ -54,7 +54,7 @@ import { openSqliteHistory } from '../../src/history/sqlite.ts'
 import { RedisHistory } from '../../src/history/redis.ts'
 import type { HistoryLimits, HistoryStore } from '../../src/history/store.ts'
 import type { HistoryJob, HistoryPhase, HistoryReader, RelayJob, RelayWindow, Window } from './loadgen.ts'
-import { bootstrapMedian, median } from './lib/stats.ts'
+import { bootstrapMedian, inTurn, median } from './lib/stats.ts'
 import { at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, treeState, waitForQuiet, writeResult, type Build } from './lib/harness.ts'
 import { describeRate, summarize, TIMING, type RateResult } from './lib/saturation.ts'
 
@@ -253,8 +253,7 @@ async function relay(): Promise<Row[]> {
   log(`\n1. FastChat relay + MSG_ACK, 50 pairs × 10 in flight: ${RELAY_CONFIGS.join(', ')} (${RELAY_TIMING.warmupS} s warm-up, ${RELAY_TIMING.measureS} s measured)`)
   const runs = new Map<RelayConfig, RelayResult[]>(RELAY_CONFIGS.map((c) => [c, []]))
   for (let round = 0; round < ROUNDS; round++) {
-    // The order flips every round, so drift (heat, other load) favours no configuration.
-    for (const config of round % 2 === 0 ? RELAY_CONFIGS : [...RELAY_CONFIGS].reverse()) {
+    for (const config of inTurn(RELAY_CONFIGS, round)) {
       const r = await relayRun(config)
       runs.get(config)!.push(r)
       const acks = r.badAcks === undefined ? '' : `  acks checked ${r.ackSamples} (bad ${r.badAcks})`
@@ -492,7 +491,7 @@ async function history(): Promise<Row[]> {
     }
     const runs: Record<'sqlite' | 'redis', HistoryResult[]> = { sqlite: [], redis: [] }
     for (let round = 0; round < ROUNDS; round++) {
-      for (const store of round % 2 === 0 ? ['sqlite', 'redis'] as const : ['redis', 'sqlite'] as const) {
+      for (const store of inTurn(['sqlite', 'redis'] as const, round)) {
         const h = await historyRun(store, l, envs[store])
         runs[store].push(h)
         log(`  2 HISTORY round ${round + 1} ${store.padEnd(6)} sequential ${describePhase(h.sequential)}`)

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { connect, connectMany, handshakeRequest, maskedFrame, nextText, repeated, SOURCE_ADDRESSES, startsWith, type RawConn } from './lib/wire.ts'
-import { coreBusy, coreTimes, percentiles, processCpuTimes, processRss, processWriteBytes, type CoreTimes } from './lib/stats.ts'
+import { coreBusy, coreTimes, inTurn, percentiles, processCpuTimes, processRss, processWriteBytes, type CoreTimes } from './lib/stats.ts'
 import { answerPing, readTextFrames, sioConnect, sioConnectMany, SIO_CONNECT_FRAME, SIO_PATH } from './lib/sio.ts'
 
 export interface Target {
@@ -384,7 +384,8 @@ async function switchboardPair(job: RelayJob, i: number, history: boolean): Prom
 
 /** RelayJob.paired: legacy and history pairs on one server, loaded in turns. */
 async function relayPaired(job: RelayJob, paired: NonNullable<RelayJob['paired']>) {
-  const sets = { off: [] as { from: RawConn; load: ReturnType<typeof msgLoad> }[], history: [] as { from: RawConn; load: ReturnType<typeof msgLoad> }[] }
+  type Sender = { from: RawConn; load: ReturnType<typeof msgLoad> }
+  const sets: Record<'off' | 'history', Sender[]> = { off: [], history: [] }
   const conns: RawConn[] = []
   for (let i = 0; i < job.pairs; i++) {
     for (const set of ['off', 'history'] as const) {
@@ -413,8 +414,7 @@ async function relayPaired(job: RelayJob, paired: NonNullable<RelayJob['paired']
   }
   for (const set of order) await turn(set, job.warmupS / 2) // warm-up, not kept
   for (let c = 0; c < paired.cycles; c++) {
-    // Every other cycle in reverse, so a steady drift does not favour one set.
-    for (const set of c % 2 === 0 ? order : [...order].reverse()) windows.push(await turn(set, job.measureS))
+    for (const set of inTurn(order, c)) windows.push(await turn(set, job.measureS))
   }
   const closed = conns.filter((c) => c.closed).length
   for (const c of conns) c.destroy()
@@ -964,8 +964,8 @@ async function connectRate(job: ConnectJob) {
     }
     const windows: PathWindow[] = []
     for (let c = 0; c < cycles; c++) {
-      // Every other cycle in reverse, so a steady drift does not fall on each step with one sign.
-      for (const path of c % 2 === 0 ? paths : [...paths].reverse()) {
+      // inTurn: a steady drift does not fall on each step with one sign.
+      for (const path of inTurn(paths, c)) {
         request = requests.get(path)!
         await sleep(settleS * 1000)
         opened = 0

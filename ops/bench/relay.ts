@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks'
 import { startServer, type ServerProcess } from '../../test/helpers/process.ts'
 import { startRedis, type TestRedis } from '../../test/helpers/redis.ts'
 import { WsTestClient } from '../../src/testing/ws-test-client.ts'
+import { inTurn } from './lib/stats.ts'
 
 type Config = 'memory' | 'same' | 'cross'
 
@@ -171,9 +172,7 @@ async function main(): Promise<void> {
   console.log(`relay benchmark: ${PAIRS} pairs × ${RATE} MSG/s = ${PAIRS * RATE} MSG/s offered, ${SECONDS} s measured after ${WARMUP_S} s warm-up, ${ROUNDS} rounds`)
   const results = new Map<Config, Result[]>(configs.map((c) => [c, []]))
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate the order so drift (thermal, other load) does not favour one configuration.
-    const order = round % 2 === 0 ? configs : [...configs].reverse()
-    for (const config of order) {
+    for (const config of inTurn(configs, round)) {
       const r = await run(config)
       results.get(config)!.push(r)
       console.log(`  round ${round + 1} ${config.padEnd(6)} ${r.throughput.toFixed(0).padStart(6)} MSG/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.failed}`)

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Job, Window } from './loadgen.ts'
-import { median } from './lib/stats.ts'
+import { inTurn, median } from './lib/stats.ts'
 import { alternate, at, benchLock, buildTree, CLIENT_CORE, conditions, fmt, log, ms, once as onceFrom, removeBuild, root, SERVER_CORE, SWITCHBOARD_ENV, waitForQuiet, writeResult, type Build, type Server, type ServerKind } from './lib/harness.ts'
 import { compareRuns, describeRate, saturationSpecs, TIMING, type RateResult, type SaturationSpec } from './lib/saturation.ts'
 import { SIO_PATH } from './lib/sio.ts'
@@ -354,7 +354,7 @@ async function storm(): Promise<Row[]> {
     // A 5k storm takes about 80 s a round (three runs): three rounds keep a full run in 15 minutes.
     const rounds = users >= 5000 && flags.rounds === undefined ? Math.min(ROUNDS, 3) : ROUNDS
     for (let round = 0; round < rounds; round++) {
-      for (const mode of round % 2 === 0 ? ['full', 'delta', 'floor'] as const : ['floor', 'delta', 'full'] as const) {
+      for (const mode of inTurn(['full', 'delta', 'floor'] as const, round)) {
         const r = await stormRun(mode, users, SWITCHBOARD_CAP)
         results[mode].push(r)
         log(`  7 storm ${users} round ${round + 1} ${mode.padEnd(5)} ${describeStorm(r)}`)

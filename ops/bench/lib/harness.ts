@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Job } from '../loadgen.ts'
-import { coreBusy, coreTimes } from './stats.ts'
+import { coreBusy, coreTimes, inTurn } from './stats.ts'
 
 /** The tree this harness belongs to: its node_modules serve every build. */
 export const root = fileURLToPath(new URL('../../..', import.meta.url))
@@ -262,8 +262,7 @@ export async function alternate<R>(label: string, a: Side<R>, b: Side<R>, descri
   const results: [R[], R[]] = [[], []]
   const width = Math.max(a.name.length, b.name.length)
   for (let round = 0; round < rounds; round++) {
-    // Alternate which goes first, so drift (heat, other load) favours neither.
-    for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
+    for (const i of inTurn([0, 1], round)) {
       const side = i === 0 ? a : b
       const r = await side.run()
       results[i]!.push(r)

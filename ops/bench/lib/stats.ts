@@ -67,6 +67,14 @@ export function coreBusy(a: CoreTimes, b: CoreTimes): number[] {
   })
 }
 
+/**
+ * `items` in the order of round `round`: as given in even rounds, reversed in odd ones, so a
+ * steady drift of the machine (heat, other load) favours none of them.
+ */
+export function inTurn<T>(items: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...items] : [...items].reverse()
+}
+
 export function median(xs: number[]): number {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
   if (s.length === 0) return NaN
