@@ -188,6 +188,13 @@ class SqliteStore implements SqliteHistory {
   private readonly dirty = new Set<Chat>()
   private ops: Array<() => void> = []
   /**
+   * What seen(), setPartner() and setClaimHash() queued for the next commit, by user: known(),
+   * partnerOf() and claimHash() answer from here before the table instead of committing first. A
+   * commit per read would undo the batching: known() runs for every MSG to an offline user,
+   * partnerOf() for every flat MSG and TYPING without a `to`.
+   */
+  private queued = { users: new Map<string, string>(), partners: new Map<string, string>(), claims: new Map<string, string>() }
+  /**
    * Message rows waiting for the commit, flat: (chat, seq, from_a, message_id, content, ts) per
    * message. One array instead of a closure per message: appends are the hot path.
    */
@@ -381,13 +388,21 @@ class SqliteStore implements SqliteHistory {
 
   markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<StoredMessage | undefined> {
     this.assertOpen()
-    this.flush()
     const chat = this.chat(chatId)
     if (!chat) return Promise.resolve(undefined)
     const to = from === chat.user_a ? chat.user_b : from === chat.user_b ? chat.user_a : undefined
     if (to === undefined || to !== reader) return Promise.resolve(undefined)
     const seq = idsFrom(this.idsOf(chat), from === chat.user_a ? 1 : 0).get(messageId)
-    const row = seq === undefined ? undefined : this.q.messageBySeq.get(chat.id, seq)
+    if (seq === undefined) return Promise.resolve(undefined)
+    // Not a flush first: every delivered message gets a receipt (the FastChat app confirms each),
+    // and a commit per receipt cost a third of the relay (docs/bench.md, "Receipts"). A receipt
+    // follows the delivery, which waited for the row's commit; only a client confirming an id
+    // before it was delivered finds the row still queued, and commits it.
+    let row = this.q.messageBySeq.get(chat.id, seq)
+    if (!row && this.rows.length > 0) {
+      this.flush()
+      row = this.q.messageBySeq.get(chat.id, seq)
+    }
     if (!row) return Promise.resolve(undefined)
     this.raise(chat, reader, row.seq, row.seq)
     return this.after<StoredMessage | undefined>(this.view(chat, row, [{ user: reader, delivered: row.seq, received: row.seq }]))
@@ -435,39 +450,38 @@ class SqliteStore implements SqliteHistory {
   seen(userId: string, displayName: string): Promise<void> {
     this.assertOpen()
     const expires = this.now() + this.ttlMs
+    this.queued.users.set(userId, displayName)
     this.ops.push(() => this.q.seen.run(userId, displayName, expires))
     return this.after<void>(undefined)
   }
 
   partnerOf(userId: string): string | undefined {
     this.assertOpen()
-    this.flush()
-    return this.q.partner.get(userId, this.now())?.partner
+    return this.queued.partners.get(userId) ?? this.q.partner.get(userId, this.now())?.partner
   }
 
   setPartner(userId: string, partnerId: string): void {
     this.assertOpen()
     const expires = this.now() + this.ttlMs
+    this.queued.partners.set(userId, partnerId)
     this.ops.push(() => this.q.setPartner.run(userId, partnerId, expires))
     this.schedule()
   }
 
   known(userId: string): string | undefined {
     this.assertOpen()
-    this.flush()
-    return this.q.known.get(userId, this.now())?.display_name
+    return this.queued.users.get(userId) ?? this.q.known.get(userId, this.now())?.display_name
   }
 
   claimHash(userId: string): string | undefined {
     this.assertOpen()
-    this.flush()
-    return this.q.claim.get(userId)?.hash
+    return this.queued.claims.get(userId) ?? this.q.claim.get(userId)?.hash
   }
 
   setClaimHash(userId: string, hash: string): Promise<boolean> {
     this.assertOpen()
-    this.flush() // a claim queued this turn must count as there
-    if (this.q.claim.get(userId)) return Promise.resolve(false)
+    if (this.claimHash(userId) !== undefined) return Promise.resolve(false) // a claim queued this turn counts as there
+    this.queued.claims.set(userId, hash)
     this.ops.push(() => this.q.setClaim.run(userId, hash))
     return this.after(true)
   }
@@ -605,6 +619,8 @@ class SqliteStore implements SqliteHistory {
     const dirty = new Set(this.dirty)
     this.rows = []
     this.ops = []
+    // Committed or rolled back, the table answers for them from now on.
+    for (const byUser of Object.values(this.queued)) byUser.clear()
     this.waiters = []
     this.marked = new Set()
     this.dirty.clear()

@@ -57,6 +57,46 @@ t.test('sqlite: 500 appends issued in one turn are one transaction, acked only a
   t.equal((await store.page(AB, { limit: 1 }))?.last_seq, 500)
 })
 
+t.test('sqlite: receipts and the reads of users, partners and claims do not commit early', async (t) => {
+  const store = openSqliteHistory({ dir: freshDir(), limits: LIMITS })
+  t.teardown(() => store.close())
+  const toBob = Array.from({ length: 10 }, (_, i) => msg(2 * i + 1))
+  await Promise.all(toBob.map((m) => store.append(m)))
+
+  // Ten receipts in one turn, as a reader confirming a burst: one commit for all of them.
+  let before = store.flushes
+  const receipts = toBob.map((m) => store.markReceived(AB, 'bob', 'alice', m.message_id))
+  t.equal(store.flushes, before, 'a receipt of a committed message does not commit on its own')
+  const confirmed = await Promise.all(receipts)
+  t.strictSame(confirmed.map((m) => [m?.seq, m?.status]), toBob.map((_, i) => [i + 1, 'received']))
+  t.equal(store.flushes, before + 1, 'the ten receipts are one commit')
+  t.strictSame((await store.page(AB, { limit: 10 }))!.messages.map((m) => m.status), toBob.map(() => 'received'), 'and they are stored')
+
+  // A receipt for an append still queued (a client confirming ahead of its delivery) commits it first.
+  const early = msg(21)
+  const appended = store.append(early)
+  before = store.flushes
+  const receipt = store.markReceived(AB, 'bob', 'alice', early.message_id)
+  t.equal(store.flushes, before + 1, 'the queued row was committed to be read')
+  t.strictSame([(await receipt)?.seq, (await receipt)?.status, (await appended).message.seq], [11, 'received', 11])
+
+  // Users, partners and claims queued this turn answer from the queue.
+  before = store.flushes
+  const seen = store.seen('carol', 'Carol')
+  store.setPartner('carol', 'dave')
+  const claimed = store.setClaimHash('carol', 'hash-1')
+  t.equal(store.known('carol'), 'Carol')
+  t.equal(store.partnerOf('carol'), 'dave')
+  t.equal(store.claimHash('carol'), 'hash-1')
+  t.equal(await store.setClaimHash('carol', 'hash-2'), false, 'a claim queued this turn counts as there')
+  t.equal(store.flushes, before, 'none of those reads committed')
+  await Promise.all([seen, claimed])
+  t.equal(await claimed, true)
+  t.equal(store.flushes, before + 1, 'the turn is one commit')
+  t.strictSame([store.known('carol'), store.partnerOf('carol'), store.claimHash('carol')], ['Carol', 'dave', 'hash-1'], 'and the table answers after it')
+  t.equal(store.known('erin'), undefined, 'an unknown user is still unknown')
+})
+
 t.test('sqlite: one history.db in WAL mode, its size reported with the log', async (t) => {
   const dir = join(freshDir(), 'nested', 'data') // made on open
   const store = openSqliteHistory({ dir, limits: LIMITS })
