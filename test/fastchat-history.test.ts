@@ -291,6 +291,31 @@ t.test('sqlite: a burst of MSGs from one connection is committed together, acked
   t.ok(commits < 25, `100 messages of one pair in ${commits} commits, not one commit each`)
 })
 
+t.test('sqlite: a reader confirming every message of a burst: the receipts share commits and all come back as received', async (t) => {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'sb-history-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const s = await startApp({ HISTORY_STORE: 'sqlite', DATA_DIR: dir, CHAT_MSG_PER_MIN: 1000 })
+  t.teardown(s.close)
+  const dep: Deployment = { connect: s.connect, close: async () => {} }
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  const chatId = (await openWith(alice, bob)).data.chat_id
+  const store = s.app.history as SqliteHistory
+  for (let i = 1; i <= 100; i++) alice.client.send(msg(bob, `burst ${i}`, `r-${i}`))
+  const got = (await bob.client.receiveUntil((m: Frame) => m.type === 'MSG' && m.data.seq === 100, { timeout: 10_000 })).filter((m: Frame) => m.type === 'MSG')
+  t.equal(got.length, 100, 'bob got the burst')
+  // Bob confirms all of it at once, as a client reading a burst does; the chat's own id with each.
+  const before = store.flushes
+  for (const m of got) bob.client.send({ type: 'MSG_ACK', data: { message_id: m.data.message_id, chat_id: chatId } })
+  const received = (await alice.client.receiveUntil((m: Frame) => m.type === 'MSG_ACK' && m.data.status === 'received' && m.data.message_id === 'r-100', { timeout: 10_000 }))
+    .filter((m: Frame) => m.type === 'MSG_ACK' && m.data.status === 'received')
+  t.strictSame(received.map((m: Frame) => m.data), Array.from({ length: 100 }, (_, i) => ({ message_id: `r-${i + 1}`, status: 'received', chat_id: chatId, seq: i + 1 })), 'every receipt, in order, with its place')
+  const commits = store.flushes - before
+  t.ok(commits < 25, `100 receipts in ${commits} commits, not one commit (and one wait) each`)
+  const page = await s.app.history!.page(chatId, { limit: 100 })
+  t.strictSame(page?.messages.map((m) => m.status), Array.from({ length: 100 }, () => 'received'), 'and every receipt is stored')
+})
+
 t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {
   const dep = await deploy(t, inProcess, { HISTORY_STORE: 'off' })
   const c = await dep.connect('/ws')

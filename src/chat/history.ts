@@ -4,6 +4,8 @@
 // HISTORY pages and stored receipts. A history sender's MSG is the relay's (relay.ts), which
 // writes it to the log before anyone is told. Connections without the capability never reach this file.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { isThenable } from '../lib/awaitable.ts'
+import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
 import type { HistoryStore, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
@@ -147,18 +149,26 @@ export class ChatHistory {
 
   /**
    * A recipient's MSG_ACK: the receipt is stored with the message (found by the chat the
-   * client names, else by the sender the ledger remembers) and relayed to the sender.
+   * client names, else by the sender the ledger remembers) and relayed to the sender once it is
+   * durable. Returns once the receipt is issued to the store, which keeps the order receipts and
+   * later requests came in: a reader confirms every message it is handed, and holding its next
+   * frame until each receipt's commit queued a busy chat's receipts behind one commit each
+   * (docs/bench.md, "Receipts").
    */
   async confirm(session: Identified, data: ClientMsgAck['data']): Promise<void> {
     const me = session.user.user_id
     const sender = await this.ledger.takeSender(me, data.message_id)
     const chat = data.chat_id ?? (sender === undefined ? undefined : this.chats.idOf(sender, me))
     const from = sender ?? (chat === undefined ? undefined : otherThan(me, await this.participantsOf(chat)))
-    const m = chat === undefined || from === undefined ? undefined : await this.store.markReceived(chat, me, from, data.message_id)
-    const to = m?.from ?? sender
-    if (to === undefined) return
-    const frame = msgAckFrame(data.message_id, 'received')
-    await this.backplane.deliver(to, { frame, label: 'MSG_ACK', droppable: false, history: m && extraOf(m) })
+    const stored = chat === undefined || from === undefined ? undefined : this.store.markReceived(chat, me, from, data.message_id)
+    const relay = (m: StoredMessage | undefined) => {
+      const to = m?.from ?? sender
+      if (to === undefined) return
+      return this.backplane.deliver(to, { frame: msgAckFrame(data.message_id, 'received'), label: 'MSG_ACK', droppable: false, history: m && extraOf(m) })
+    }
+    if (!isThenable(stored)) return void (await relay(stored))
+    // Not returned: a failure still ends this connection (1011), as a failing handler's would.
+    stored.then(relay).then(undefined, () => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL))
   }
 
   /** HISTORY: a page of a chat's log, to a participant with the capability. */
