@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { isThenable } from '../lib/awaitable.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
-import type { HistoryStore, StoredMessage } from '../history/store.ts'
+import type { HistoryStore, Receipt, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
 import {
   appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame,
@@ -161,7 +161,7 @@ export class ChatHistory {
     const chat = data.chat_id ?? (sender === undefined ? undefined : this.chats.idOf(sender, me))
     const from = sender ?? (chat === undefined ? undefined : otherThan(me, await this.participantsOf(chat)))
     const stored = chat === undefined || from === undefined ? undefined : this.store.markReceived(chat, me, from, data.message_id)
-    const relay = (m: StoredMessage | undefined) => {
+    const relay = (m: Receipt | undefined) => {
       const to = m?.from ?? sender
       if (to === undefined) return
       return this.backplane.deliver(to, { frame: msgAckFrame(data.message_id, 'received'), label: 'MSG_ACK', droppable: false, history: m && extraOf(m) })

@@ -5,8 +5,10 @@
 // drops logs and users nobody asks about so memory stays bounded by what is live.
 import { randomBytes } from 'node:crypto'
 import { clampLimit, messageTime, pageWindow, statusOf } from './rules.ts'
+import { receiptOf } from './store.ts'
 import type {
   Appended,
+  Receipt,
   Backlog,
   ChatSummary,
   HistoryLimits,
@@ -118,13 +120,13 @@ export class MemoryHistory implements HistoryStore {
     raise(log.delivered, reader, Math.min(seq, log.last_seq))
   }
 
-  markReceived(chatId: string, reader: string, from: string, messageId: string): StoredMessage | undefined {
+  markReceived(chatId: string, reader: string, from: string, messageId: string): Receipt | undefined {
     const log = this.live(chatId)
     const entry = log?.byId.get(idKey(from, messageId))
     if (!log || !entry || entry.to !== reader) return undefined
     raise(log.received, reader, entry.seq)
     raise(log.delivered, reader, entry.seq)
-    return this.view(log, entry)
+    return receiptOf(this.view(log, entry))
   }
 
   page(chatId: string, query: PageQuery): Page | undefined {

@@ -18,9 +18,11 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { failFastOptions, type BackplaneLog } from '../backplane/redis-link.ts'
 import { statusOf } from './rules.ts'
+import { receiptOf } from './store.ts'
 import { defineHistoryScripts, HistoryKeys, type RawEntry } from './redis-scripts.ts'
 import type {
   Appended,
+  Receipt,
   Backlog,
   ChatSummary,
   HistoryLimits,
@@ -126,11 +128,11 @@ export class RedisHistory implements HistoryStore {
     await this.conn.sbhDelivered(chatId, reader, Math.floor(seq))
   }
 
-  async markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<StoredMessage | undefined> {
+  async markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<Receipt | undefined> {
     const r = await this.conn.sbhReceived(chatId, reader, from, messageId)
     if (r.length === 0) return undefined
     const [entry, delivered, received] = r
-    return toMessage(chatId, entry, delivered, received)
+    return receiptOf(toMessage(chatId, entry, delivered, received))
   }
 
   async page(chatId: string, query: PageQuery): Promise<Page | undefined> {

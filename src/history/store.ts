@@ -29,6 +29,12 @@ export interface StoredMessage extends NewMessage {
   status: MessageStatus
 }
 
+/** Where a receipt landed: the confirmed message's place and its two users (status: received). */
+export type Receipt = Pick<StoredMessage, 'chat_id' | 'from' | 'to' | 'message_id' | 'seq'>
+
+/** A stored message's Receipt, for the stores that have the whole message at hand. */
+export const receiptOf = (m: Receipt): Receipt => ({ chat_id: m.chat_id, from: m.from, to: m.to, message_id: m.message_id, seq: m.seq })
+
 export interface Appended {
   /** The message as kept: for a duplicate, the original (its seq, content, timestamp, status). */
   message: StoredMessage
@@ -108,10 +114,11 @@ export interface HistoryStore {
 
   /**
    * `reader` confirmed the message (from, message_id) of the chat: its received mark (and its
-   * delivered mark) move up to that message's seq. The message as it now stands, or undefined
-   * when the log has no such message to this reader.
+   * delivered mark) move up to that message's seq. Where the receipt landed (what the sender's
+   * `received` ack carries), or undefined when the log has no such message to this reader. Not
+   * the message itself: a store that knows the seq of an id need not read the row for a receipt.
    */
-  markReceived(chatId: string, reader: string, from: string, messageId: string): Awaitable<StoredMessage | undefined>
+  markReceived(chatId: string, reader: string, from: string, messageId: string): Awaitable<Receipt | undefined>
 
   /** A page of the chat's log, or undefined when the chat has no log (unknown or expired). */
   page(chatId: string, query: PageQuery): Awaitable<Page | undefined>

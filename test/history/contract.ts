@@ -17,6 +17,7 @@ import type {
   MessageStatus,
   NewMessage,
   Page,
+  Receipt,
   StoredMessage
 } from '../../src/history/store.ts'
 
@@ -49,6 +50,8 @@ function msg(from: string, to: string, messageId = `m${++ids}`): NewMessage {
 }
 
 const stored = (m: NewMessage, seq: number, status: MessageStatus = 'stored'): StoredMessage => ({ ...m, seq, status })
+/** What markReceived answers: where the receipt landed. */
+const receipt = (m: NewMessage, seq: number): Receipt => ({ chat_id: m.chat_id, from: m.from, to: m.to, message_id: m.message_id, seq })
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -167,12 +170,12 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     const m = range(1, 4).map(() => msg(C, B))
     const cbEpoch = (await appendAll(store, m))[0]!.epoch
     const cb = async () => (await store.page(CB, { limit: 100 }))!.messages.map((x) => x.status)
-    t.strictSame(await store.markReceived(CB, B, C, m[2]!.message_id), stored(m[2]!, 3, 'received'))
+    t.strictSame(await store.markReceived(CB, B, C, m[2]!.message_id), receipt(m[2]!, 3))
     t.strictSame(await cb(), ['received', 'received', 'received', 'stored'], 'received covers every earlier message')
     t.strictSame(await store.backlog(B), [{ chat_id: CB, target_user_id: C, epoch: cbEpoch, last_seq: 4, messages: [stored(m[3]!, 4)] }], 'markReceived moved the delivered mark too')
     await store.markDelivered(CB, B, 4)
     t.strictSame(await cb(), ['received', 'received', 'received', 'delivered'])
-    t.strictSame(await store.markReceived(CB, B, C, m[0]!.message_id), stored(m[0]!, 1, 'received'), 'an older receipt answers the message')
+    t.strictSame(await store.markReceived(CB, B, C, m[0]!.message_id), receipt(m[0]!, 1), 'an older receipt answers the message')
     t.strictSame(await cb(), ['received', 'received', 'received', 'delivered'], 'received never moves down')
     await store.markDelivered(CB, B, 2)
     t.strictSame(await cb(), ['received', 'received', 'received', 'delivered'], 'delivered never moves down')
@@ -185,7 +188,7 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.equal(await store.markReceived(AB, A, B, toB[4]!.message_id), undefined, 'from must be the message’s sender')
     t.equal(await store.markReceived(AC, A, C, toB[0]!.message_id), undefined, 'unknown chat')
     t.strictSame(await statuses(), ['delivered', 'delivered', 'delivered', 'delivered', 'delivered', 'stored'])
-    t.strictSame(await store.markReceived(AB, A, B, toA.message_id), stored(toA, 6, 'received'))
+    t.strictSame(await store.markReceived(AB, A, B, toA.message_id), receipt(toA, 6))
     t.strictSame(await statuses(), ['delivered', 'delivered', 'delivered', 'delivered', 'delivered', 'received'])
   })
 
