@@ -86,20 +86,37 @@ t.test('npm run bench:scale -- --quick: nothing lost, p99 within the floor', { s
 // Issue 15's relay target measured paired (ops/bench/history.ts --paired): legacy and history pairs
 // on one server, loaded in turns. Checks the turns alternate as designed (each cycle one window
 // of each set, the order reversed every other cycle), every window carried acked MSGs with no
-// error, and the row compares the two. No floor: the ratio is the history bench's to judge.
-t.test('npm run bench:history -- relay --paired --quick: windows in turns, both sets acked', { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: 150_000 }, async (t) => {
-  type Paired = { rows: Row[]; runs: { relayPaired: { windows: { set: string; replies: number; seconds: number; serverCpuS: number }[]; errors: number }[] } }
-  const { code, log, result } = await runBench<Paired>(t, 'history.ts', ['relay', '--paired', '--quick', '--quiet-wait', '5'])
-  t.equal(code, 0, `the history bench exits 0${code === 0 ? '' : `:\n${log.slice(-3000)}`}`)
-  if (!result) {
-    t.fail(`the history bench wrote no results:\n${log.slice(-3000)}`)
-    return
-  }
-  const rounds = result.runs.relayPaired
-  t.equal(rounds.length, 1, 'one round in quick mode')
-  t.same(rounds[0]!.windows.map((w) => w.set), ['off', 'history', 'history', 'off'], 'two cycles, the second in reverse')
-  for (const w of rounds[0]!.windows) t.ok(w.replies > 0 && w.serverCpuS > 0 && w.seconds > 0.5, `${w.set}: ${w.replies} acked MSGs in ${w.seconds.toFixed(2)} s`)
-  t.equal(rounds[0]!.errors, 0, 'no ERROR replies')
-  const row = result.rows.find((r) => r.id === '1 sqlite/off paired')
-  t.ok(row && row.ratio > 0 && Number.isFinite(row.ratio), `the paired row: ${row?.ratio.toFixed(2)}`)
-})
+// error, and the row compares the two. No floor: the ratio is the history bench's to judge. With
+// --receipts every recipient confirms each MSG, and the relayed receipts must come back without
+// being counted as the senders' acks.
+for (const receipts of [false, true]) {
+  const args = ['relay', '--paired', '--quick', '--quiet-wait', '5', ...(receipts ? ['--receipts'] : [])]
+  t.test(`npm run bench:history -- ${args.slice(0, 3).join(' ')}${receipts ? ' --receipts' : ''}: windows in turns, both sets acked`, { skip: enabled ? false : 'set CI=true or BENCH_QUICK=1 to run it', timeout: 150_000 }, async (t) => {
+    type Window = { set: string; replies: number; seconds: number; serverCpuS: number }
+    type Paired = { rows: Row[]; runs: { relayPaired: { windows: Window[]; errors: number; receipts?: { sent: number; relayed: number } }[] } }
+    const { code, log, result } = await runBench<Paired>(t, 'history.ts', args)
+    t.equal(code, 0, `the history bench exits 0${code === 0 ? '' : `:\n${log.slice(-3000)}`}`)
+    if (!result) {
+      t.fail(`the history bench wrote no results:\n${log.slice(-3000)}`)
+      return
+    }
+    const rounds = result.runs.relayPaired
+    t.equal(rounds.length, 1, 'one round in quick mode')
+    const round = rounds[0]!
+    t.same(round.windows.map((w) => w.set), ['off', 'history', 'history', 'off'], 'two cycles, the second in reverse')
+    for (const w of round.windows) t.ok(w.replies > 0 && w.serverCpuS > 0 && w.seconds > 0.5, `${w.set}: ${w.replies} acked MSGs in ${w.seconds.toFixed(2)} s`)
+    t.equal(round.errors, 0, 'no ERROR replies')
+    const id = `1 sqlite/off paired${receipts ? ' receipts' : ''}`
+    const row = result.rows.find((r) => r.id === id)
+    t.ok(row && row.ratio > 0 && Number.isFinite(row.ratio), `the paired row "${id}": ${row?.ratio.toFixed(2)}`)
+    if (!receipts) {
+      t.equal(round.receipts, undefined, 'no receipts without --receipts')
+      return
+    }
+    // Every MSG delivered is confirmed, and (but those still in flight at a window's end) relayed back.
+    const acked = round.windows.reduce((n, w) => n + w.replies, 0)
+    const { sent, relayed } = round.receipts ?? { sent: 0, relayed: 0 }
+    t.ok(sent >= acked, `${sent} receipts sent for ${acked} MSGs acked in the windows`)
+    t.ok(relayed > 0.9 * sent && relayed <= sent, `${relayed} of the ${sent} receipts came back to their senders as "received"`)
+  })
+}

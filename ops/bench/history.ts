@@ -13,6 +13,8 @@
 //            `memory`, HISTORY_STORE=memory with history HELLOs, isolates the history path from storage)
 //            --paired: the relay's sqlite/off in one server process instead (legacy and history
 //            pairs loaded in turns, so a drifting guest's speed falls on both; see relayPaired)
+//            --receipts: in the relay, every recipient confirms each MSG (MSG_ACK received), as the
+//            FastChat app does: the store then also records a receipt per message
 //
 // Everything runs as run.ts runs it (ops/bench/lib/harness.ts): the service compiled with tsc,
 // every measurement a fresh server process pinned to core 0, the load generator (loadgen.ts, raw
@@ -71,7 +73,8 @@ const { values: flags, positionals } = parseArgs({
     'node-arg': { type: 'string', multiple: true },
     chats: { type: 'string' },
     'per-chat': { type: 'string' },
-    paired: { type: 'boolean', default: false }
+    paired: { type: 'boolean', default: false },
+    receipts: { type: 'boolean', default: false }
   }
 })
 const QUICK = flags.quick
@@ -79,6 +82,10 @@ const QUIET_WAIT = Number(flags['quiet-wait'])
 const ROUNDS = Number(flags.rounds ?? (QUICK ? 1 : 5))
 /** Relay windows: run.ts's, a little longer in the full run so SQLite's WAL checkpoints fall inside. */
 const RELAY_TIMING = QUICK ? TIMING.quick : { warmupS: 2, measureS: 5 }
+/** --receipts: the relay's recipients confirm every MSG; the rows say so. */
+const RECEIPTS = flags.receipts
+const WITH_RECEIPTS = RECEIPTS ? ', recipients confirming each MSG' : ''
+const RECEIPTS_ID = RECEIPTS ? ' receipts' : ''
 const CHATS = Number(flags.chats ?? (QUICK ? 100 : 1000))
 const PER_CHAT = Number(flags['per-chat'] ?? (QUICK ? 100 : 1000))
 /** Users the HISTORY job connects as; chat i belongs to reader i % READERS and a partner of its own. */
@@ -239,7 +246,7 @@ async function relayRun(config: RelayConfig): Promise<RelayResult> {
     const before = redis && (await redisCounters(redis.redis))
     await awaitQuiet()
     const r = await once<RelayResult>(tree!, 'switchboard', (s): RelayJob => ({
-      kind: 'relay', ...at(s), server: 'switchboard', pairs: 50, inflight: 10, ...RELAY_TIMING, history, uuidIds: true
+      kind: 'relay', ...at(s), server: 'switchboard', pairs: 50, inflight: 10, ...RELAY_TIMING, history, uuidIds: true, receipts: RECEIPTS
     }), { loadgen: tree!, env, nodeArgs: flags['node-arg'] ?? [], ...(flags.profile ? { profile: `history-relay-${config}` } : {}) })
     if (redis) r.redis = redisPerMsg(before!, await redisCounters(redis.redis), r.totalReplies)
     return r
@@ -250,7 +257,7 @@ async function relayRun(config: RelayConfig): Promise<RelayResult> {
 }
 
 async function relay(): Promise<Row[]> {
-  log(`\n1. FastChat relay + MSG_ACK, 50 pairs × 10 in flight: ${RELAY_CONFIGS.join(', ')} (${RELAY_TIMING.warmupS} s warm-up, ${RELAY_TIMING.measureS} s measured)`)
+  log(`\n1. FastChat relay + MSG_ACK, 50 pairs × 10 in flight${WITH_RECEIPTS}: ${RELAY_CONFIGS.join(', ')} (${RELAY_TIMING.warmupS} s warm-up, ${RELAY_TIMING.measureS} s measured)`)
   const runs = new Map<RelayConfig, RelayResult[]>(RELAY_CONFIGS.map((c) => [c, []]))
   for (let round = 0; round < ROUNDS; round++) {
     for (const config of inTurn(RELAY_CONFIGS, round)) {
@@ -285,8 +292,8 @@ async function relay(): Promise<Row[]> {
     const rounds = runs.get(base)!.map((r, i) => (runs.get(b)![i]!.rate / r.rate).toFixed(2))
     notes.push(`rounds' ratios ${rounds.join(', ')}`)
     return judge({
-      id,
-      scenario: `1. relay + MSG_ACK, 50 pairs × 10 in flight: ${b} vs ${base}`,
+      id: id + RECEIPTS_ID,
+      scenario: `1. relay + MSG_ACK, 50 pairs × 10 in flight${WITH_RECEIPTS}: ${b} vs ${base}`,
       baseline: cell(base),
       value: cell(b),
       ratio: y.rate / x.rate,
@@ -315,19 +322,20 @@ const PAIRED = { cycles: QUICK ? 2 : 4, settleS: QUICK ? 0.5 : 1, measureS: QUIC
  * cancelled; the row is the median over all cycles of all rounds, with a 90 % bootstrap interval.
  */
 async function relayPaired(): Promise<Row[]> {
-  log(`\n1. FastChat relay + MSG_ACK, paired in one server: 50 legacy and 50 history pairs in turns (${PAIRED.cycles} cycles of ${PAIRED.measureS} s windows a round)`)
+  log(`\n1. FastChat relay + MSG_ACK, paired in one server${WITH_RECEIPTS}: 50 legacy and 50 history pairs in turns (${PAIRED.cycles} cycles of ${PAIRED.measureS} s windows a round)`)
   const ratios: number[] = []
   const perCpu: number[] = []
   const rates = { off: [] as number[], history: [] as number[] }
   const usPerMsg = { off: [] as number[], history: [] as number[] }
-  const rounds: { windows: RelayWindow[]; errors: number }[] = []
+  type PairedRound = { windows: RelayWindow[]; errors: number; receipts?: { sent: number; relayed: number } }
+  const rounds: PairedRound[] = []
   for (let round = 0; round < ROUNDS; round++) {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-history-'))
     try {
       await awaitQuiet()
-      const r = await once<{ windows: RelayWindow[]; errors: number }>(tree!, 'switchboard', (s): RelayJob => ({
+      const r = await once<PairedRound>(tree!, 'switchboard', (s): RelayJob => ({
         kind: 'relay', ...at(s), server: 'switchboard', pairs: 50, inflight: 10, warmupS: RELAY_TIMING.warmupS, measureS: PAIRED.measureS,
-        uuidIds: true, paired: { cycles: PAIRED.cycles, settleS: PAIRED.settleS }
+        uuidIds: true, receipts: RECEIPTS, paired: { cycles: PAIRED.cycles, settleS: PAIRED.settleS }
       }), { loadgen: tree!, env: { HISTORY_STORE: 'sqlite', DATA_DIR: dir }, nodeArgs: flags['node-arg'] ?? [], ...(flags.profile ? { profile: 'history-relay-paired' } : {}) })
       rounds.push(r)
       const cycle: string[] = []
@@ -345,7 +353,8 @@ async function relayPaired(): Promise<Row[]> {
           usPerMsg[set].push((1e6 * w.serverCpuS) / w.replies)
         }
       }
-      log(`  1 relay paired round ${round + 1}  history/off by cycle ${cycle.join(', ')}  errors ${r.errors}`)
+      const receipts = r.receipts ? `  receipts sent ${r.receipts.sent}, relayed back ${r.receipts.relayed}` : ''
+      log(`  1 relay paired round ${round + 1}  history/off by cycle ${cycle.join(', ')}  errors ${r.errors}${receipts}`)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -354,8 +363,8 @@ async function relayPaired(): Promise<Row[]> {
   const [lo, hi] = bootstrapMedian(ratios)
   const cell = (set: 'off' | 'history') => `${set === 'off' ? 'legacy pairs' : 'history pairs'}: ${fmt(median(rates[set]))} MSG/s, ${fmt(median(usPerMsg[set]), 1)} µs CPU/MSG (window medians)`
   return [judge({
-    id: '1 sqlite/off paired',
-    scenario: '1. relay + MSG_ACK, 50 pairs × 10 in flight: sqlite vs off, paired in one server',
+    id: `1 sqlite/off paired${RECEIPTS_ID}`,
+    scenario: `1. relay + MSG_ACK, 50 pairs × 10 in flight${WITH_RECEIPTS}: sqlite vs off, paired in one server`,
     baseline: cell('off'),
     value: cell('history'),
     ratio: median(ratios),

@@ -54,6 +54,12 @@ export interface RelayJob extends Target {
    * windows instead of one rate.
    */
   paired?: { cycles: number; settleS: number }
+  /**
+   * Every recipient confirms each MSG it gets with `MSG_ACK {message_id}` (received), as the
+   * FastChat app does and SPEC 9 stores with the message; the sender's relayed `received` acks
+   * are not counted as replies.
+   */
+  receipts?: boolean
 }
 
 /** One window of a paired relay job: which pairs were loaded, acked MSGs, the server's CPU. */
@@ -343,12 +349,14 @@ async function throughput(job: ThroughputJob) {
 const MSG_PREFIX = Buffer.from('{"type":"MSG",')
 const ACK_PREFIX = Buffer.from('{"type":"MSG_ACK"')
 const ERROR_PREFIX = Buffer.from('{"type":"ERROR"')
+const RECEIVED = Buffer.from('"status":"received"')
+const MESSAGE_ID = Buffer.from('"message_id":"')
 /** Socket.IO: an event `msg` to the recipient, an ack to the sender (lib/sio.ts). */
 const SIO_MSG_PREFIX = Buffer.from('42["msg",')
 const SIO_ACK_PREFIX = Buffer.from('43')
 
 /** A FastChat sender's MSG frames and what counts as its reply, for drive(). */
-function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck: (buf: Buffer, s: number, e: number) => void): { batches: Batches; isReply: (buf: Buffer, s: number, e: number) => 'reply' | 'error' | 'skip' } {
+function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck: (buf: Buffer, s: number, e: number) => void, onReceipt: () => void = () => {}): { batches: Batches; isReply: (buf: Buffer, s: number, e: number) => 'reply' | 'error' | 'skip' } {
   // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
   const placeholder = uuidIds ? '000000000000' : '0000000000'
   const messageId = uuidIds ? `${randomUUID().slice(0, 24)}${placeholder}` : `m-${i}-${placeholder}`
@@ -357,11 +365,33 @@ function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck:
     batches: stampedFrames(payload, placeholder, uuidIds),
     isReply: (buf, s, e) => {
       if (startsWith(buf, s, e, ACK_PREFIX)) {
+        // A recipient's receipt relayed (RelayJob.receipts): not the server's answer to this MSG.
+        const r = buf.indexOf(RECEIVED, s)
+        if (r !== -1 && r < e) {
+          onReceipt()
+          return 'skip'
+        }
         onAck(buf, s, e)
         return 'reply'
       }
       return startsWith(buf, s, e, ERROR_PREFIX) ? 'error' : 'skip'
     }
+  }
+}
+
+/**
+ * RelayJob.receipts: a recipient's reader that confirms every MSG with MSG_ACK {message_id}
+ * (received), the id found by its key rather than a parse (the load generator's core is shared).
+ */
+function confirmer(onMsg: () => void = () => {}): (c: RawConn, buf: Buffer, s: number, e: number) => void {
+  return (c, buf, s, e) => {
+    if (!startsWith(buf, s, e, MSG_PREFIX)) return
+    onMsg()
+    const at = buf.indexOf(MESSAGE_ID, s)
+    if (at === -1 || at >= e) return
+    const from = at + MESSAGE_ID.length
+    const id = buf.toString('latin1', from, buf.indexOf(0x22, from))
+    c.write(maskedFrame(`{"type":"MSG_ACK","data":{"message_id":"${id}"}}`))
   }
 }
 
@@ -387,12 +417,14 @@ async function relayPaired(job: RelayJob, paired: NonNullable<RelayJob['paired']
   type Sender = { from: RawConn; load: ReturnType<typeof msgLoad> }
   const sets: Record<'off' | 'history', Sender[]> = { off: [], history: [] }
   const conns: RawConn[] = []
+  /** RelayJob.receipts: confirmations the recipients sent, and `received` acks relayed back to the senders. */
+  const receipts = { sent: 0, relayed: 0 }
   for (let i = 0; i < job.pairs; i++) {
     for (const set of ['off', 'history'] as const) {
       const { from, to, toId } = await switchboardPair(job, i, set === 'history')
-      to.onText = () => {}
+      to.onText = job.receipts ? confirmer(() => receipts.sent++) : () => {}
       conns.push(from, to)
-      sets[set].push({ from, load: msgLoad(i, toId, job.uuidIds, () => {}) })
+      sets[set].push({ from, load: msgLoad(i, toId, job.uuidIds, () => {}, () => receipts.relayed++) })
     }
   }
   await sleep(500) // the last presence broadcasts go out before the load starts
@@ -418,7 +450,7 @@ async function relayPaired(job: RelayJob, paired: NonNullable<RelayJob['paired']
   }
   const closed = conns.filter((c) => c.closed).length
   for (const c of conns) c.destroy()
-  return { windows, errors, closedConnections: closed }
+  return { windows, errors, closedConnections: closed, ...(job.receipts ? { receipts } : {}) }
 }
 
 async function relay(job: RelayJob) {
@@ -456,7 +488,8 @@ async function relay(job: RelayJob) {
   let delivered = 0
   const deliveredPrefix = job.server === 'socketio' ? SIO_MSG_PREFIX : MSG_PREFIX
   for (const r of receivers) {
-    r.onText = (c, buf, s, e) => {
+    if (job.receipts && job.server === 'switchboard') r.onText = confirmer(() => delivered++)
+    else r.onText = (c, buf, s, e) => {
       if (startsWith(buf, s, e, deliveredPrefix)) delivered++
       else if (job.server === 'socketio') answerPing(c, buf, s, e)
     }

@@ -5,7 +5,10 @@
 // at once from a cache of chat rows (one process owns the file, so the cache is the truth),
 // queues its insert, and a flush on setImmediate commits everything queued in ONE transaction.
 // Every write resolves only after that commit, because the service acks a message only once it
-// would survive a crash. Reads flush first, so they never miss a write that already has a seq.
+// would survive a crash. Reads of the log (pages, CHATS, backlogs) flush first, so they never
+// miss a write that already has a seq; the reads on a message's own path (a receipt, a known
+// user, a partner, a claim) answer from what is queued instead, so that they never force a
+// commit per message.
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, statSync } from 'node:fs'
