@@ -86,6 +86,22 @@ for (const [name, envOf] of stores) {
     await again.client.expectNoMessage(200) // nothing left to hand over
   })
 
+  t.test(`${name}: a receipt and a HISTORY right behind it: the page already says received`, async (t) => {
+    const dep = await deploy(t, inProcess, await envOf(t))
+    const alice = await joinHistory(dep, 'Alice')
+    const bob = await joinHistory(dep, 'Bob')
+    const chatId = (await openWith(alice, bob)).data.chat_id
+    alice.client.send(msg(bob, 'read me', 'o-1'))
+    const got = await next(bob.client, 'MSG')
+    t.equal(got.data.seq, 1)
+    // The connection moves on once the receipt is issued, not once it is durable: the store must
+    // still answer the HISTORY that came after it with the receipt in.
+    bob.client.send({ type: 'MSG_ACK', data: { message_id: 'o-1', chat_id: chatId } })
+    bob.client.send({ type: 'HISTORY', data: { chat_id: chatId } })
+    t.strictSame((await next(bob.client, 'HISTORY')).data.messages.map((m: Frame['data']) => [m.message_id, m.status]), [['o-1', 'received']])
+    t.strictSame(await alice.client.waitFor((m: Frame) => m.type === 'MSG_ACK' && m.data.status === 'received', { timeout: 3000 }), { type: 'MSG_ACK', data: { message_id: 'o-1', status: 'received', chat_id: chatId, seq: 1 } })
+  })
+
   t.test(`${name}: nobody reads a user's history without their token or claim`, async (t) => {
     const { dep, alice, bob } = await bobOffline(t, await envOf(t))
     alice.client.send(msg(bob, 'for Bob only', 'secret-1'))
@@ -314,6 +330,24 @@ t.test('sqlite: a reader confirming every message of a burst: the receipts share
   t.ok(commits < 25, `100 receipts in ${commits} commits, not one commit (and one wait) each`)
   const page = await s.app.history!.page(chatId, { limit: 100 })
   t.strictSame(page?.messages.map((m) => m.status), Array.from({ length: 100 }, () => 'received'), 'and every receipt is stored')
+})
+
+t.test('a receipt the store fails to keep: logged, the reader closes with 1011, the sender goes on', async (t) => {
+  const s = await startApp({ HISTORY_STORE: 'memory' })
+  t.teardown(s.close)
+  const dep: Deployment = { connect: s.connect, close: async () => {} }
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  const chatId = (await openWith(alice, bob)).data.chat_id
+  alice.client.send(msg(bob, 'read me', 'f-1'))
+  await next(bob.client, 'MSG')
+  const store = s.app.history!
+  store.markReceived = () => Promise.reject(new Error('the store went away'))
+  bob.client.send({ type: 'MSG_ACK', data: { message_id: 'f-1', chat_id: chatId } })
+  t.equal((await bob.client.expectClose(1011)).code, 1011)
+  t.ok(s.logs.some((l) => l.includes('handler failed; closing with 1011') && l.includes('the store went away')), 'the failure is logged with its error')
+  alice.client.send({ type: 'PING', data: {} })
+  t.equal((await next(alice.client, 'PONG')).type, 'PONG', "the sender's connection is untouched")
 })
 
 t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {

@@ -13,8 +13,8 @@
 //            `memory`, HISTORY_STORE=memory with history HELLOs, isolates the history path from storage)
 //            --paired: the relay's sqlite/off in one server process instead (legacy and history
 //            pairs loaded in turns, so a drifting guest's speed falls on both; see relayPaired)
-//            --receipts: in the relay, every recipient confirms each MSG (MSG_ACK received), as the
-//            FastChat app does: the store then also records a receipt per message
+//            --receipts: in the relay, every recipient confirms each MSG (MSG_ACK), as a history
+//            client on the SDK's default autoReceipt does: the store then also records a receipt per message
 //
 // Everything runs as run.ts runs it (ops/bench/lib/harness.ts): the service compiled with tsc,
 // every measurement a fresh server process pinned to core 0, the load generator (loadgen.ts, raw
@@ -225,6 +225,7 @@ interface RelayResult extends RateResult {
   ackSamples?: number
   badAcks?: number
   redis?: ReturnType<typeof redisPerMsg>
+  receipts?: { sent: number; relayed: number }
 }
 
 async function relayRun(config: RelayConfig): Promise<RelayResult> {
@@ -266,7 +267,8 @@ async function relay(): Promise<Row[]> {
       const acks = r.badAcks === undefined ? '' : `  acks checked ${r.ackSamples} (bad ${r.badAcks})`
       const writes = `  others on core ${SERVER_CORE} ${fmt(othersOnServerCore(r.window))} %  other writes ${fmt(r.otherWritesPerMsg)} B/MSG`
       const rd = r.redis ? `  redis ${r.redis.commands.toFixed(1)} commands ${fmt(r.redis.cpuUs, 1)} µs CPU /MSG` : ''
-      log(`  1 relay round ${round + 1} ${config.padEnd(9)} ${describeRate(r)}  errors ${r.errors}${acks}${writes}${rd}`)
+      const rc = r.receipts ? `  receipts sent ${r.receipts.sent}, relayed back ${r.receipts.relayed}` : ''
+      log(`  1 relay round ${round + 1} ${config.padEnd(9)} ${describeRate(r)}  errors ${r.errors}${acks}${writes}${rd}${rc}`)
     }
   }
   raw.relay = Object.fromEntries(runs)
@@ -327,7 +329,7 @@ async function relayPaired(): Promise<Row[]> {
   const perCpu: number[] = []
   const rates = { off: [] as number[], history: [] as number[] }
   const usPerMsg = { off: [] as number[], history: [] as number[] }
-  type PairedRound = { windows: RelayWindow[]; errors: number; receipts?: { sent: number; relayed: number } }
+  type PairedRound = { windows: RelayWindow[]; errors: number; closedConnections: number; receipts?: { sent: number; relayed: number } }
   const rounds: PairedRound[] = []
   for (let round = 0; round < ROUNDS; round++) {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-history-'))

@@ -55,9 +55,9 @@ export interface RelayJob extends Target {
    */
   paired?: { cycles: number; settleS: number }
   /**
-   * Every recipient confirms each MSG it gets with `MSG_ACK {message_id}` (received), as the
-   * FastChat app does and SPEC 9 stores with the message; the sender's relayed `received` acks
-   * are not counted as replies.
+   * Switchboard only: every recipient confirms each MSG it gets with `MSG_ACK {message_id}`, as
+   * a history client on the SDK's default autoReceipt does (SPEC 9 stores the receipt); the
+   * senders' relayed `received` acks are counted apart, not as replies.
    */
   receipts?: boolean
 }
@@ -356,7 +356,7 @@ const SIO_MSG_PREFIX = Buffer.from('42["msg",')
 const SIO_ACK_PREFIX = Buffer.from('43')
 
 /** A FastChat sender's MSG frames and what counts as its reply, for drive(). */
-function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck: (buf: Buffer, s: number, e: number) => void, onReceipt: () => void = () => {}): { batches: Batches; isReply: (buf: Buffer, s: number, e: number) => 'reply' | 'error' | 'skip' } {
+function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck: (buf: Buffer, s: number, e: number) => void, onReceipt?: () => void): { batches: Batches; isReply: (buf: Buffer, s: number, e: number) => 'reply' | 'error' | 'skip' } {
   // Every MSG carries its own message_id, as the FastChat client sends them (dedupe is real work).
   const placeholder = uuidIds ? '000000000000' : '0000000000'
   const messageId = uuidIds ? `${randomUUID().slice(0, 24)}${placeholder}` : `m-${i}-${placeholder}`
@@ -366,8 +366,7 @@ function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck:
     isReply: (buf, s, e) => {
       if (startsWith(buf, s, e, ACK_PREFIX)) {
         // A recipient's receipt relayed (RelayJob.receipts): not the server's answer to this MSG.
-        const r = buf.indexOf(RECEIVED, s)
-        if (r !== -1 && r < e) {
+        if (onReceipt && buf.subarray(s, e).indexOf(RECEIVED) !== -1) {
           onReceipt()
           return 'skip'
         }
@@ -380,18 +379,21 @@ function msgLoad(i: number, target: string, uuidIds: boolean | undefined, onAck:
 }
 
 /**
- * RelayJob.receipts: a recipient's reader that confirms every MSG with MSG_ACK {message_id}
- * (received), the id found by its key rather than a parse (the load generator's core is shared).
+ * RelayJob.receipts: a recipient's reader that confirms every MSG with MSG_ACK {message_id}, the
+ * id found by its key rather than a parse (the load generator's core is shared). `onMsg` hears
+ * every MSG, `onReceipt` every receipt written.
  */
-function confirmer(onMsg: () => void = () => {}): (c: RawConn, buf: Buffer, s: number, e: number) => void {
+function confirmer(onMsg: () => void, onReceipt: () => void): (c: RawConn, buf: Buffer, s: number, e: number) => void {
   return (c, buf, s, e) => {
     if (!startsWith(buf, s, e, MSG_PREFIX)) return
     onMsg()
     const at = buf.indexOf(MESSAGE_ID, s)
     if (at === -1 || at >= e) return
     const from = at + MESSAGE_ID.length
-    const id = buf.toString('latin1', from, buf.indexOf(0x22, from))
-    c.write(maskedFrame(`{"type":"MSG_ACK","data":{"message_id":"${id}"}}`))
+    const to = buf.indexOf(0x22, from)
+    if (to === -1 || to >= e) return
+    c.write(maskedFrame(`{"type":"MSG_ACK","data":{"message_id":"${buf.toString('latin1', from, to)}"}}`))
+    onReceipt()
   }
 }
 
@@ -422,9 +424,9 @@ async function relayPaired(job: RelayJob, paired: NonNullable<RelayJob['paired']
   for (let i = 0; i < job.pairs; i++) {
     for (const set of ['off', 'history'] as const) {
       const { from, to, toId } = await switchboardPair(job, i, set === 'history')
-      to.onText = job.receipts ? confirmer(() => receipts.sent++) : () => {}
+      to.onText = job.receipts ? confirmer(() => {}, () => receipts.sent++) : () => {}
       conns.push(from, to)
-      sets[set].push({ from, load: msgLoad(i, toId, job.uuidIds, () => {}, () => receipts.relayed++) })
+      sets[set].push({ from, load: msgLoad(i, toId, job.uuidIds, () => {}, job.receipts ? () => receipts.relayed++ : undefined) })
     }
   }
   await sleep(500) // the last presence broadcasts go out before the load starts
@@ -458,6 +460,7 @@ async function relay(job: RelayJob) {
     if (job.server !== 'switchboard') throw new Error('a paired relay job runs against Switchboard only')
     return relayPaired(job, job.paired)
   }
+  if (job.receipts && job.server !== 'switchboard') throw new Error('receipts are for a relay job against Switchboard only')
   const senders: RawConn[] = []
   const receivers: RawConn[] = []
   const targets: string[] = []
@@ -487,8 +490,10 @@ async function relay(job: RelayJob) {
   const counters: LoopCounters = { running: true, measuring: false, replies: 0, errors: 0, latency: new Samples(4_000_000) }
   let delivered = 0
   const deliveredPrefix = job.server === 'socketio' ? SIO_MSG_PREFIX : MSG_PREFIX
+  /** RelayJob.receipts: confirmations the recipients sent, and `received` acks relayed back to the senders. */
+  const receipts = { sent: 0, relayed: 0 }
   for (const r of receivers) {
-    if (job.receipts && job.server === 'switchboard') r.onText = confirmer(() => delivered++)
+    if (job.receipts && job.server === 'switchboard') r.onText = confirmer(() => delivered++, () => receipts.sent++)
     else r.onText = (c, buf, s, e) => {
       if (startsWith(buf, s, e, deliveredPrefix)) delivered++
       else if (job.server === 'socketio') answerPing(c, buf, s, e)
@@ -517,7 +522,7 @@ async function relay(job: RelayJob) {
     })
   }
   if (job.server !== 'socketio') senders.forEach((c, i) => {
-    const load = msgLoad(i, targets[i]!, job.uuidIds, checkAck)
+    const load = msgLoad(i, targets[i]!, job.uuidIds, checkAck, job.receipts ? () => receipts.relayed++ : undefined)
     drive(c, load.batches, job.inflight, counters, load.isReply)
   })
   const conns = [...senders, ...receivers]
@@ -536,7 +541,8 @@ async function relay(job: RelayJob) {
     otherWritesPerMsg: (serverWrites! - toClients!) / result.rate,
     totalReplies: counters.replies,
     closedConnections: closed,
-    ...(job.history ? { ackSamples: Math.ceil(acks / 1024), badAcks } : {})
+    ...(job.history ? { ackSamples: Math.ceil(acks / 1024), badAcks } : {}),
+    ...(job.receipts ? { receipts } : {})
   }
 }
 

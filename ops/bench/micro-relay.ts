@@ -15,7 +15,7 @@ import { parseJson } from '../../src/lib/json.ts'
 
 const total = Number(process.argv[2] ?? 400_000)
 let frames = 0
-const peer = (id: string): ChatPeer => ({ id, send: () => (frames++, true), sendDroppable: () => (frames++, true), close: () => {} })
+const peer = (id: string): ChatPeer => ({ id, send: () => (frames++, true), sendDroppable: () => (frames++, true), close: () => {}, fail: () => {} })
 
 const backplane = new MemoryBackplane(new MemoryHub())
 const presence = new Presence(backplane, { debounceMs: 10 }, new LocalHub())

@@ -108,6 +108,10 @@ class FlatPeer implements ChatPeer {
     this.conn.close(code, reason)
   }
 
+  fail(err: unknown): void {
+    this.conn.fail(err)
+  }
+
   private flat(frame: OutText): string | undefined {
     // Text in pieces decodes once per frame, so the renderer's one remembered entry still matches.
     const r = this.dialect.render(String(frame))

@@ -5,7 +5,6 @@
 // writes it to the log before anyone is told. Connections without the capability never reach this file.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { isThenable } from '../lib/awaitable.ts'
-import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
 import type { HistoryStore, Receipt, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
@@ -167,8 +166,8 @@ export class ChatHistory {
       return this.backplane.deliver(to, { frame: msgAckFrame(data.message_id, 'received'), label: 'MSG_ACK', droppable: false, history: m && extraOf(m) })
     }
     if (!isThenable(stored)) return void (await relay(stored))
-    // Not returned: a failure still ends this connection (1011), as a failing handler's would.
-    stored.then(relay).then(undefined, () => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL))
+    // Not returned: a failure is still logged and ends this connection (1011), as a failing handler's would.
+    stored.then(relay).then(undefined, (err: unknown) => session.peer.fail(err))
   }
 
   /** HISTORY: a page of a chat's log, to a participant with the capability. */

@@ -16,7 +16,6 @@ import {
   CONTENT_LENGTH, cleanText, errorFrame, logPlaceFields, msgAckFrame, msgFrame, storedAckFrame, type ClientMsg, type ClientMsgAck
 } from '../protocol/fastchat.ts'
 import type { Appended, HistoryStore, StoredMessage } from '../history/store.ts'
-import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import { isoNow } from '../lib/clock.ts'
 import { KeyedSerial } from '../lib/keyed-serial.ts'
 import { isThenable, unawaited, type Awaitable } from '../lib/awaitable.ts'
@@ -146,14 +145,13 @@ export class MessageRelay {
     }))
   }
 
-  /** landed(), and a failure in it closes the connection rather than going unnoticed. */
+  /** landed(), and a failure in it is logged and closes the connection rather than going unnoticed. */
   private landSafely(session: Identified, a: Appended, store: HistoryStore): void {
-    const close = () => session.peer.close(CloseCode.INTERNAL_ERROR, CloseReason.INTERNAL)
     try {
       const done = this.landed(session, a, store)
-      if (isThenable(done)) done.then(undefined, close)
-    } catch {
-      close()
+      if (isThenable(done)) done.then(undefined, (err: unknown) => session.peer.fail(err))
+    } catch (err) {
+      session.peer.fail(err)
     }
   }
 

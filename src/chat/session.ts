@@ -1,6 +1,6 @@
 // ChatSession: one FastChat connection as the domain sees it: the peer it writes to, the identity
 // its HELLO established, and what presence and typing remember about it. ChatPeer: what the route
-// hands in for the socket, anything with send/sendDroppable/close (the transport's Conn fits).
+// hands in for the socket, anything with send/sendDroppable/close/fail (the transport's Conn fits).
 import type { Delivery, UserEntry } from '../backplane/backplane.ts'
 import { CloseCode, CloseReason } from '../protocol/close-codes.ts'
 import type { ErrorCode } from '../protocol/error-codes.ts'
@@ -17,6 +17,11 @@ export interface ChatPeer {
   /** A frame that may be skipped when the peer is slow to read (typing, presence). */
   sendDroppable(frame: OutText, label: string): boolean
   close(code: number, reason: string): void
+  /**
+   * Work done for this connection outside its turn failed (a stored message landing, a receipt
+   * becoming durable): logged, and the connection closes with 1011, as when a handler fails.
+   */
+  fail(err: unknown): void
 }
 
 /** A connection whose HELLO went through. */

@@ -5,10 +5,10 @@
 // at once from a cache of chat rows (one process owns the file, so the cache is the truth),
 // queues its insert, and a flush on setImmediate commits everything queued in ONE transaction.
 // Every write resolves only after that commit, because the service acks a message only once it
-// would survive a crash. Reads of the log (pages, CHATS, backlogs) flush first, so they never
-// miss a write that already has a seq; the reads on a message's own path (a receipt, a known
-// user, a partner, a claim) answer from what is queued instead, so that they never force a
-// commit per message.
+// would survive a crash. Reads of the log (pages, CHATS, backlogs, a duplicate's original)
+// flush first, so they never miss a write that already has a seq; receipts and the lookups of
+// users, partners and claims (once per MSG to an offline user, per flat MSG without `to`, per
+// HELLO) answer from what is queued instead, so that they never force a commit per message.
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, statSync } from 'node:fs'
@@ -197,7 +197,7 @@ class SqliteStore implements SqliteHistory {
    * commit per read would undo the batching: known() runs for every MSG to an offline user,
    * partnerOf() for every flat MSG and TYPING without a `to`.
    */
-  private queued = { users: new Map<string, string>(), partners: new Map<string, string>(), claims: new Map<string, string>() }
+  private readonly queued = { users: new Map<string, string>(), partners: new Map<string, string>(), claims: new Map<string, string>() }
   /**
    * Message rows waiting for the commit, flat: (chat, seq, from_a, message_id, content, ts) per
    * message. One array instead of a closure per message: appends are the hot path.
@@ -398,9 +398,9 @@ class SqliteStore implements SqliteHistory {
     if (to === undefined || to !== reader) return Promise.resolve(undefined)
     const seq = idsFrom(this.idsOf(chat), from === chat.user_a ? 1 : 0).get(messageId)
     if (seq === undefined) return Promise.resolve(undefined)
-    // Every delivered message gets a receipt (the FastChat app confirms each), so neither a
-    // commit first nor a read of the row (docs/bench.md, "Receipts"): the ids held are exactly
-    // the rows kept or queued (trimmed ids leave with their rows), and the mark commits with or
+    // A reader may confirm every message it is handed (the SDK's autoReceipt does), so neither a
+    // commit first nor a read of the row (docs/bench.md, "Receipts"): an id held has its row kept
+    // or queued (ids leave at the append that trims their rows), and the mark commits with or
     // after its row.
     this.raise(chat, reader, seq, seq)
     return this.after<Receipt | undefined>({ chat_id: chat.chat_id, from, to, message_id: messageId, seq })
@@ -478,7 +478,8 @@ class SqliteStore implements SqliteHistory {
 
   setClaimHash(userId: string, hash: string): Promise<boolean> {
     this.assertOpen()
-    if (this.claimHash(userId) !== undefined) return Promise.resolve(false) // a claim queued this turn counts as there
+    // A claim queued this turn counts as there; the refusal waits for its commit, so a claim that rolls back refuses nobody.
+    if (this.claimHash(userId) !== undefined) return this.after(false)
     this.queued.claims.set(userId, hash)
     this.ops.push(() => this.q.setClaim.run(userId, hash))
     return this.after(true)

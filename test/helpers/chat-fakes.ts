@@ -36,6 +36,14 @@ export class FakePeer implements ChatPeer {
     this.closedWith = { code, reason }
   }
 
+  /** As Conn's: a 1011 close (the log line is the transport's). */
+  fail(err: unknown): void {
+    this.failedWith = err
+    this.close(1011, 'internal error')
+  }
+
+  failedWith: unknown
+
   /* eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are asserted field by field */
   get messages(): any[] {
     return this.frames.map((f) => JSON.parse(f))
