@@ -478,7 +478,8 @@ class SqliteStore implements SqliteHistory {
 
   setClaimHash(userId: string, hash: string): Promise<boolean> {
     this.assertOpen()
-    // A claim queued this turn counts as there; the refusal waits for its commit, so a claim that rolls back refuses nobody.
+    // A claim queued this turn counts as there. The refusal waits for that claim's commit: if it
+    // rolls back, this asker hears the failure instead of a refusal on the strength of nothing.
     if (this.claimHash(userId) !== undefined) return this.after(false)
     this.queued.claims.set(userId, hash)
     this.ops.push(() => this.q.setClaim.run(userId, hash))
