@@ -43,6 +43,17 @@ async function bobOffline(t: Tap, env: Env) {
 
 const msg = (to: { user_id: string }, content: string, message_id: string): Frame => ({ type: 'MSG', data: { to: to.user_id, content, message_id } })
 
+/** An app of the test's own on one store (startApp: its logs and `app.history` at hand), Alice and Bob online with history, their chat open. */
+async function pairOnApp(t: Tap, store: 'memory' | 'sqlite', env: Env = {}) {
+  const s = await startApp({ ...(await stores.find(([name]) => name === store)![1](t)), ...env })
+  t.teardown(s.close)
+  const dep: Deployment = { connect: s.connect, close: async () => {} }
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  const chatId: string = (await openWith(alice, bob)).data.chat_id
+  return { s, alice, bob, chatId }
+}
+
 for (const [name, envOf] of stores) {
   t.test(`${name}: a message to a known user who is offline is stored, then handed over on their next history HELLO`, async (t) => {
     const { dep, alice, bob, opened } = await bobOffline(t, await envOf(t))
@@ -287,14 +298,7 @@ t.test('HISTORY counts against CHAT_MSG_PER_MIN; the refusal names the chat it a
 })
 
 t.test('sqlite: a burst of MSGs from one connection is committed together, acked in seq order (relay.ts releases the pair at the append)', async (t) => {
-  const dir = mkdtempSync(joinPath(tmpdir(), 'sb-history-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const s = await startApp({ HISTORY_STORE: 'sqlite', DATA_DIR: dir, CHAT_MSG_PER_MIN: 1000 })
-  t.teardown(s.close)
-  const dep: Deployment = { connect: s.connect, close: async () => {} }
-  const alice = await joinHistory(dep, 'Alice')
-  const bob = await joinHistory(dep, 'Bob')
-  await openWith(alice, bob)
+  const { s, alice, bob } = await pairOnApp(t, 'sqlite', { CHAT_MSG_PER_MIN: 1000 })
   const store = s.app.history as SqliteHistory
   const before = store.flushes
   for (let i = 1; i <= 100; i++) alice.client.send(msg(bob, `burst ${i}`, `burst-${i}`))
@@ -308,14 +312,7 @@ t.test('sqlite: a burst of MSGs from one connection is committed together, acked
 })
 
 t.test('sqlite: a reader confirming every message of a burst: the receipts share commits and all come back as received', async (t) => {
-  const dir = mkdtempSync(joinPath(tmpdir(), 'sb-history-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const s = await startApp({ HISTORY_STORE: 'sqlite', DATA_DIR: dir, CHAT_MSG_PER_MIN: 1000 })
-  t.teardown(s.close)
-  const dep: Deployment = { connect: s.connect, close: async () => {} }
-  const alice = await joinHistory(dep, 'Alice')
-  const bob = await joinHistory(dep, 'Bob')
-  const chatId = (await openWith(alice, bob)).data.chat_id
+  const { s, alice, bob, chatId } = await pairOnApp(t, 'sqlite', { CHAT_MSG_PER_MIN: 1000 })
   const store = s.app.history as SqliteHistory
   for (let i = 1; i <= 100; i++) alice.client.send(msg(bob, `burst ${i}`, `r-${i}`))
   const got = (await bob.client.receiveUntil((m: Frame) => m.type === 'MSG' && m.data.seq === 100, { timeout: 10_000 })).filter((m: Frame) => m.type === 'MSG')
@@ -333,12 +330,7 @@ t.test('sqlite: a reader confirming every message of a burst: the receipts share
 })
 
 t.test('a receipt the store fails to keep: logged, the reader closes with 1011, the sender goes on', async (t) => {
-  const s = await startApp({ HISTORY_STORE: 'memory' })
-  t.teardown(s.close)
-  const dep: Deployment = { connect: s.connect, close: async () => {} }
-  const alice = await joinHistory(dep, 'Alice')
-  const bob = await joinHistory(dep, 'Bob')
-  const chatId = (await openWith(alice, bob)).data.chat_id
+  const { s, alice, bob, chatId } = await pairOnApp(t, 'memory')
   alice.client.send(msg(bob, 'read me', 'f-1'))
   await next(bob.client, 'MSG')
   const store = s.app.history!

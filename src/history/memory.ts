@@ -5,7 +5,6 @@
 // drops logs and users nobody asks about so memory stays bounded by what is live.
 import { randomBytes } from 'node:crypto'
 import { clampLimit, messageTime, pageWindow, statusOf } from './rules.ts'
-import { receiptOf } from './store.ts'
 import type {
   Appended,
   Receipt,
@@ -126,7 +125,7 @@ export class MemoryHistory implements HistoryStore {
     if (!log || !entry || entry.to !== reader) return undefined
     raise(log.received, reader, entry.seq)
     raise(log.delivered, reader, entry.seq)
-    return receiptOf(this.view(log, entry))
+    return { chat_id: chatId, from, to: reader, message_id: messageId, seq: entry.seq }
   }
 
   page(chatId: string, query: PageQuery): Page | undefined {

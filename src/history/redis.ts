@@ -18,7 +18,6 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { failFastOptions, type BackplaneLog } from '../backplane/redis-link.ts'
 import { statusOf } from './rules.ts'
-import { receiptOf } from './store.ts'
 import { defineHistoryScripts, HistoryKeys, type RawEntry } from './redis-scripts.ts'
 import type {
   Appended,
@@ -131,8 +130,8 @@ export class RedisHistory implements HistoryStore {
   async markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<Receipt | undefined> {
     const r = await this.conn.sbhReceived(chatId, reader, from, messageId)
     if (r.length === 0) return undefined
-    const [entry, delivered, received] = r
-    return receiptOf(toMessage(chatId, entry, delivered, received))
+    // The script matched the entry's sender, recipient and id to these: its seq is what it adds.
+    return { chat_id: chatId, from, to: reader, message_id: messageId, seq: Number.parseInt(r[0][0], 10) }
   }
 
   async page(chatId: string, query: PageQuery): Promise<Page | undefined> {

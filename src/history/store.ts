@@ -32,9 +32,6 @@ export interface StoredMessage extends NewMessage {
 /** Where a receipt landed: the confirmed message's place and its two users (status: received). */
 export type Receipt = Pick<StoredMessage, 'chat_id' | 'from' | 'to' | 'message_id' | 'seq'>
 
-/** A stored message's Receipt, for the stores that have the whole message at hand. */
-export const receiptOf = (m: Receipt): Receipt => ({ chat_id: m.chat_id, from: m.from, to: m.to, message_id: m.message_id, seq: m.seq })
-
 export interface Appended {
   /** The message as kept: for a duplicate, the original (its seq, content, timestamp, status). */
   message: StoredMessage
