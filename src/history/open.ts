@@ -20,7 +20,7 @@ export async function openHistory(opts: OpenHistoryOptions): Promise<HistoryStor
     case 'off': return undefined
     case 'memory': return new MemoryHistory(opts.limits)
     // Imported when chosen: the native SQLite driver and the Redis client load only where used.
-    case 'sqlite': return (await import('./sqlite.ts')).openSqliteHistory({ dir: opts.dataDir, limits: opts.limits })
+    case 'sqlite': return (await import('./sqlite.ts')).openSqliteHistory({ dir: opts.dataDir, limits: opts.limits, log: opts.log })
     case 'redis': return (await import('./redis.ts')).RedisHistory.connect({ url: opts.redisUrl!, limits: opts.limits, log: opts.log })
   }
 }

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import type { BackplaneLog } from '../backplane/redis-link.ts'
 import { clampLimit, messageTime, pageWindow, statusOf } from './rules.ts'
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpoint.ts'
 import type {
@@ -42,6 +43,8 @@ export interface SqliteHistoryOptions {
   dir: string
   limits: HistoryLimits
   now?: () => number
+  /** Where the expiry sweep's failures go (it runs on a timer, with no caller to tell). */
+  log?: Pick<BackplaneLog, 'warn'>
 }
 
 // Chats are keyed by a small integer so each message row and index entry carries 8 bytes, not
@@ -179,7 +182,7 @@ const idsFrom = (ids: ChatIds, fromA: number): Map<string, number> => (fromA ? i
 
 export function openSqliteHistory(opts: SqliteHistoryOptions): SqliteHistory {
   mkdirSync(opts.dir, { recursive: true })
-  return new SqliteStore(join(opts.dir, 'history.db'), opts.limits, opts.now ?? Date.now)
+  return new SqliteStore(join(opts.dir, 'history.db'), opts.limits, opts.now ?? Date.now, opts.log)
 }
 
 class SqliteStore implements SqliteHistory {
@@ -219,7 +222,8 @@ class SqliteStore implements SqliteHistory {
   constructor(
     private readonly path: string,
     private readonly limits: HistoryLimits,
-    private readonly now: () => number
+    private readonly now: () => number,
+    private readonly log: Pick<BackplaneLog, 'warn'> | undefined
   ) {
     this.ttlMs = limits.ttlS * 1000
     const db = (this.db = new Database(path))
@@ -363,7 +367,11 @@ class SqliteStore implements SqliteHistory {
     const seen = sent.get(msg.message_id)
     if (seen !== undefined) {
       this.flush() // the original may be queued still, and its status may hang on queued marks
-      const original = this.q.messageBySeq.get(chat.id, seen)!
+      const original = this.q.messageBySeq.get(chat.id, seen)
+      // Not there after that flush: its commit failed and was rolled back, so the original's
+      // append was rejected, and its retry in the same turn is too (the relay answers both with
+      // MESSAGE_FAILED; a later retry starts afresh).
+      if (!original) return Promise.reject(new Error(`message ${msg.message_id} of ${msg.chat_id} was not stored: its commit failed`))
       return Promise.resolve({ message: this.view(chat, original, this.marksOf(chat)), epoch: chat.epoch, duplicate: true })
     }
 
@@ -663,10 +671,22 @@ class SqliteStore implements SqliteHistory {
     }
   }
 
+  /**
+   * On a timer: an error here would be uncaught and take the whole server down, so a sweep that
+   * fails (the file locked by a backup or the sqlite3 shell, a full disk) is logged and tried
+   * again at the next interval; what it would have deleted has expired already for every read.
+   */
   private sweep(): void {
     if (this.closed) return
     this.flush()
-    for (const chatId of this.sweepTx(this.now())) {
+    let gone: string[]
+    try {
+      gone = this.sweepTx(this.now())
+    } catch (err) {
+      this.log?.warn({ err }, 'history sweep failed; it runs again at the next interval')
+      return
+    }
+    for (const chatId of gone) {
       const chat = this.cache.get(chatId)
       if (chat) this.forgetIds(chat)
       this.cache.delete(chatId)

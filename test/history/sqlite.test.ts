@@ -168,3 +168,30 @@ t.test('sqlite: what was acked survives the process being killed right after the
   t.equal((await store.chatsOf('alice', 10))[0]?.last_seq, 20, 'and CHATS says so')
   t.equal((await store.append(msg(21))).message.seq, 21, 'seq continues after the last acked message')
 })
+
+t.test('sqlite: a commit refused (the file locked by another process) fails its appends and a same-turn retry, and the sweep logs and goes on', async (t) => {
+  const dir = freshDir()
+  const warnings: string[] = []
+  // ttlS 1: the expiry sweep runs every second.
+  const store = openSqliteHistory({ dir, limits: { maxPerChat: 1000, ttlS: 1 }, log: { warn: (_obj, m) => void warnings.push(m) } })
+  t.teardown(() => store.close())
+  const other = new Database(join(dir, 'history.db'))
+  t.teardown(() => other.close())
+  other.exec('BEGIN IMMEDIATE') // a backup or the sqlite3 shell holding the write lock
+
+  let original: Promise<unknown> | undefined
+  let retry: Promise<unknown> | undefined
+  t.doesNotThrow(() => {
+    original = Promise.resolve(store.append(msg(1)))
+    retry = Promise.resolve(store.append(msg(1))) // the same id in the same turn: its original is still queued
+  }, 'append never throws; a failure is its promise')
+  await t.rejects(original!, /locked/, 'the original is not acked')
+  await t.rejects(retry!, /id-1 .* was not stored: its commit failed/, 'its retry fails with it instead of answering from a row that was rolled back')
+
+  await new Promise((resolve) => setTimeout(resolve, 1300))
+  t.ok(warnings.includes('history sweep failed; it runs again at the next interval'), 'the sweep could not run: logged, and this process is still here')
+
+  other.exec('COMMIT')
+  const again = await store.append(msg(1))
+  t.same([again.message.seq, again.duplicate], [1, false], 'once the lock is gone, the retry is stored afresh')
+})
