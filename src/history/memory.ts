@@ -56,8 +56,8 @@ export class MemoryHistory implements HistoryStore {
   /** user → ids of the chats they take part in (possibly expired, dropped when seen). */
   private readonly chatsByUser = new Map<string, Set<string>>()
   private readonly users = new Map<string, User>()
-  /** Claims never expire: a claim outlives its user's display name so nobody else can take the id while logs of it remain. */
-  private readonly claims = new Map<string, string>()
+  /** Kept two TTLs after the user was last seen (or claimed): past the last log they could be in (store.ts), and no longer. */
+  private readonly claims = new Map<string, { hash: string; expiresAt: number }>()
   /** Flat users' current partners (store.ts, partnerOf). */
   private readonly partners = new Map<string, { partner: string; expiresAt: number }>()
   private readonly ttlMs: number
@@ -167,7 +167,10 @@ export class MemoryHistory implements HistoryStore {
   }
 
   seen(userId: string, displayName: string): void {
-    this.users.set(userId, { displayName, expiresAt: this.now() + this.ttlMs })
+    const expiresAt = this.now() + this.ttlMs
+    this.users.set(userId, { displayName, expiresAt })
+    const claim = this.unexpired(this.claims, userId)
+    if (claim) claim.expiresAt = Math.max(claim.expiresAt, expiresAt + this.ttlMs)
   }
 
   known(userId: string): string | undefined {
@@ -175,12 +178,12 @@ export class MemoryHistory implements HistoryStore {
   }
 
   claimHash(userId: string): string | undefined {
-    return this.claims.get(userId)
+    return this.unexpired(this.claims, userId)?.hash
   }
 
   setClaimHash(userId: string, hash: string): boolean {
-    if (this.claims.has(userId)) return false
-    this.claims.set(userId, hash)
+    if (this.unexpired(this.claims, userId)) return false
+    this.claims.set(userId, { hash, expiresAt: this.now() + 2 * this.ttlMs })
     return true
   }
 
@@ -247,6 +250,7 @@ export class MemoryHistory implements HistoryStore {
     for (const log of this.logs.values()) if (log.expires_at <= now) this.drop(log)
     for (const [id, user] of this.users) if (user.expiresAt <= now) this.users.delete(id)
     for (const [id, p] of this.partners) if (p.expiresAt <= now) this.partners.delete(id)
+    for (const [id, c] of this.claims) if (c.expiresAt <= now) this.claims.delete(id)
   }
 
   private view(log: Log, e: Entry): StoredMessage {

@@ -89,8 +89,10 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE INDEX IF NOT EXISTS users_expires ON users (expires_at);
 CREATE TABLE IF NOT EXISTS claims (
   user_id TEXT PRIMARY KEY,
-  hash TEXT NOT NULL
+  hash TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claims_expires ON claims (expires_at);
 CREATE TABLE IF NOT EXISTS partners (
   user_id TEXT PRIMARY KEY,
   partner TEXT NOT NULL,
@@ -231,6 +233,7 @@ class SqliteStore implements SqliteHistory {
     // In WAL mode NORMAL keeps every commit through a process crash; only an OS crash or power
     // loss can drop the last few, and it spares an fsync per commit.
     db.pragma('synchronous = NORMAL')
+    migrateClaims(db, this.now() + 2 * this.ttlMs)
     db.exec(SCHEMA)
 
     this.q = {
@@ -286,8 +289,13 @@ class SqliteStore implements SqliteHistory {
          ON CONFLICT (user_id) DO UPDATE SET display_name = excluded.display_name, expires_at = excluded.expires_at`
       ),
       known: db.prepare<[string, number], { display_name: string }>('SELECT display_name FROM users WHERE user_id = ? AND expires_at > ?'),
-      claim: db.prepare<[string], { hash: string }>('SELECT hash FROM claims WHERE user_id = ?'),
-      setClaim: db.prepare<[string, string]>('INSERT INTO claims (user_id, hash) VALUES (?, ?)'),
+      claim: db.prepare<[string, number], { hash: string }>('SELECT hash FROM claims WHERE user_id = ? AND expires_at > ?'),
+      // Over an expired row not swept yet: claimHash() said there is none.
+      setClaim: db.prepare<[string, string, number]>(
+        'INSERT INTO claims (user_id, hash, expires_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, expires_at = excluded.expires_at'
+      ),
+      keepClaim: db.prepare<[number, string]>('UPDATE claims SET expires_at = max(expires_at, ?) WHERE user_id = ?'),
+      sweepClaims: db.prepare<[number]>('DELETE FROM claims WHERE expires_at <= ?'),
       sweepMessages: db.prepare<[number]>('DELETE FROM messages WHERE chat IN (SELECT id FROM chats WHERE expires_at <= ?)'),
       sweepMarks: db.prepare<[number]>('DELETE FROM marks WHERE chat IN (SELECT id FROM chats WHERE expires_at <= ?)'),
       sweepChats: db.prepare<[number], { chat_id: string }>('DELETE FROM chats WHERE expires_at <= ? RETURNING chat_id'),
@@ -323,6 +331,7 @@ class SqliteStore implements SqliteHistory {
       const gone = q.sweepChats.all(now).map((r) => r.chat_id)
       q.sweepUsers.run(now)
       q.sweepPartners.run(now)
+      q.sweepClaims.run(now)
       return gone
     })
 
@@ -457,7 +466,11 @@ class SqliteStore implements SqliteHistory {
     this.assertOpen()
     const expires = this.now() + this.ttlMs
     this.queued.users.set(userId, displayName)
-    this.ops.push(() => this.q.seen.run(userId, displayName, expires))
+    this.ops.push(() => {
+      this.q.seen.run(userId, displayName, expires)
+      // A claim outlives its user's known period by a TTL (store.ts), so both move together.
+      this.q.keepClaim.run(expires + this.ttlMs, userId)
+    })
     return this.after<void>(undefined)
   }
 
@@ -481,7 +494,7 @@ class SqliteStore implements SqliteHistory {
 
   claimHash(userId: string): string | undefined {
     this.assertOpen()
-    return this.queued.claims.get(userId) ?? this.q.claim.get(userId)?.hash
+    return this.queued.claims.get(userId) ?? this.q.claim.get(userId, this.now())?.hash
   }
 
   setClaimHash(userId: string, hash: string): Promise<boolean> {
@@ -490,7 +503,8 @@ class SqliteStore implements SqliteHistory {
     // rolls back, this asker hears the failure instead of a refusal on the strength of nothing.
     if (this.claimHash(userId) !== undefined) return this.after(false)
     this.queued.claims.set(userId, hash)
-    this.ops.push(() => this.q.setClaim.run(userId, hash))
+    const expires = this.now() + 2 * this.ttlMs
+    this.ops.push(() => this.q.setClaim.run(userId, hash, expires))
     return this.after(true)
   }
 
@@ -696,6 +710,19 @@ class SqliteStore implements SqliteHistory {
   private assertOpen(): void {
     if (this.closed) throw new Error('history store is closed')
   }
+}
+
+/**
+ * Files written before claims expired have a claims table without `expires_at`: the column is
+ * added, and every claim in it kept for two TTLs from now, as if its user had just been seen.
+ */
+function migrateClaims(db: Database.Database, expires: number): void {
+  const columns = db.pragma('table_info(claims)') as Array<{ name: string }>
+  if (columns.length === 0 || columns.some((c) => c.name === 'expires_at')) return
+  db.transaction(() => {
+    db.exec('ALTER TABLE claims ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0')
+    db.prepare('UPDATE claims SET expires_at = ?').run(expires)
+  })()
 }
 
 const row = (c: ChatRow): ChatRow => ({

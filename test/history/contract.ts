@@ -385,6 +385,21 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.strictSame(await store.page(AB, { limit: 100 }), { chat_id: AB, epoch: restarted.epoch, first_seq: 1, last_seq: 1, messages: [stored(again, 1)], has_more: false })
   })
 
+  t.test('claims: gone two ttlS after the user was last seen (or claimed, if never seen), so they cannot pile up; the id is then free', async (t) => {
+    const store = await fresh(t, { maxPerChat: 1000, ttlS: 1 })
+    await store.setClaimHash(D, 'hash-d') // a HELLO that never came back
+    await store.seen(A, 'Alice')
+    await store.setClaimHash(A, 'hash-a')
+    await sleep(1300)
+    t.equal(await store.claimHash(D), 'hash-d', 'kept past one ttlS')
+    await store.seen(A, 'Alice') // alice comes back: hers now lasts two ttlS from here
+    await sleep(1000)
+    t.equal(await store.claimHash(D), undefined, 'two ttlS after it was issued, to a user never seen since, it is gone')
+    t.equal(await store.claimHash(A), 'hash-a', 'a user seen again keeps theirs')
+    t.equal(await store.setClaimHash(D, 'hash-d2'), true, 'the id may be claimed again')
+    t.equal(await store.claimHash(D), 'hash-d2')
+  })
+
   const reopen = opts.reopen
   if (reopen) {
     t.test('reopen: messages, marks, users, claims and partners survive close, and seq continues', async (t) => {

@@ -195,3 +195,35 @@ t.test('sqlite: a commit refused (the file locked by another process) fails its 
   const again = await store.append(msg(1))
   t.same([again.message.seq, again.duplicate], [1, false], 'once the lock is gone, the retry is stored afresh')
 })
+
+t.test('sqlite: expired claims leave the file, and a file from before claims expired keeps its claims', async (t) => {
+  const rows = (dir: string, sql: string) => {
+    const db = new Database(join(dir, 'history.db'), { readonly: true })
+    try {
+      return db.prepare(sql).all()
+    } finally {
+      db.close()
+    }
+  }
+  // A HELLO with a fresh user id each time stores a claim: with ttlS 1 the sweep runs every second.
+  const dir = freshDir()
+  const store = openSqliteHistory({ dir, limits: { maxPerChat: 1000, ttlS: 1 } })
+  t.teardown(() => store.close())
+  for (let i = 0; i < 20; i++) await store.setClaimHash(`drive-by-${i}`, `hash-${i}`)
+  t.equal(rows(dir, 'SELECT user_id FROM claims').length, 20)
+  await new Promise((resolve) => setTimeout(resolve, 3200))
+  t.strictSame(rows(dir, 'SELECT user_id FROM claims'), [], 'swept from the file two ttlS later')
+
+  // The claims table as files before this change have it: no expires_at.
+  const old = freshDir()
+  const db = new Database(join(old, 'history.db'))
+  db.exec('CREATE TABLE claims (user_id TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID')
+  db.prepare('INSERT INTO claims (user_id, hash) VALUES (?, ?)').run('alice', 'hash-a')
+  db.close()
+  const reopened = openSqliteHistory({ dir: old, limits: LIMITS })
+  t.teardown(() => reopened.close())
+  t.equal(reopened.claimHash('alice'), 'hash-a', 'an old claim is kept')
+  t.equal(await reopened.setClaimHash('alice', 'hash-other'), false, 'and still guards the id')
+  const [kept] = rows(old, 'SELECT expires_at FROM claims') as Array<{ expires_at: number }>
+  t.ok(kept!.expires_at > Date.now() + 2 * 3600_000 - 60_000, 'for two TTLs from the upgrade')
+})
