@@ -10,5 +10,9 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('chat', new ChatService(app.backplane, app.presence, app.rateLimits, app.auth, { authRequired: app.config.AUTH_REQUIRED, history: app.history }))
+  const chat = new ChatService(app.backplane, app.presence, app.rateLimits, app.auth, {
+    authRequired: app.config.AUTH_REQUIRED, history: app.history, historyTtlS: app.config.HISTORY_TTL_S
+  })
+  app.decorate('chat', chat)
+  app.addHook('onClose', async () => chat.stop())
 }, { name: 'chat', dependencies: ['config', 'auth', 'backplane', 'presence', 'rate-limit', 'history'], fastify: '5.x' })

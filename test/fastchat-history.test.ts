@@ -351,3 +351,23 @@ t.test('HISTORY_STORE=off: the capability is ignored', async (t) => {
   t.equal((await c.receiveJson()).type, 'PRESENCE')
   await c.expectNoMessage(200)
 })
+
+for (const [name, envOf] of stores) {
+  t.test(`${name}: a user connected for longer than their claim would last keeps it: nobody else is issued one for their id`, async (t) => {
+    // HISTORY_TTL_S=1: a claim lasts two seconds after its user was last seen, and the instance
+    // sees its online history users again every second.
+    const dep = await deploy(t, inProcess, { ...(await envOf(t)), HISTORY_TTL_S: 1 })
+    const alice = await joinHistory(dep, 'Alice')
+    t.match(alice.ack.data, { claim: CLAIM })
+    await sleep(3500)
+    const mallory = await dep.connect('/ws')
+    await mallory.receiveJson()
+    mallory.send(historyHello(alice.user_id, 'Alice'))
+    t.strictSame(await mallory.receiveJson(), {
+      type: 'ERROR', data: { code: 'UNAUTHORIZED', message: 'history of this user_id needs its token or its claim', details: {} }
+    }, 'no new claim for an id whose user is still here')
+    await mallory.close()
+    const second = await joinHistory(dep, 'Alice', { user_id: alice.user_id, claim: alice.claim })
+    t.strictSame(second.ack.data, { user_id: alice.user_id, status: 'connected' }, 'her own claim still works')
+  })
+}

@@ -4,7 +4,7 @@
 // HISTORY pages and stored receipts. A history sender's MSG is the relay's (relay.ts), which
 // writes it to the log before anyone is told. Connections without the capability never reach this file.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { isThenable } from '../lib/awaitable.ts'
+import { isThenable, unawaited } from '../lib/awaitable.ts'
 import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
 import type { HistoryStore, Receipt, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
@@ -48,13 +48,42 @@ function sameHash(stored: string, presented: string): boolean {
 const extraOf = (place: LogPlace): HistoryExtra => ({ fields: logPlaceFields(place), chat_id: place.chat_id, seq: place.seq })
 
 export class ChatHistory {
+  /** Refreshes who is online here as seen (keepOnlineSeen). */
+  private readonly keeper: NodeJS.Timeout
+
   constructor(
     readonly store: HistoryStore,
     private readonly backplane: Backplane,
     private readonly presence: Presence,
     private readonly chats: Chats,
-    private readonly ledger: MessageLedger
-  ) {}
+    private readonly ledger: MessageLedger,
+    ttlS: number
+  ) {
+    // A quarter of the TTL (between a second and an hour): a user online all along is seen again
+    // well before the known period, and the claim that follows it, could lapse.
+    this.keeper = setInterval(() => this.keepOnlineSeen(), Math.min(Math.max(ttlS * 250, 1000), 3_600_000))
+    this.keeper.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.keeper)
+  }
+
+  /**
+   * `seen` is written at a history HELLO and when a user's last connection goes. A user who stays
+   * connected longer than the TTL would otherwise stop being known while online, and two TTLs
+   * on their claim would expire (store.ts): the next HELLO with their id and no claim would be
+   * issued a new one and read their history. So this instance's history users are seen again.
+   */
+  private keepOnlineSeen(): void {
+    for (const sessions of this.presence.local.perUser()) {
+      for (const s of sessions) {
+        if (s.closed || !s.history || !s.user) continue
+        unawaited(this.store.seen(s.user.user_id, s.user.display_name))
+        break
+      }
+    }
+  }
 
   /**
    * May this HELLO read `userId`'s history? With a verified token, yes (and the user is bound

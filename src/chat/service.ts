@@ -33,6 +33,8 @@ export interface ChatServiceOptions {
   authRequired: boolean
   /** Where chat logs live (SPEC section 9); without one the `history` capability is ignored. */
   history?: HistoryStore
+  /** HISTORY_TTL_S: how long a user stays known after last seen (default 7 days). */
+  historyTtlS?: number
 }
 
 export const SEND_HELLO_FIRST = errorFrame(ErrorCode.UNAUTHORIZED, 'send HELLO first')
@@ -63,9 +65,14 @@ export class ChatService {
     this.chats = new Chats(backplane.chats, (id) => presence.isOnline(id))
     this.ledger = new MessageLedger(backplane.keys)
     this.typing = new TypingRelay(backplane)
-    this.history = opts.history && new ChatHistory(opts.history, backplane, presence, this.chats, this.ledger)
+    this.history = opts.history && new ChatHistory(opts.history, backplane, presence, this.chats, this.ledger, opts.historyTtlS ?? 604_800)
     this.relay = new MessageRelay(backplane, presence, this.chats, this.ledger, limits, this.history)
     this.flat = new FlatDialect(presence, this.chats, backplane.keys, opts.history)
+  }
+
+  /** Its own timers stop (history's keep-alive); the connections are the registry's to close. */
+  stop(): void {
+    this.history?.stop()
   }
 
   session(peer: ChatPeer, handshakeToken?: string): ChatSession {
