@@ -17,7 +17,7 @@ import proxyAddr from '@fastify/proxy-addr'
 import { parse as parseQuery } from 'fast-querystring' // the parser Fastify's router uses
 import type { TrustProxy } from '../lib/trust-proxy.ts'
 import type { Admission, Refusal } from './admission.ts'
-import { takeUpgradeListeners } from './upgrade-internals.ts'
+import { answeringEarlierRequest, takeUpgradeListeners } from './upgrade-internals.ts'
 
 /** What a direct route's handler may read of its request: what Fastify's request and the direct upgrade both give. */
 export type UpgradeRequest = Pick<FastifyRequest, 'id' | 'headers' | 'query' | 'ip'>
@@ -98,6 +98,11 @@ export class DirectUpgrades {
   listen(server: Server, wss: WebSocketServer): void {
     const others = takeUpgradeListeners(server)
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (answeringEarlierRequest(socket)) {
+        this.opts.log.info({ url: req.url }, 'websocket upgrade pipelined behind an unanswered request: connection closed')
+        socket.destroy()
+        return
+      }
       // Real sockets only: app.injectWS emits upgrades of a stream that is no request's socket.
       const url = req.socket === socket && req.method === 'GET' && req.url !== undefined ? splitUrl(req.url, this.opts.ignoreTrailingSlash) : undefined
       const route = url && this.routes.get(url.path)

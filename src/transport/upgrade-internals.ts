@@ -76,6 +76,17 @@ export function releaseUpgrade(socket: WebSocket, onError: (this: WebSocket, err
   return { stream: stream !== undefined, response, timer: stream ? releaseTimer(stream) : false, errorListener }
 }
 
+/**
+ * An earlier request on this socket is still being answered: its ServerResponse is Node's
+ * `_httpMessage` on the socket. Node emits 'upgrade' for a handshake pipelined behind a request
+ * without waiting for that response; handing such a socket to `ws` lets both lay claim to it (Node
+ * asserts when the earlier response finishes, an uncaught exception), and @fastify/websocket's
+ * assignSocket throws and leaves it open, uncounted. No browser pipelines a handshake.
+ */
+export function answeringEarlierRequest(socket: Duplex): boolean {
+  return (socket as Duplex & { _httpMessage?: unknown })._httpMessage != null
+}
+
 type UpgradeListener = (this: unknown, req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 /**
