@@ -2,7 +2,7 @@
 // users on different instances see each other, chat with truthful acks and receipts, type, keep
 // their order, share rate limits, and walker broadcasts reach every instance's sockets.
 import t, { type Test } from 'tap'
-import { collect, ids, join, type ChatUser, msg, next, openChat, presenceWhere, type Deployment, type Frame } from './helpers/fastchat.ts'
+import { collect, ids, join, type ChatUser, msg, next, openChat, presenceWhere, sleep, type Deployment, type Frame } from './helpers/fastchat.ts'
 import { startInstances, type Instances } from './helpers/redis.ts'
 import type { TestApp } from './helpers/app.ts'
 
@@ -109,6 +109,31 @@ t.test('the same user on both instances is one presence entry and gets messages 
   t.notOk((await collect(carol.client, 300)).some((m: Frame) => m.type === 'PRESENCE' && m.data.users.length < 2), 'Bob stays online through instance 2')
   bob2.client.close()
   t.same(ids(await presenceWhere(carol.client, (u) => u.length === 1)), [carol.user_id])
+})
+
+t.test('a tab that closes while the same user\'s new tab is saying HELLO (a reconnect) leaves the user online and reachable everywhere', async (t) => {
+  const { apps: [one, two], redis } = await instances(t, 2)
+  const bob = await join(on(two!), 'Bob')
+  const admin = redis.client()
+  for (let round = 0; round < 3; round++) {
+    const old = await join(on(one!), 'Alice')
+    await presenceWhere(bob.client, (u) => u.some((x) => x.user_id === old.user_id))
+    const fresh = await one!.connect('/ws')
+    await fresh.receiveJson() // WELCOME
+    // The new tab's HELLO is still joining (a Redis round trip) when the old tab goes.
+    fresh.send({ type: 'HELLO', data: { user_id: old.user_id, display_name: 'Alice' } })
+    old.client.terminate()
+    t.equal((await fresh.receiveJson()).type, 'HELLO_ACK')
+    await sleep(300) // the old tab's leave has long been handled
+    t.equal(await admin.hget('sb:names', old.user_id), 'Alice', 'Redis still has her online')
+    t.ok(one!.app.presence.isOnline(old.user_id) && two!.app.presence.isOnline(old.user_id), 'both instances too')
+    bob.client.send({ type: 'OPEN_CHAT', data: { target_user_id: old.user_id, target_display_name: 'Alice' } })
+    t.equal((await next(bob.client, 'CHAT_OPENED')).data.target_user_id, old.user_id, 'Bob can open a chat with her')
+    bob.client.send(msg({ user_id: old.user_id, display_name: 'Alice' } as ChatUser, `are you back? ${round}`, `back-${round}`))
+    t.equal((await next(fresh, 'MSG')).data.content, `are you back? ${round}`, 'and his message reaches the new tab, across instances')
+    fresh.close()
+    await presenceWhere(bob.client, (u) => !u.some((x) => x.user_id === old.user_id))
+  }
 })
 
 t.test('the rate limit is shared: 40 MSG via instance 1 and 21 via instance 2, the 61st is RATE_LIMITED', async (t) => {

@@ -5,6 +5,7 @@
 // Entries are serialized once, when their user joins or is renamed, and full lists and deltas are
 // slices of logs those entries are appended to, never copied (presence-frames.ts).
 import type { Awaitable } from '../lib/awaitable.ts'
+import { KeyedSerial } from '../lib/keyed-serial.ts'
 import type { Backplane, BackplaneHandlers, PresenceChange, UserEntry } from '../backplane/backplane.ts'
 import type { LocalHub } from './hub.ts'
 import type { OutText, TextParts } from '../lib/text-parts.ts'
@@ -56,6 +57,13 @@ export function backplaneHandlers(presence: Presence, hub: LocalHub): BackplaneH
 export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   /** Service-wide: user_id → name and entry, in the order users came online. */
   private readonly online = new Map<string, OnlineUser>()
+  /**
+   * A user's joins and leaves here, one at a time in the order they came: a tab closing while
+   * another tab's HELLO is still joining (a reconnect) must not count as the user's last
+   * connection, or its leave lands after the join and takes the user offline service-wide while
+   * the new tab stays connected, unsubscribed from the user's deliveries (over Redis).
+   */
+  private readonly turns = new KeyedSerial()
   private version = 0
   /** Changes newer than the oldest version a delta connection still has to catch up from. */
   private changes: Change[] = []
@@ -141,21 +149,26 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
    * An identified connection joins: the user comes online (or is renamed) service-wide, and
    * only then does the hub hold the connection and deliveries reach it.
    */
-  async add(session: ChatSession & { user: UserEntry }): Promise<void> {
+  add(session: ChatSession & { user: UserEntry }): Promise<void> {
     const user = session.user
-    await this.backplane.presence.join(user)
-    // Applied here as well as through the backplane's echo, so the joiner's own list has it.
-    this.apply({ ...user, online: true })
-    this.hub.add(session)
+    return this.turns.run(user.user_id, async () => {
+      await this.backplane.presence.join(user)
+      // Applied here as well as through the backplane's echo, so the joiner's own list has it.
+      this.apply({ ...user, online: true })
+      this.hub.add(session)
+    })
   }
 
   /** A connection leaves the hub; true when that took its user offline service-wide. */
-  async remove(session: ChatSession): Promise<boolean> {
+  remove(session: ChatSession): Promise<boolean> {
     const user = session.user
-    if (!user || !this.hub.remove(session)) return false
-    const offline = await this.backplane.presence.leave(user.user_id)
-    if (offline) this.apply({ ...user, online: false })
-    return offline
+    if (!user) return Promise.resolve(false)
+    return this.turns.run(user.user_id, async () => {
+      if (!this.hub.remove(session)) return false
+      const offline = await this.backplane.presence.leave(user.user_id)
+      if (offline) this.apply({ ...user, online: false })
+      return offline
+    })
   }
 
   /** The full list, right after HELLO_ACK; later changes come from the broadcasts. */
