@@ -10,6 +10,7 @@ import { ConnectionRegistry } from '../src/transport/connections.ts'
 import { corkForTick } from '../src/transport/conn.ts'
 import { DirectUpgrades, type DirectHandler } from '../src/transport/direct-upgrade.ts'
 import { trustProxyFn } from '../src/lib/trust-proxy.ts'
+import { pickProtocol } from '../src/admin/auth.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -59,7 +60,9 @@ export default fp(async (app) => {
       // The registry tracks sockets itself; ws's own Set would be a second copy.
       clientTracking: false,
       // Compression costs CPU and memory per socket and opens compression side channels.
-      perMessageDeflate: false
+      perMessageDeflate: false,
+      // Never the admin console's token protocol, whatever its place in the offer.
+      handleProtocols: pickProtocol
     },
     preClose: async function () {
       await registry.closeAll(c.SHUTDOWN_GRACE_MS)

@@ -5,6 +5,7 @@
 // log line ever carries the token.
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
+import http from 'node:http'
 import WebSocket from 'ws'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import { startApp, type TestApp } from './helpers/app.ts'
@@ -73,6 +74,24 @@ t.test('with ADMIN_TOKEN: 401 without or with a wrong token, in every form; the 
   const page = await subprotocolHello(s, TOKEN)
   t.equal(page.first.type, 'hello', 'so does the page\'s subprotocol')
   t.equal(page.protocol, 'switchboard-admin', 'the server picks the console\'s protocol, never echoes the token')
+  // Whatever the order the client offers them in, or the token offered alone.
+  const token = `token.${Buffer.from(TOKEN).toString('base64url')}`
+  for (const [offer, picked] of [[`${token}, switchboard-admin`, 'switchboard-admin'], [token, undefined]] as const) {
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = http.get({
+        host: '127.0.0.1', port: s.port, path: '/admin/ws', agent: false,
+        headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': offer }
+      })
+      req.on('upgrade', (res, socket) => {
+        socket.destroy()
+        resolve(res)
+      })
+      req.on('response', (res) => reject(new Error(`refused: ${res.statusCode}`)))
+      req.on('error', reject)
+    })
+    t.equal(res.statusCode, 101, `offered ${offer === token ? 'the token alone' : 'the token first'}: let in`)
+    t.equal(res.headers['sec-websocket-protocol'], picked, 'and the token is not in the 101')
+  }
 })
 
 t.test('the console socket obeys the origin rules of every socket', async (t) => {

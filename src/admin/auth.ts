@@ -36,6 +36,17 @@ export class AdminAuth {
   }
 }
 
+/**
+ * ws's `handleProtocols` for every socket: the first subprotocol offered that is not a token.
+ * ws's default picks the first offered, and the 101's `Sec-WebSocket-Protocol` would then carry
+ * the admin token (base64url, not hidden) into response-header and proxy logs when a client
+ * offers it first or alone. Offered nothing else: the 101 names no protocol.
+ */
+export function pickProtocol(offered: Set<string>): string | false {
+  for (const p of offered) if (!p.startsWith(TOKEN_PROTOCOL)) return p
+  return false
+}
+
 function bearer(header: string | undefined): string | undefined {
   const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
   return m?.[1]
