@@ -6,7 +6,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
-import { deploy, inProcess, type Deployment, ISO, join, next, presenceWhere, sleep, type Env, type Frame } from './helpers/fastchat.ts'
+import { collect, deploy, inProcess, type Deployment, ISO, join, next, presenceWhere, sleep, type Env, type Frame } from './helpers/fastchat.ts'
 import { startRedis, startInstances } from './helpers/redis.ts'
 import { startApp } from './helpers/app.ts'
 import type { SqliteHistory } from '../src/history/sqlite.ts'
@@ -369,5 +369,27 @@ for (const [name, envOf] of stores) {
     await mallory.close()
     const second = await joinHistory(dep, 'Alice', { user_id: alice.user_id, claim: alice.claim })
     t.strictSame(second.ack.data, { user_id: alice.user_id, status: 'connected' }, 'her own claim still works')
+  })
+}
+
+for (const [name, envOf] of stores) {
+  t.test(`${name}: a reader's two tabs greeting at once: each sender hears delivered once per message, never after received`, async (t) => {
+    const { dep, alice, bob } = await bobOffline(t, await envOf(t))
+    for (let i = 1; i <= 3; i++) {
+      alice.client.send(msg(bob, `while you were away ${i}`, `away-${i}`))
+      t.equal((await next(alice.client, 'MSG_ACK')).data.status, 'stored')
+    }
+    // A browser restored with two tabs: both HELLOs in one breath.
+    const tabs = await Promise.all([dep.connect('/ws'), dep.connect('/ws')])
+    for (const c of tabs) await c.receiveJson() // WELCOME
+    for (const c of tabs) c.send(historyHello(bob.user_id, 'Bob', { claim: bob.claim }))
+    const got = await Promise.all(tabs.map(async (c) => (await collect(c, 800)).filter((m: Frame) => m.type === 'MSG')))
+    const ids = got.map((msgs) => msgs.map((m: Frame) => m.data.message_id).join())
+    t.ok(ids.includes('away-1,away-2,away-3'), 'the backlog was handed over')
+    // A tab that got it confirms the last, as the SDK does.
+    const i = ids.indexOf('away-1,away-2,away-3')
+    tabs[i]!.send({ type: 'MSG_ACK', data: { message_id: 'away-3', chat_id: got[i]![2].data.chat_id } })
+    const acks = (await collect(alice.client, 800)).filter((m: Frame) => m.type === 'MSG_ACK').map((m: Frame) => `${m.data.message_id} ${m.data.status}`)
+    t.strictSame(acks, ['away-1 delivered', 'away-2 delivered', 'away-3 delivered', 'away-3 received'], 'one delivered each, then the receipt')
   })
 }

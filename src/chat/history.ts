@@ -157,15 +157,21 @@ export class ChatHistory {
     await this.delivered(me, handed)
   }
 
-  /** `reader` was handed these messages: its marks move up, the senders' connections hear `delivered`. */
+  /**
+   * `reader` was handed these messages: its marks move up, and the senders' connections hear
+   * `delivered` for those above the mark as it was, the ones no other connection of the reader
+   * (a second tab greeting at the same moment, a live delivery) was first to hand over.
+   */
   private async delivered(reader: string, messages: StoredMessage[]): Promise<void> {
     const upTo = new Map<string, number>()
     for (const m of messages) {
       upTo.set(m.chat_id, Math.max(upTo.get(m.chat_id) ?? 0, m.seq))
       await this.ledger.rememberSender(reader, m.message_id, m.from)
     }
-    for (const [chat, seq] of upTo) await this.store.markDelivered(chat, reader, seq)
+    const before = new Map<string, number>()
+    for (const [chat, seq] of upTo) before.set(chat, await this.store.raiseDelivered(chat, reader, seq))
     for (const m of messages) {
+      if (m.seq <= before.get(m.chat_id)!) continue
       await this.backplane.deliver(m.from, { frame: msgAckFrame(m.message_id, 'delivered'), label: 'MSG_ACK', droppable: false, history: extraOf(m) })
     }
   }

@@ -114,9 +114,15 @@ export class MemoryHistory implements HistoryStore {
   }
 
   markDelivered(chatId: string, reader: string, seq: number): void {
+    this.raiseDelivered(chatId, reader, seq)
+  }
+
+  raiseDelivered(chatId: string, reader: string, seq: number): number {
     const log = this.live(chatId)
-    if (!log || !log.users.includes(reader)) return
+    if (!log || !log.users.includes(reader)) return seq
+    const before = log.delivered.get(reader) ?? 0
     raise(log.delivered, reader, Math.min(seq, log.last_seq))
+    return before
   }
 
   markReceived(chatId: string, reader: string, from: string, messageId: string): Receipt | undefined {

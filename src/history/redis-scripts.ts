@@ -104,15 +104,16 @@ end
 local marks = redis.call('HMGET', M, 'dv:' .. to, 'rc:' .. to)
 return { 0, epoch, { id, { 'f', from, 't', to, 'c', ARGV[4], 'm', mid, 'ts', ARGV[6], 'n', n } }, num(marks[1]), num(marks[2]) }`,
 
-  // ARGV: chat, reader, seq. Moves the reader's delivered mark up (never past last_seq).
+  // ARGV: chat, reader, seq. Moves the reader's delivered mark up (never past last_seq); returns
+  // the mark as it was (ARGV's seq when the reader has no such chat: nothing is news).
   sbhDelivered: `
 local M = P .. 'm:' .. ARGV[1]
 local r = ARGV[2]
-if not participant(M, r) then return 0 end
+if not participant(M, r) then return tonumber(ARGV[3]) end
 local seq = math.min(tonumber(ARGV[3]), num(redis.call('HGET', M, 'last_seq')))
-if seq <= num(redis.call('HGET', M, 'dv:' .. r)) then return 0 end
-redis.call('HSET', M, 'dv:' .. r, seq)
-return 1`,
+local before = num(redis.call('HGET', M, 'dv:' .. r))
+if seq > before then redis.call('HSET', M, 'dv:' .. r, seq) end
+return before`,
 
   // ARGV: chat, reader, from, message_id. Returns {} when the log has no such message to the
   // reader, else {entry, delivered mark, received mark} after moving both up to it.

@@ -122,9 +122,13 @@ export class RedisHistory implements HistoryStore {
   }
 
   async markDelivered(chatId: string, reader: string, seq: number): Promise<void> {
+    await this.raiseDelivered(chatId, reader, seq)
+  }
+
+  async raiseDelivered(chatId: string, reader: string, seq: number): Promise<number> {
     // A NaN would be stored as the mark and compare false ever after.
-    if (!Number.isFinite(seq)) return
-    await this.conn.sbhDelivered(chatId, reader, Math.floor(seq))
+    if (!Number.isFinite(seq)) return seq
+    return await this.conn.sbhDelivered(chatId, reader, Math.floor(seq))
   }
 
   async markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<Receipt | undefined> {

@@ -264,6 +264,7 @@ class SqliteStore implements SqliteHistory {
         'SELECT seq, from_a, message_id, content, ts FROM messages WHERE chat = ? AND seq BETWEEN ? AND ? ORDER BY seq'
       ),
       marks: db.prepare<[number], MarkRow>('SELECT user, delivered, received FROM marks WHERE chat = ?'),
+      deliveredMark: db.prepare<[number, string], { delivered: number }>('SELECT delivered FROM marks WHERE chat = ? AND user = ?'),
       bumpMarks: db.prepare<[number, number, number, string]>('UPDATE marks SET delivered = max(delivered, ?), received = max(received, ?) WHERE chat = ? AND user = ?'),
       raiseMarks: db.prepare<[number, string, number, number]>(
         `INSERT INTO marks (chat, user, delivered, received) VALUES (?, ?, ?, ?)
@@ -401,6 +402,21 @@ class SqliteStore implements SqliteHistory {
     this.assertOpen()
     const chat = this.chat(chatId)
     if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return
+    this.deliveredTo(chat, reader, seq)
+  }
+
+  /** markDelivered, and the mark before it (one read of the table; the relay's own marks never ask). */
+  raiseDelivered(chatId: string, reader: string, seq: number): number {
+    this.assertOpen()
+    const chat = this.chat(chatId)
+    if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return seq
+    // Queued marks hold this turn's raises, not the table's value under them: the higher of both.
+    const before = Math.max(chat.marksQueued?.get(reader)?.delivered ?? 0, this.q.deliveredMark.get(chat.id, reader)?.delivered ?? 0)
+    this.deliveredTo(chat, reader, seq)
+    return before
+  }
+
+  private deliveredTo(chat: Chat, reader: string, seq: number): void {
     const upTo = Math.min(seq, chat.last_seq)
     if (upTo < 1) return
     this.raise(chat, reader, upTo, 0)

@@ -110,6 +110,14 @@ export interface HistoryStore {
   markDelivered(chatId: string, reader: string, seq: number): Awaitable<void>
 
   /**
+   * markDelivered for a reader's greeting, answering the mark as it was before: of the messages
+   * just handed over, only those above it are news to their senders. (A reader's tabs that say
+   * HELLO at once are each handed the backlog; each message's `delivered` is told once, by the
+   * first, and never after a `received`.) `seq` itself when the reader has no such chat.
+   */
+  raiseDelivered(chatId: string, reader: string, seq: number): Awaitable<number>
+
+  /**
    * `reader` confirmed the message (from, message_id) of the chat: its received mark (and its
    * delivered mark) move up to that message's seq. Where the receipt landed (what the sender's
    * `received` ack carries), or undefined when the log has no such message to this reader. Not

@@ -192,6 +192,25 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.strictSame(await statuses(), ['delivered', 'delivered', 'delivered', 'delivered', 'delivered', 'received'])
   })
 
+  t.test('raiseDelivered answers the delivered mark as it was: what a greeting\'s acks are news for', async (t) => {
+    const store = await fresh(t)
+    const toB = range(1, 5).map(() => msg(A, B))
+    await appendAll(store, toB)
+    t.equal(await store.raiseDelivered(AB, B, 2), 0, 'nothing delivered before')
+    t.equal(await store.raiseDelivered(AB, B, 4), 2, 'the first raise moved it to 2')
+    t.equal(await store.raiseDelivered(AB, B, 3), 4, 'a lower raise answers the mark and moves nothing')
+    await store.markDelivered(AB, B, 5)
+    t.equal(await store.raiseDelivered(AB, B, 5), 5, 'the relay\'s own marks count')
+    const toC = range(1, 3).map(() => msg(B, C))
+    await appendAll(store, toC)
+    await store.markReceived(CB, C, B, toC[1]!.message_id)
+    t.equal(await store.raiseDelivered(CB, C, 3), 2, 'so does a receipt, which covers delivery')
+    t.equal(await store.raiseDelivered(CB, C, 1), 3)
+    t.equal(await store.raiseDelivered(AB, C, 4), 4, 'not a participant: nothing is news')
+    t.equal(await store.raiseDelivered(AC, A, 7), 7, 'no such chat: nothing is news')
+    t.strictSame((await store.page(AB, { limit: 100 }))!.messages.map((m) => m.status), ['delivered', 'delivered', 'delivered', 'delivered', 'delivered'])
+  })
+
   t.test('page: newest first backwards, oldest first forwards, exact bounds', async (t) => {
     const store = await fresh(t)
     const all = range(1, 250).map((i) => (i % 3 ? msg(A, B) : msg(B, A)))
