@@ -14,7 +14,7 @@ import { epochSeconds, round3 } from '../src/lib/clock.ts'
 import type { Awaitable } from '../src/lib/awaitable.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
 import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/service.ts'
-import type { ChatSession } from '../src/chat/session.ts'
+import type { ChatSession, Identified } from '../src/chat/session.ts'
 import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const SHUTTING_DOWN = 'server shutting down; resend after reconnecting'
@@ -123,7 +123,10 @@ class MainConnection implements Handler {
     const session = this.session
     const me = session.user?.user_id
     if ((msg.type === 'MSG' || msg.type === 'TYPING') && me !== undefined) {
-      const to = await this.chat.flat.recipient(me, msg)
+      // The app's "stopped typing" names nobody: it goes to everyone this connection told it was
+      // typing, partners it has left since included, or their indicators would stay on.
+      if (msg.type === 'TYPING' && msg.is_typing === false && msg.to === undefined && msg.chat_id === undefined) return this.chat.typing.stop(session)
+      const to = await this.chat.flat.recipient(session as Identified, msg)
       if (to === undefined) {
         if (msg.type === 'MSG') session.fail(ErrorCode.CHAT_NOT_OPENED, 'open a chat first')
         return

@@ -50,11 +50,13 @@ export class FlatDialect {
 
   /**
    * Whom a flat MSG or TYPING goes to: the frame's `to`, else the partner in its `chat_id`, else
-   * (no chat_id) the sender's current partner; undefined when there is none.
+   * (no chat_id) the partner this connection's screen shows, else (a tab back after a reconnect
+   * or a restart, told nothing yet) the user's current partner; undefined when there is none.
    */
-  recipient(userId: string, msg: Record<string, unknown>): Awaitable<string | undefined> {
+  recipient(session: ChatSession & { user: { user_id: string } }, msg: Record<string, unknown>): Awaitable<string | undefined> {
+    const userId = session.user.user_id
     if (typeof msg.to === 'string') return msg.to
-    if (msg.chat_id === undefined) return this.current(userId)
+    if (msg.chat_id === undefined) return session.partner ?? this.current(userId)
     // A chat this user was not told of goes nowhere: never to whoever is current instead.
     if (typeof msg.chat_id !== 'string' || msg.chat_id === CURRENT) return undefined
     return this.keys.get('partner', userId, msg.chat_id)
@@ -117,6 +119,7 @@ class FlatPeer implements ChatPeer {
     const r = this.dialect.render(String(frame))
     const me = this.session.user?.user_id
     if (r.type === 'CHAT_OPENED' && me !== undefined) {
+      this.session.partner = r.data.target_user_id as string
       this.dialect.opened(me, r.data.chat_id as string, r.data.target_user_id as string)
     } else if (r.type === 'MSG' && r.data.from === me) {
       // The copy for the sender's other tabs: the app would file it under its own id.

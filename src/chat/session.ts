@@ -39,6 +39,11 @@ export class ChatSession {
   flat = false
   /** Has the `history` capability (SPEC section 9): stored MSGs carry chat_id and seq. */
   history = false
+  /**
+   * A flat connection's partner: the target of the last CHAT_OPENED it was sent, which its screen
+   * shows. Per connection: two tabs of one user may show two chats (flat.ts, recipient()).
+   */
+  partner: string | undefined
   /** While its backlog is being handed over: the stored MSGs that arrived live meanwhile, sent after it. */
   backlogHold: Delivery[] | undefined
   /** The presence version this connection last received (-1: no PRESENCE yet), and when. */

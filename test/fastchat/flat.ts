@@ -323,6 +323,45 @@ export function flatSuite(t: Test, start: Start): void {
     await sleep(200)
     t.same(a2.frames.filter((f) => f.type === 'MSG'), [])
   })
+
+  t.test('two tabs of one user showing two chats: each tab\'s MSG goes to the chat its screen shows', async (t) => {
+    const dep = await deploy(t, start)
+    const [a1, b, c] = await tabs(t, dep, 'MerryZebra445', 'MerryGiraffe695', 'SleepyPanda300')
+    const a2 = await tab(dep, 'MerryZebra445', { user_id: a1.user_id }) // the app's "duplicate tab"
+    t.teardown(() => a2.close())
+    await a2.until(() => a2.connected, 'HELLO_ACK')
+    await chat(a1, b)
+    await a2.until(() => a2.selected?.user_id === b.user_id, 'the chat on the second tab too')
+    a2.openChat(c)
+    await a2.until(() => a2.selected?.user_id === c.user_id, 'CHAT_OPENED with C')
+    await a1.until(() => a1.selected?.user_id === c.user_id, 'both tabs follow')
+    a1.openChat(b) // open already: only the tab that asked is told, so only it shows B again
+    await a1.until(() => a1.selected?.user_id === b.user_id, 'tab one back on B')
+    await sleep(200)
+    t.equal(a2.selected?.user_id, c.user_id, 'tab two still shows C')
+    a2.say('for C only')
+    a1.say('for B only')
+    await c.until(() => c.messages.length === 1, 'C\'s message')
+    await b.until(() => b.messages.length === 1, 'B\'s message')
+    await sleep(200)
+    t.same(c.messages.map((m) => m.content), ['for C only'], 'tab two\'s message reached the chat it shows')
+    t.same(b.messages.map((m) => m.content), ['for B only'], 'and tab one\'s the one it shows')
+  })
+
+  t.test('TYPING: the final false reaches a partner the tab has left since it started typing', async (t) => {
+    const dep = await deploy(t, start)
+    const [a, b, c] = await tabs(t, dep, 'MerryZebra445', 'MerryGiraffe695', 'SleepyPanda300')
+    await chat(a, b)
+    a.setTyping(true)
+    await b.until(() => b.typing.get(a.user_id) === true, 'B sees A typing')
+    a.openChat(c) // A clicks another user within the app's 1.5 s "stopped" timer
+    await a.until(() => a.selected?.user_id === c.user_id, 'CHAT_OPENED with C')
+    a.setTyping(false)
+    await b.until(() => b.typing.get(a.user_id) === false, 'B sees A stop')
+    await sleep(200)
+    t.same(c.frames.filter((f) => f.type === 'TYPING'), [], 'C was never told A was typing, nor that A stopped')
+    t.same(a.errors, [])
+  })
 }
 
 export function mixedSuite(t: Test, start: Start): void {
