@@ -50,6 +50,12 @@ class MainConnection implements Handler {
     this.session = chat.session(conn, handshakeToken)
   }
 
+  /** The binary frame's ERROR through the session's peer: flat after a flat HELLO (SPEC section 10). */
+  binary(): void {
+    const { frame, label, errorCode } = SURFACE.binary
+    this.session.peer.send(frame, label, errorCode)
+  }
+
   /** SPEC section 2's dispatch order: not a JSON object, FastChat, ping, echo. */
   message(buf: Buffer): Awaitable<void> {
     const conn = this.conn

@@ -31,6 +31,11 @@ export interface Handler {
   drain?(text: Buffer): Awaitable<void>
   /** The surface's app-level heartbeat, sent with each protocol ping (server_ping, heartbeat). */
   beat?(): void
+  /**
+   * A binary frame's turn, for a surface that writes the answer its own way (/ws renders it in
+   * the connection's dialect). Absent: the surface's fixed `binary` answer is sent.
+   */
+  binary?(): void
   /** The socket closed. Work still queued runs after this (cleanup queued with run() included). */
   closed?(code: number): void
 }
@@ -376,6 +381,7 @@ export class Conn implements Beating {
     }
     if (entry === BINARY) {
       this.registry.observeFrame(this, 'in', 'binary')
+      if (this.handler.binary) return this.handler.binary()
       const { frame, label, errorCode } = this.opts.binary
       this.send(frame, label, errorCode)
       return

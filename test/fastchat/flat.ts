@@ -217,6 +217,9 @@ export function flatSuite(t: Test, start: Start): void {
     const from = a.frames.length
     a.sendRaw({ type: 'TYPING', is_typing: true, to: a.user_id })
     t.match(await a.next('ERROR', from), { error_code: 'VALIDATION', message: 'invalid TYPING: /to: cannot type to yourself' })
+    const binaryFrom = a.frames.length
+    a.socket!.send(Buffer.from([0xde, 0xad]), { binary: true }) // the app sends none; another client might
+    t.same(await a.next('ERROR', binaryFrom), { type: 'ERROR', error_code: 'VALIDATION', message: 'binary frames are not supported', details: null }, 'a binary frame: flat too')
     t.ok(a.socket?.readyState === 1, 'open after every error')
     assertAllFlat(t, a)
   })
