@@ -393,3 +393,27 @@ for (const [name, envOf] of stores) {
     t.strictSame(acks, ['away-1 delivered', 'away-2 delivered', 'away-3 delivered', 'away-3 received'], 'one delivered each, then the receipt')
   })
 }
+
+t.test('two senders who gave a reader the same message_id: each receipt (with its chat_id) goes back to its own sender', async (t) => {
+  const dep = await deploy(t, inProcess, (await stores[1]![1](t)))
+  const reader = await joinHistory(dep, 'Rita')
+  const alice = await joinHistory(dep, 'Alice')
+  const bob = await joinHistory(dep, 'Bob')
+  const toAlice = (await openWith(reader, alice)).data.chat_id
+  const toBob = (await openWith(reader, bob)).data.chat_id
+  await next(alice.client, 'CHAT_OPENED')
+  await next(bob.client, 'CHAT_OPENED')
+  // Counter ids, as some clients make them: both senders' first message is "m-1".
+  alice.client.send(msg(reader, 'from alice', 'm-1'))
+  t.equal((await next(alice.client, 'MSG_ACK')).data.status, 'delivered')
+  bob.client.send(msg(reader, 'from bob', 'm-1'))
+  t.equal((await next(bob.client, 'MSG_ACK')).data.status, 'delivered')
+  const got = [await next(reader.client, 'MSG'), await next(reader.client, 'MSG')]
+  t.same(got.map((m) => [m.data.content, m.data.chat_id]), [['from alice', toAlice], ['from bob', toBob]])
+  // Rita reads Alice's first, as the SDK confirms: with the chat the MSG named.
+  reader.client.send({ type: 'MSG_ACK', data: { message_id: 'm-1', chat_id: toAlice } })
+  t.same(await next(alice.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received', chat_id: toAlice, seq: 1 } }, 'Alice hears her message was read')
+  reader.client.send({ type: 'MSG_ACK', data: { message_id: 'm-1', chat_id: toBob } })
+  t.same(await next(bob.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received', chat_id: toBob, seq: 1 } }, 'and Bob his, once')
+  t.same((await collect(alice.client, 300)).filter((m: Frame) => m.type === 'MSG_ACK'), [], 'nothing more for Alice')
+})

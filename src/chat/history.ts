@@ -191,7 +191,14 @@ export class ChatHistory {
    */
   async confirm(session: Identified, data: ClientMsgAck['data']): Promise<void> {
     const me = session.user.user_id
-    const sender = await this.ledger.takeSender(me, data.message_id)
+    let sender = await this.ledger.takeSender(me, data.message_id)
+    if (sender !== undefined && data.chat_id !== undefined && this.chats.idOf(sender, me) !== data.chat_id) {
+      // Two senders gave this reader the same message_id, and the ledger (one sender per reader
+      // and id) holds the other one: theirs goes back for their own receipt, and the chat named
+      // here says whose message this is.
+      await this.ledger.rememberSender(me, data.message_id, sender)
+      sender = undefined
+    }
     const chat = data.chat_id ?? (sender === undefined ? undefined : this.chats.idOf(sender, me))
     const from = sender ?? (chat === undefined ? undefined : otherThan(me, await this.participantsOf(chat)))
     const stored = chat === undefined || from === undefined ? undefined : this.store.markReceived(chat, me, from, data.message_id)
