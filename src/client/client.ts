@@ -369,6 +369,8 @@ export class FastChatClient extends Emitter<FastChatEvents> {
   private readonly catchingUp = new Map<string, object>()
   /** History: the newest confirmation per chat asked for while not connected. */
   private readonly unconfirmed = new Map<string, string>()
+  /** Confirmations without a chat (messages not stored) asked for while not connected, each sent after the next HELLO_ACK. */
+  private readonly unconfirmedIds = new Map<string, true>()
   private settleUntil = 0
   private typingBlockedUntil = 0
   private timers: { reconnect?: Timer; connect?: Timer; ping?: ReturnType<typeof setInterval>; pong?: Timer; settle?: Timer; catchUp?: Timer } = {}
@@ -534,15 +536,17 @@ export class FastChatClient extends Emitter<FastChatEvents> {
   /**
    * Confirm an incoming message (MSG_ACK), so its sender sees `received`; with history pass its
    * chat_id: the receipt is stored, clears the chat's unread count, and covers every earlier
-   * message of the chat to this user. Returns whether it was sent now; with a chat_id it is
-   * otherwise sent after the next HELLO_ACK (the newest per chat). `autoReceipt` does this for
-   * every message as it arrives.
+   * message of the chat to this user. Returns whether it was sent now; otherwise it is sent
+   * after the next HELLO_ACK (with a chat_id the newest per chat, without one each; the server
+   * relays a receipt within 10 minutes of the message). `autoReceipt` does this for every
+   * message as it arrives.
    */
   confirm(messageId: string, chatId?: string): boolean {
     if (this.stopped) return false
     const data = chatId === undefined ? { message_id: messageId } : { message_id: messageId, chat_id: chatId }
     if (this.identified && this.transmit({ type: 'MSG_ACK', data })) return true
     if (chatId !== undefined) this.unconfirmed.set(chatId, messageId)
+    else remember(this.unconfirmedIds, messageId, true)
     return false
   }
 
@@ -760,6 +764,8 @@ export class FastChatClient extends Emitter<FastChatEvents> {
     for (const w of this.helloWaiters.splice(0)) w.resolve(data)
     for (const [chatId, messageId] of this.unconfirmed) this.transmit({ type: 'MSG_ACK', data: { message_id: messageId, chat_id: chatId } })
     this.unconfirmed.clear()
+    for (const messageId of this.unconfirmedIds.keys()) this.transmit({ type: 'MSG_ACK', data: { message_id: messageId } })
+    this.unconfirmedIds.clear()
     this.reconcile()
     this.flushHistory()
   }
@@ -1100,6 +1106,9 @@ export class FastChatClient extends Emitter<FastChatEvents> {
     log.seq = lastSeq
     log.ahead.clear()
     if (epoch === undefined) this.logs.delete(log.chat_id)
+    // Sent messages placed in the old log: their seqs mean nothing in the new one, whose
+    // watermarks would otherwise mark them delivered or received.
+    for (const [id, a] of this.acknowledged) if (a.chat_id === log.chat_id) this.acknowledged.delete(id)
     const reset: ChatReset = { chat_id: log.chat_id }
     if (epoch !== undefined) reset.epoch = epoch
     if (log.peer !== undefined) reset.target_user_id = log.peer
@@ -1156,6 +1165,7 @@ export class FastChatClient extends Emitter<FastChatEvents> {
       for (const m of data.messages) {
         remember(this.seen, `${m.from}\n${m.message_id}`, true)
         this.noteSeq(current, m.seq)
+        if (m.from === this.identity?.user_id) this.settledFromLog(data.chat_id, m)
       }
     }
     request?.resolve(data)
@@ -1214,12 +1224,24 @@ export class FastChatClient extends Emitter<FastChatEvents> {
     step(after, true)
   }
 
+  /**
+   * A message of this user found in a page of a chat's log (the application's or the catch-up's)
+   * while it is still waiting for its ack (the ack was lost with a connection): it is sent, with
+   * the status the log gives it, and is not resent (a resend could only be refused, by the rate
+   * limit say, and show a sent message as failed). True when it was waiting.
+   */
+  private settledFromLog(chatId: string, m: StoredMsg): boolean {
+    if (!this.outbox.some((e) => e.message_id === m.message_id)) return false
+    this.onAck({ message_id: m.message_id, status: m.status, chat_id: chatId, seq: m.seq, content: m.content })
+    return true
+  }
+
   /** A message the catch-up found: reported unless this client has it already. */
   private replay(chatId: string, m: StoredMsg): boolean {
     const log = this.logs.get(chatId)
     if (log) this.noteSeq(log, m.seq)
     const me = this.identity?.user_id
-    if (m.from === me && this.outbox.some((e) => e.message_id === m.message_id)) return false
+    if (m.from === me && this.settledFromLog(chatId, m)) return false
     const key = `${m.from}\n${m.message_id}`
     if (this.seen.has(key)) return false
     remember(this.seen, key, true)

@@ -654,6 +654,8 @@ function mark(li: HTMLLIElement, status: StatusChange['status']): void {
   if (current === status) return
   // Marks only move forward: a late `delivered` must not undo `received`.
   if (current && status !== 'failed' && status !== 'pending' && RANK[status] <= RANK[current]) return
+  // Nor does a failure undo one: a message the server stored was sent, whatever a resend met.
+  if (current && status === 'failed' && RANK[current] >= RANK.stored) return
   li.dataset.status = status
   li.querySelector('.mark')!.textContent = MARKS[status]
   if (status !== 'failed') li.querySelector('.error')?.remove()
