@@ -1,5 +1,6 @@
 // The real process: startup config errors, and SIGTERM draining open sockets.
 import t from 'tap'
+import { connect } from 'node:net'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import { runServer, startServer } from './helpers/process.ts'
 
@@ -33,4 +34,22 @@ t.test('SIGTERM with 50 open sockets: every client sees 1001, exit 0 within the 
   const { code } = await server.exited
   t.equal(code, 0, 'exit code 0')
   t.ok(Date.now() - started < 5000, `exited in ${Date.now() - started} ms, within the grace`)
+})
+
+t.test('SIGTERM with HTTP connections that never finished a request (a preconnect, a body still arriving): exit 0 within the grace', async (t) => {
+  const server = await startServer({ SHUTDOWN_GRACE_MS: '1500' })
+  const silent = connect(server.port, '127.0.0.1') // a browser's preconnect: no byte sent
+  const trickle = connect(server.port, '127.0.0.1')
+  for (const s of [silent, trickle]) s.on('error', () => {})
+  await Promise.all([silent, trickle].map((s) => new Promise((resolve) => s.once('connect', resolve))))
+  trickle.write('POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":') // and never the rest
+  const client = await WsTestClient.connect(`ws://127.0.0.1:${server.port}/ws`)
+  await client.receiveJson()
+  const started = Date.now()
+  server.proc.kill('SIGTERM')
+  t.equal((await client.expectClose(undefined, { timeout: 3000 })).code, 1001)
+  const { code } = await server.exited
+  t.equal(code, 0, 'exit code 0, not the watchdog\'s 1')
+  t.ok(Date.now() - started < 2500, `exited in ${Date.now() - started} ms: the grace (1.5 s) and no more`)
+  t.notMatch(server.output(), /killed by timeout/)
 })
