@@ -132,6 +132,16 @@ export function ruleOf(schema: TSchema): string {
   }
 }
 
+/** The environment's text is a value of the schema's type as written: digits for an integer, a decimal for a number, true or false. */
+function spells(schema: TSchema, text: string): boolean {
+  switch (schema.type) {
+    case 'integer': return /^[+-]?\d+$/.test(text)
+    case 'number': return /^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)
+    case 'boolean': return /^(true|false)$/i.test(text)
+    default: return true
+  }
+}
+
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
 /** One TRUST_PROXY list entry: an address, a CIDR, or one of proxy-addr's names. */
@@ -228,6 +238,12 @@ export function loadConfig(env: Env): Config {
   for (const key of Object.keys(ConfigSchema.properties)) {
     const v = env[key]
     if (v !== undefined && v !== '') raw[key] = typeof v === 'string' ? v.trim() : v
+  }
+  // Value.Convert reads integers with parseInt and turns booleans into numbers (`1e4` became 1,
+  // `8000.5` 8000, `PORT=false` 0): a string must spell its type itself.
+  for (const [key, v] of Object.entries(raw)) {
+    const schema = (ConfigSchema.properties as Record<string, TSchema>)[key]!
+    if (typeof v === 'string' && !spells(schema, v)) throw new ConfigError(`${shown(key, env[key])}: ${ruleOf(schema)}${schema.description ? ` (${schema.description})` : ''}`)
   }
   const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>
   const first = Value.Errors(ConfigSchema, value).First()

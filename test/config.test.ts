@@ -38,6 +38,24 @@ t.test('bad values name the variable and the rule', async (t) => {
   t.throws(() => loadConfig({ WS_GREETING: 'maybe' }), /^WS_GREETING=maybe/)
 })
 
+t.test('a value is read only as written: no exponent, fraction or boolean taken for an integer (the converter read 1e4 as 1)', async (t) => {
+  const refused: Array<[Record<string, string>, RegExp]> = [
+    [{ SHUTDOWN_GRACE_MS: '1e4' }, /^SHUTDOWN_GRACE_MS=1e4: must be an integer from 0 to 600000 /],
+    [{ WS_MAX_PAYLOAD: '1e6' }, /^WS_MAX_PAYLOAD=1e6: must be an integer/],
+    [{ MAX_CONNECTIONS: '2.5e4' }, /^MAX_CONNECTIONS=2.5e4: must be an integer/],
+    [{ PORT: '8000.5' }, /^PORT=8000.5: must be an integer/],
+    [{ PORT: 'false' }, /^PORT=false: must be an integer/],
+    [{ WS_FRAMES_PER_SEC: 'true' }, /^WS_FRAMES_PER_SEC=true: must be an integer/],
+    [{ PORT: '80 80' }, /^PORT=80 80: must be an integer/],
+    [{ WS_PING_INTERVAL: '3e1' }, /^WS_PING_INTERVAL=3e1: must be a number/],
+    [{ WS_PING_INTERVAL: '30s' }, /^WS_PING_INTERVAL=30s: must be a number/],
+    [{ WS_GREETING: '1' }, /^WS_GREETING=1: must be true or false/]
+  ]
+  for (const [env, rule] of refused) t.throws(() => loadConfig(env), rule, JSON.stringify(env))
+  const c = loadConfig({ PORT: '+8080', SHUTDOWN_GRACE_MS: '10000', WS_PING_INTERVAL: '.5', WS_PING_TIMEOUT: '0.25', WS_GREETING: 'TRUE' })
+  t.same([c.PORT, c.SHUTDOWN_GRACE_MS, c.WS_PING_INTERVAL, c.WS_PING_TIMEOUT, c.WS_GREETING], [8080, 10000, 0.5, 0.25, true], 'what is written plainly still reads')
+})
+
 t.test('README config table matches the schema (npm run config:doc regenerates it)', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
   t.equal(withConfigTable(readme), readme)
