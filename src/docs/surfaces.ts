@@ -30,7 +30,7 @@ function actionChannel(): ChannelDoc {
   return {
     id,
     summary: 'Typed actions (chanx / Django Channels)',
-    description: 'The typed `{action, payload}` dialect of Django Channels / chanx consumers, on the same socket as the diagnostic echo: every frame with an `action` key, and every reply, is one of these; `action` tells them apart. The socket also carries the `echo` channel\'s welcome (first) and server_ping (each heartbeat).',
+    description: 'The typed `{action, payload}` dialect of Django Channels / chanx consumers, on the same socket as the diagnostic echo: every frame with an `action` key (or a `payload` and no `type`: an action frame missing its action, answered with that error rather than echoed), and every reply, is one of these; `action` tells them apart. The socket also carries the `echo` channel\'s welcome (first) and server_ping (each heartbeat).',
     discriminator: 'action',
     ...prefixed(id, 'action_', consumerDocs(echoConsumer))
   }
