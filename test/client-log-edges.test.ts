@@ -107,6 +107,16 @@ t.test('the same found in a page the application asked for (no catch-up)', async
   await tick()
   const socket = await reconnect()
   greet(socket, [{ chat_id: CHAT, target_user_id: bob, target_display_name: 'Bob', epoch: 'e1', last_seq: 2, unread: 0 }])
+  // First a page of another chat holding an older message of Alice's with the same (application-chosen) id.
+  const carol = uuidv4()
+  const other = client.history('chat_fedcba9876543210fedcba9876543210', {})
+  await tick()
+  socket.receive('HISTORY', {
+    chat_id: 'chat_fedcba9876543210fedcba9876543210', epoch: 'e9', first_seq: 1, last_seq: 1, has_more: false,
+    messages: [{ from: alice, to: carol, content: 'old, to Carol', message_id: 'two', timestamp: '2026-12-07T17:00:00.000Z', seq: 1, status: 'received' }]
+  })
+  await other
+  t.same(client.pending.map((m) => m.message_id), ['two'], 'the send to Bob is not settled by Carol\'s chat')
   const page = client.history(CHAT, { after_seq: 1 })
   await tick()
   socket.receive('HISTORY', {

@@ -15,7 +15,7 @@ import { Channels } from '../src/backplane/redis-scripts.ts'
 import { ConnectionRegistry } from '../src/transport/connections.ts'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import configPlugin from '../plugins/config.ts'
-import lifecyclePlugin from '../plugins/lifecycle.ts'
+import lifecyclePlugin, { Lifecycle } from '../plugins/lifecycle.ts'
 import websocketPlugin from '../plugins/websocket.ts'
 import admissionPlugin from '../plugins/admission.ts'
 import authPlugin from '../plugins/auth.ts'
@@ -46,7 +46,9 @@ const meta = (plugin: AnyPlugin) => (plugin as unknown as Record<symbol, { name:
 /** Each dependency as a plugin that needs nothing itself. */
 const standIns = (config: Config): Record<string, [AnyPlugin, object?]> => ({
   config: [configPlugin, { config }],
-  lifecycle: [lifecyclePlugin],
+  lifecycle: [fp(async (app: FastifyInstance) => {
+    app.decorate('lifecycle', new Lifecycle())
+  }, { name: 'lifecycle' })],
   // @fastify/websocket itself (request.ws, upgrade handling), without the registry's config.
   websocket: [fp(async (app: FastifyInstance) => {
     await app.register(websocket)
@@ -95,7 +97,7 @@ function bare(plugin: AnyPlugin, opts: { env?: Record<string, string | number | 
 /** The dependencies each plugin declares: what it really uses, and only that. */
 const declared: [AnyPlugin, string[], object?][] = [
   [configPlugin, [], { config: loadConfig({}) }],
-  [lifecyclePlugin, []],
+  [lifecyclePlugin, ['config']],
   [websocketPlugin, ['config']],
   [admissionPlugin, ['config', 'lifecycle', 'websocket']],
   [authPlugin, ['config']],

@@ -1231,7 +1231,8 @@ export class FastChatClient extends Emitter<FastChatEvents> {
    * limit say, and show a sent message as failed). True when it was waiting.
    */
   private settledFromLog(chatId: string, m: StoredMsg): boolean {
-    if (!this.outbox.some((e) => e.message_id === m.message_id)) return false
+    // The same id and the same recipient: ids are the application's own, and two chats may hold one.
+    if (!this.outbox.some((e) => e.message_id === m.message_id && e.to === m.to)) return false
     this.onAck({ message_id: m.message_id, status: m.status, chat_id: chatId, seq: m.seq, content: m.content })
     return true
   }

@@ -47,6 +47,12 @@ export interface SqliteHistoryOptions {
   log?: Pick<BackplaneLog, 'warn'>
 }
 
+/**
+ * claims.expires_at's default: a claim written without it (by the release before claims expired,
+ * after a downgrade) is kept for good, as that release kept it, never taken as expired.
+ */
+const NEVER = 8_640_000_000_000_000
+
 // Chats are keyed by a small integer so each message row and index entry carries 8 bytes, not
 // the 37-character chat_id; the sender is a flag (1 = user_a) since the chat names both sides.
 const SCHEMA = `
@@ -90,7 +96,7 @@ CREATE INDEX IF NOT EXISTS users_expires ON users (expires_at);
 CREATE TABLE IF NOT EXISTS claims (
   user_id TEXT PRIMARY KEY,
   hash TEXT NOT NULL,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL DEFAULT ${NEVER}
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS claims_expires ON claims (expires_at);
 CREATE TABLE IF NOT EXISTS partners (
@@ -736,7 +742,7 @@ function migrateClaims(db: Database.Database, expires: number): void {
   const columns = db.pragma('table_info(claims)') as Array<{ name: string }>
   if (columns.length === 0 || columns.some((c) => c.name === 'expires_at')) return
   db.transaction(() => {
-    db.exec('ALTER TABLE claims ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0')
+    db.exec(`ALTER TABLE claims ADD COLUMN expires_at INTEGER NOT NULL DEFAULT ${NEVER}`)
     db.prepare('UPDATE claims SET expires_at = ?').run(expires)
   })()
 }

@@ -226,4 +226,13 @@ t.test('sqlite: expired claims leave the file, and a file from before claims exp
   t.equal(await reopened.setClaimHash('alice', 'hash-other'), false, 'and still guards the id')
   const [kept] = rows(old, 'SELECT expires_at FROM claims') as Array<{ expires_at: number }>
   t.ok(kept!.expires_at > Date.now() + 2 * 3600_000 - 60_000, 'for two TTLs from the upgrade')
+
+  // A downgrade writes claims as the release before did, without expires_at: kept for good, never taken as expired.
+  for (const file of [old, dir]) {
+    const writer = new Database(join(file, 'history.db'))
+    writer.prepare('INSERT INTO claims (user_id, hash) VALUES (?, ?)').run('written-by-the-old-release', 'hash-old')
+    writer.close()
+  }
+  t.equal(reopened.claimHash('written-by-the-old-release'), 'hash-old', 'a migrated file')
+  t.equal(store.claimHash('written-by-the-old-release'), 'hash-old', 'a file made with the column')
 })
