@@ -149,10 +149,13 @@ export class ChatHistory {
     session.backlogHold = undefined
     for (const d of held) {
       const h = d.history!
-      if (h.seq! <= (sentUpTo.get(h.chat_id!) ?? 0)) continue
+      const data = d.label === 'MSG' ? (JSON.parse(d.frame).data as StoredMessage) : undefined
+      const toMe = data?.to === me
+      // Only a message to this user can be a repeat of the backlog's; the rest held (acks of this
+      // user's own messages, their copies from its other tabs) carries seqs of the same log but is news.
+      if (toMe && h.seq! <= (sentUpTo.get(h.chat_id!) ?? 0)) continue
       session.peer.send(appendToData(d.frame, h.fields), d.label)
-      const data = JSON.parse(d.frame).data as StoredMessage
-      if (data.to === me) handed.push({ ...data, chat_id: h.chat_id!, seq: h.seq!, status: 'delivered' })
+      if (toMe) handed.push({ ...data!, chat_id: h.chat_id!, seq: h.seq!, status: 'delivered' })
     }
     await this.delivered(me, handed)
   }

@@ -10,6 +10,7 @@ import { WindowCounter } from '../../src/lib/window-counter.ts'
 import { ChatService } from '../../src/chat/service.ts'
 import type { ChatPeer, ChatSession } from '../../src/chat/session.ts'
 import type { OutText } from '../../src/lib/text-parts.ts'
+import type { HistoryStore } from '../../src/history/store.ts'
 
 export class FakePeer implements ChatPeer {
   static next = 0
@@ -70,6 +71,8 @@ export interface Instance {
 }
 
 export interface InstanceOptions {
+  /** A history store for SPEC 9 (none: the capability is ignored). */
+  history?: HistoryStore
   debounceMs?: number
   msgPerMin?: number
   typingPerMin?: number
@@ -85,7 +88,7 @@ export async function instance(shared: MemoryHub = new MemoryHub(), opts: Instan
     typing: new WindowCounter(opts.typingPerMin ?? 1000, 60_000)
   })
   const tokens = { enabled: false, verify: async () => null }
-  const chat = new ChatService(backplane, presence, limits, tokens, { authRequired: false })
+  const chat = new ChatService(backplane, presence, limits, tokens, { authRequired: false, history: opts.history })
   return {
     backplane,
     hub,
@@ -99,6 +102,7 @@ export async function instance(shared: MemoryHub = new MemoryHub(), opts: Instan
       return { peer, session, userId }
     },
     async close() {
+      chat.stop()
       presence.stop()
       await backplane.close()
     }
