@@ -417,3 +417,21 @@ t.test('two senders who gave a reader the same message_id: each receipt (with it
   t.same(await next(bob.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'received', chat_id: toBob, seq: 1 } }, 'and Bob his, once')
   t.same((await collect(alice.client, 300)).filter((m: Frame) => m.type === 'MSG_ACK'), [], 'nothing more for Alice')
 })
+
+for (const [name, envOf] of stores) {
+  t.test(`${name}: a stored message is still owed after a later one was handed to the reader's tab without history`, async (t) => {
+    const { dep, alice, bob } = await bobOffline(t, await envOf(t))
+    alice.client.send(msg(bob, 'while you were away', 'owed-1'))
+    t.equal((await next(alice.client, 'MSG_ACK')).data.status, 'stored')
+    // Bob comes back in a tab that does not speak history (the FastChat app, an old client).
+    const plain = await join(dep, 'Bob', { user_id: bob.user_id })
+    alice.client.send(msg(bob, 'are you there?', 'live-2'))
+    t.equal((await next(alice.client, 'MSG_ACK')).data.status, 'delivered')
+    t.equal((await next(plain.client, 'MSG')).data.message_id, 'live-2', 'handed over live, without its place')
+    await plain.client.close()
+    await presenceWhere(alice.client, (users) => !users.some((u) => u.user_id === bob.user_id))
+    const back = await rejoin(dep, bob)
+    const handed = (await collect(back.client, 500)).filter((m: Frame) => m.type === 'MSG').map((m: Frame) => m.data.message_id)
+    t.strictSame(handed, ['owed-1', 'live-2'], 'the backlog still has the one never handed over, with the later one again (clients drop repeats by message_id)')
+  })
+}

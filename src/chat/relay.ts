@@ -173,7 +173,7 @@ export class MessageRelay {
         return this.ackStored(session, m, 'stored', frame, history)
       }
       // Not waited for: a delivered mark lost in a crash only means the message is handed over again (clients drop repeats).
-      unawaited(store.markDelivered(m.chat_id, m.to, m.seq))
+      unawaited(store.markDelivered(m.chat_id, m.to, m.seq, a.previousTo))
       return isThenable(remembered)
         ? Promise.resolve(remembered).then(() => this.ackStored(session, m, 'delivered', frame, history))
         : this.ackStored(session, m, 'delivered', frame, history)

@@ -41,6 +41,8 @@ interface Log {
   byId: Map<string, Entry>
   delivered: Map<string, number>
   received: Map<string, number>
+  /** Each recipient's newest message seq: the next one's previousTo. */
+  lastTo: Map<string, number>
 }
 
 interface User {
@@ -87,18 +89,21 @@ export class MemoryHistory implements HistoryStore {
         expires_at: 0,
         byId: new Map(),
         delivered: new Map(),
-        received: new Map()
+        received: new Map(),
+        lastTo: new Map()
       }
       this.logs.set(msg.chat_id, log)
       for (const u of log.users) this.userChats(u).add(msg.chat_id)
     }
     const key = idKey(msg.from, msg.message_id)
     const existing = log.byId.get(key)
-    if (existing) return { message: this.view(log, existing), epoch: log.epoch, duplicate: true }
+    if (existing) return { message: this.view(log, existing), epoch: log.epoch, duplicate: true, previousTo: 0 }
 
     const entry: Entry = { chat_id: msg.chat_id, from: msg.from, to: msg.to, content: msg.content, message_id: msg.message_id, timestamp: msg.timestamp, seq: log.last_seq + 1 }
     log.entries.push(entry)
     log.byId.set(key, entry)
+    const previousTo = log.lastTo.get(msg.to) ?? 0
+    log.lastTo.set(msg.to, entry.seq)
     log.last_seq = entry.seq
     log.last_at = messageTime(msg.timestamp, this.now)
     log.expires_at = this.now() + this.ttlMs
@@ -110,10 +115,12 @@ export class MemoryHistory implements HistoryStore {
       log.entries = log.entries.slice(log.head)
       log.head = 0
     }
-    return { message: this.view(log, entry), epoch: log.epoch, duplicate: false }
+    return { message: this.view(log, entry), epoch: log.epoch, duplicate: false, previousTo }
   }
 
-  markDelivered(chatId: string, reader: string, seq: number): void {
+  markDelivered(chatId: string, reader: string, seq: number, after = 0): void {
+    const log = this.live(chatId)
+    if (log && (log.delivered.get(reader) ?? 0) < after) return
     this.raiseDelivered(chatId, reader, seq)
   }
 

@@ -52,7 +52,8 @@ end
 /** name → Lua body; every script takes ARGV only (numberOfKeys 0). */
 const scripts = {
   // ARGV: chat, from, to, content, message_id, timestamp, timestamp ms, fresh epoch, max per
-  // chat, ttl s. Returns {duplicate 0/1, epoch, entry, delivered mark of to, received mark of to}.
+  // chat, ttl s. Returns {duplicate 0/1, epoch, entry, delivered mark of to, received mark of to,
+  // the seq of the previous message to \`to\` (0 for a duplicate)}.
   sbhAppend: `
 local chat, from, to, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local S, D, M = P .. 's:' .. chat, P .. 'd:' .. chat, P .. 'm:' .. chat
@@ -65,7 +66,7 @@ if epoch then
     local e = redis.call('XRANGE', S, seq .. '-0', seq .. '-0')
     if e[1] then
       local marks = redis.call('HMGET', M, 'dv:' .. to, 'rc:' .. to)
-      return { 1, epoch, e[1], num(marks[1]), num(marks[2]) }
+      return { 1, epoch, e[1], num(marks[1]), num(marks[2]), 0 }
     end
   end
 else
@@ -88,6 +89,7 @@ end
 local id = seq .. '-0'
 redis.call('XADD', S, 'MAXLEN', '=', max, id, 'f', from, 't', to, 'c', ARGV[4], 'm', mid, 'ts', ARGV[6], 'n', n)
 redis.call('HSET', D, dkey, seq)
+local previous = num(redis.call('HGET', M, 'lt:' .. to))
 redis.call('HSET', M, 'last_at', ARGV[7], 'lt:' .. to, seq)
 redis.call('EXPIRE', S, ttl)
 redis.call('EXPIRE', D, ttl)
@@ -102,17 +104,18 @@ for _, user in ipairs({ from, to }) do
   end
 end
 local marks = redis.call('HMGET', M, 'dv:' .. to, 'rc:' .. to)
-return { 0, epoch, { id, { 'f', from, 't', to, 'c', ARGV[4], 'm', mid, 'ts', ARGV[6], 'n', n } }, num(marks[1]), num(marks[2]) }`,
+return { 0, epoch, { id, { 'f', from, 't', to, 'c', ARGV[4], 'm', mid, 'ts', ARGV[6], 'n', n } }, num(marks[1]), num(marks[2]), previous }`,
 
-  // ARGV: chat, reader, seq. Moves the reader's delivered mark up (never past last_seq); returns
-  // the mark as it was (ARGV's seq when the reader has no such chat: nothing is news).
+  // ARGV: chat, reader, seq, after. Moves the reader's delivered mark up (never past last_seq),
+  // once it has reached \`after\`; returns the mark as it was (ARGV's seq when the reader has no
+  // such chat: nothing is news).
   sbhDelivered: `
 local M = P .. 'm:' .. ARGV[1]
 local r = ARGV[2]
 if not participant(M, r) then return tonumber(ARGV[3]) end
 local seq = math.min(tonumber(ARGV[3]), num(redis.call('HGET', M, 'last_seq')))
 local before = num(redis.call('HGET', M, 'dv:' .. r))
-if seq > before then redis.call('HSET', M, 'dv:' .. r, seq) end
+if seq > before and before >= num(ARGV[4]) then redis.call('HSET', M, 'dv:' .. r, seq) end
 return before`,
 
   // ARGV: chat, reader, from, message_id. Returns {} when the log has no such message to the
@@ -252,8 +255,8 @@ type Arg = string | number
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbhAppend(...args: Arg[]): Result<[number, string, RawEntry, number, number], Context>
-    sbhDelivered(chat: string, reader: string, seq: number): Result<number, Context>
+    sbhAppend(...args: Arg[]): Result<[number, string, RawEntry, number, number, number], Context>
+    sbhDelivered(chat: string, reader: string, seq: number, after: number): Result<number, Context>
     sbhReceived(chat: string, reader: string, from: string, messageId: string): Result<[] | [RawEntry, number, number], Context>
     sbhPage(chat: string, before: Arg, after: Arg, limit: number): Result<[] | [string[], number, RawEntry[], number], Context>
     sbhChats(user: string, limit: number): Result<Arg[], Context>

@@ -105,7 +105,7 @@ export class RedisHistory implements HistoryStore {
 
   async append(msg: NewMessage): Promise<Appended> {
     const at = Date.parse(msg.timestamp)
-    const [dup, epoch, entry, delivered, received] = await this.conn.sbhAppend(
+    const [dup, epoch, entry, delivered, received, previousTo] = await this.conn.sbhAppend(
       msg.chat_id,
       msg.from,
       msg.to,
@@ -118,17 +118,21 @@ export class RedisHistory implements HistoryStore {
       this.limits.maxPerChat,
       this.limits.ttlS
     )
-    return { message: toMessage(msg.chat_id, entry, delivered, received), epoch, duplicate: dup === 1 }
+    return { message: toMessage(msg.chat_id, entry, delivered, received), epoch, duplicate: dup === 1, previousTo }
   }
 
-  async markDelivered(chatId: string, reader: string, seq: number): Promise<void> {
-    await this.raiseDelivered(chatId, reader, seq)
+  async markDelivered(chatId: string, reader: string, seq: number, after = 0): Promise<void> {
+    await this.raise(chatId, reader, seq, after)
   }
 
   async raiseDelivered(chatId: string, reader: string, seq: number): Promise<number> {
+    return await this.raise(chatId, reader, seq, 0)
+  }
+
+  private async raise(chatId: string, reader: string, seq: number, after: number): Promise<number> {
     // A NaN would be stored as the mark and compare false ever after.
     if (!Number.isFinite(seq)) return seq
-    return await this.conn.sbhDelivered(chatId, reader, Math.floor(seq))
+    return await this.conn.sbhDelivered(chatId, reader, Math.floor(seq), Number.isFinite(after) ? after : 0)
   }
 
   async markReceived(chatId: string, reader: string, from: string, messageId: string): Promise<Receipt | undefined> {

@@ -134,6 +134,11 @@ interface Chat extends ChatRow {
   trimmed: number
   /** Its row is in the table: a commit updates the four columns that move instead of an upsert. */
   inTable: boolean
+  /**
+   * Each reader's delivered mark as far as this process knows (the table's, read once, raised
+   * with every raise since): markDelivered's `after` is checked per MSG without a read.
+   */
+  delivered?: Map<string, number>
 }
 
 /** A participant's marks waiting for the next commit: one write per chat and reader per commit, whatever the number of messages. */
@@ -183,9 +188,12 @@ interface ChatIds {
   fromA: Map<string, number>
   /** Ids user_b sent → seq. */
   fromB: Map<string, number>
+  /** The newest message seq to user_a, and to user_b: the next one's previousTo. */
+  lastToA: number
+  lastToB: number
 }
 
-const newIds = (base: number): ChatIds => ({ bySeq: [], base, head: 0, fromA: new Map(), fromB: new Map() })
+const newIds = (base: number): ChatIds => ({ bySeq: [], base, head: 0, fromA: new Map(), fromB: new Map(), lastToA: 0, lastToB: 0 })
 const idsFrom = (ids: ChatIds, fromA: number): Map<string, number> => (fromA ? ids.fromA : ids.fromB)
 
 export function openSqliteHistory(opts: SqliteHistoryOptions): SqliteHistory {
@@ -388,7 +396,7 @@ class SqliteStore implements SqliteHistory {
       // append was rejected, and its retry in the same turn is too (the relay answers both with
       // MESSAGE_FAILED; a later retry starts afresh).
       if (!original) return Promise.reject(new Error(`message ${msg.message_id} of ${msg.chat_id} was not stored: its commit failed`))
-      return Promise.resolve({ message: this.view(chat, original, this.marksOf(chat)), epoch: chat.epoch, duplicate: true })
+      return Promise.resolve({ message: this.view(chat, original, this.marksOf(chat)), epoch: chat.epoch, duplicate: true, previousTo: 0 })
     }
 
     const seq = chat.last_seq + 1
@@ -397,17 +405,21 @@ class SqliteStore implements SqliteHistory {
     chat.last_at = messageTime(msg.timestamp, this.now)
     chat.expires_at = this.now() + this.ttlMs
     this.remember(ids, sent, msg.message_id, seq, chat.first_seq)
+    const previousTo = fromA ? ids.lastToB : ids.lastToA
+    if (fromA) ids.lastToB = seq
+    else ids.lastToA = seq
     this.dirty.add(chat)
     this.rows.push(chat.id, seq, fromA, msg.message_id, msg.content, msg.timestamp)
     const message: StoredMessage = { chat_id: msg.chat_id, from: msg.from, to: msg.to, content: msg.content, message_id: msg.message_id, timestamp: msg.timestamp, seq, status: 'stored' }
-    return this.after<Appended>({ message, epoch: chat.epoch, duplicate: false })
+    return this.after<Appended>({ message, epoch: chat.epoch, duplicate: false, previousTo })
   }
 
   /** Queued for the next commit, with nothing to wait for: the relay does not wait for a mark (store.ts). */
-  markDelivered(chatId: string, reader: string, seq: number): void {
+  markDelivered(chatId: string, reader: string, seq: number, after = 0): void {
     this.assertOpen()
     const chat = this.chat(chatId)
     if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return
+    if (after > 0 && this.deliveredOf(chat, reader) < after) return
     this.deliveredTo(chat, reader, seq)
   }
 
@@ -416,8 +428,7 @@ class SqliteStore implements SqliteHistory {
     this.assertOpen()
     const chat = this.chat(chatId)
     if (!chat || (reader !== chat.user_a && reader !== chat.user_b)) return seq
-    // Queued marks hold this turn's raises, not the table's value under them: the higher of both.
-    const before = Math.max(chat.marksQueued?.get(reader)?.delivered ?? 0, this.q.deliveredMark.get(chat.id, reader)?.delivered ?? 0)
+    const before = this.deliveredOf(chat, reader)
     this.deliveredTo(chat, reader, seq)
     return before
   }
@@ -576,6 +587,8 @@ class SqliteStore implements SqliteHistory {
     for (const r of this.q.keptIds.all(chat.id, chat.first_seq)) {
       ids.bySeq[r.seq - ids.base] = r.message_id
       idsFrom(ids, r.from_a).set(r.message_id, r.seq)
+      if (r.from_a) ids.lastToB = r.seq
+      else ids.lastToA = r.seq
     }
     this.idCount += ids.fromA.size + ids.fromB.size
     return (chat.ids = ids)
@@ -605,8 +618,22 @@ class SqliteStore implements SqliteHistory {
     }
   }
 
+  /** The reader's delivered mark: read from the table once per cached chat, then kept with every raise. */
+  private deliveredOf(chat: Chat, reader: string): number {
+    const known = (chat.delivered ??= new Map())
+    let mark = known.get(reader)
+    if (mark === undefined) {
+      // Queued marks hold this turn's raises, not the table's value under them: the higher of both.
+      mark = Math.max(chat.marksQueued?.get(reader)?.delivered ?? 0, this.q.deliveredMark.get(chat.id, reader)?.delivered ?? 0)
+      known.set(reader, mark)
+    }
+    return mark
+  }
+
   /** Queue a participant's marks for the next commit, merged with any queued this turn (marks only move up). */
   private raise(chat: Chat, user: string, delivered: number, received: number): void {
+    const known = chat.delivered?.get(user)
+    if (known !== undefined && delivered > known) chat.delivered!.set(user, delivered)
     let queued = chat.marksQueued
     if (!queued) {
       queued = chat.marksQueued = new Map()

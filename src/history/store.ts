@@ -38,6 +38,11 @@ export interface Appended {
   epoch: string
   /** True when (from, message_id) was already in this chat's log: nothing was written. */
   duplicate: boolean
+  /**
+   * The seq of the log's previous message to the same recipient (0: none), for markDelivered's
+   * `after`. Not meaningful for a duplicate.
+   */
+  previousTo: number
 }
 
 export interface ChatSummary {
@@ -105,9 +110,13 @@ export interface HistoryStore {
   /**
    * `reader` has been handed every message to it up to `seq` (the mark only moves up). A store
    * may write it with its next commit rather than at once: a mark lost in a crash only means the
-   * message is handed over again, which clients drop as a repeat.
+   * message is handed over again, which clients drop as a repeat. With `after` (the handed
+   * message's `previousTo`), only once the mark has reached it: a message handed over live while
+   * an earlier one to the same reader still waits in the log (stored while the reader was away,
+   * who came back without the history capability) leaves the mark, so the next history HELLO's
+   * backlog still holds the earlier one.
    */
-  markDelivered(chatId: string, reader: string, seq: number): Awaitable<void>
+  markDelivered(chatId: string, reader: string, seq: number, after?: number): Awaitable<void>
 
   /**
    * markDelivered for a reader's greeting, answering the mark as it was before: of the messages

@@ -81,13 +81,13 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.type(first.epoch, 'string')
     t.ok(first.epoch.length > 0, 'an epoch is a non-empty string')
     const epoch = first.epoch
-    t.strictSame(first, { message: stored(ab[0]!, 1), epoch, duplicate: false })
-    t.strictSame(await store.append(ab[1]!), { message: stored(ab[1]!, 2), epoch, duplicate: false })
+    t.strictSame(first, { message: stored(ab[0]!, 1), epoch, duplicate: false, previousTo: 0 })
+    t.strictSame(await store.append(ab[1]!), { message: stored(ab[1]!, 2), epoch, duplicate: false, previousTo: 0 })
     const other = await store.append(ac)
     t.strictSame(other.message, stored(ac, 1))
     t.equal(other.duplicate, false)
     t.not(other.epoch, epoch, 'each log has its own epoch')
-    t.strictSame(await store.append(ab[2]!), { message: stored(ab[2]!, 3), epoch, duplicate: false })
+    t.strictSame(await store.append(ab[2]!), { message: stored(ab[2]!, 3), epoch, duplicate: false, previousTo: 1 })
     t.strictSame(await store.page(AB, { limit: 100 }), {
       chat_id: AB,
       epoch,
@@ -130,9 +130,9 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     const next = msg(B, A)
     await store.append(next)
     const retry = { ...msg(A, B, 'x1'), content: 'changed on retry' }
-    t.strictSame(await store.append(retry), { message: stored(original, 1), epoch, duplicate: true }, 'original seq, content and timestamp')
+    t.strictSame(await store.append(retry), { message: stored(original, 1), epoch, duplicate: true, previousTo: 0 }, 'original seq, content and timestamp')
     const mirrored = msg(B, A, 'x1')
-    t.strictSame(await store.append(mirrored), { message: stored(mirrored, 3), epoch, duplicate: false }, 'the other participant’s x1 is its own message')
+    t.strictSame(await store.append(mirrored), { message: stored(mirrored, 3), epoch, duplicate: false, previousTo: 2 }, 'the other participant’s x1 is its own message')
     t.strictSame(
       (await store.page(AB, { limit: 100 }))!.messages,
       [stored(original, 1), stored(next, 2), stored(mirrored, 3)],
@@ -141,13 +141,13 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
 
     // A duplicate answers the message as it stands now.
     await store.markReceived(AB, B, A, 'x1')
-    t.strictSame(await store.append(retry), { message: stored(original, 1, 'received'), epoch, duplicate: true })
+    t.strictSame(await store.append(retry), { message: stored(original, 1, 'received'), epoch, duplicate: true, previousTo: 0 })
 
     // Two appends of one message in the same turn: the first stores it, the second is its duplicate.
     const twice = msg(A, B, 'x2')
     const [one, two] = await Promise.all([store.append(twice), store.append({ ...twice, content: 'second copy' })])
-    t.strictSame(one, { message: stored(twice, 4), epoch, duplicate: false })
-    t.strictSame(two, { message: stored(twice, 4), epoch, duplicate: true })
+    t.strictSame(one, { message: stored(twice, 4), epoch, duplicate: false, previousTo: 1 })
+    t.strictSame(two, { message: stored(twice, 4), epoch, duplicate: true, previousTo: 0 })
     t.equal((await store.page(AB, { limit: 100 }))!.last_seq, 4)
   })
 
@@ -209,6 +209,26 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
     t.equal(await store.raiseDelivered(AB, C, 4), 4, 'not a participant: nothing is news')
     t.equal(await store.raiseDelivered(AC, A, 7), 7, 'no such chat: nothing is news')
     t.strictSame((await store.page(AB, { limit: 100 }))!.messages.map((m) => m.status), ['delivered', 'delivered', 'delivered', 'delivered', 'delivered'])
+  })
+
+  t.test('markDelivered after previousTo: a live delivery never carries the mark over an earlier message still waiting', async (t) => {
+    const store = await fresh(t)
+    const [m1, m2, m3] = [msg(A, B), msg(A, B), msg(A, B)]
+    const a1 = await store.append(m1)
+    t.equal(a1.previousTo, 0, 'the first message to bob')
+    const fromB = await store.append(msg(B, A))
+    t.equal(fromB.previousTo, 0, 'the first message to alice: previousTo is per recipient')
+    const a2 = await store.append(m2)
+    t.equal(a2.previousTo, 1, 'the one before, to the same recipient')
+    await store.markDelivered(AB, B, 3, a2.previousTo) // m2 handed over live while m1 waits
+    t.strictSame((await store.backlog(B))[0]?.messages.map((m) => m.message_id), [m1.message_id, m2.message_id], 'm1 is still owed, and m2 is handed over again with it')
+    await store.markDelivered(AB, B, 1, a1.previousTo)
+    await store.markDelivered(AB, B, 3, a2.previousTo)
+    const a3 = await store.append(m3)
+    t.equal(a3.previousTo, 3)
+    await store.markDelivered(AB, B, 4, a3.previousTo)
+    t.strictSame(await store.backlog(B), [], 'in order, each raise goes through')
+    t.equal((await store.append(m2)).duplicate, true, 'a duplicate still answers')
   })
 
   t.test('page: newest first backwards, oldest first forwards, exact bounds', async (t) => {
@@ -458,9 +478,9 @@ export function historyContract(t: Test, open: OpenHistory, opts: HistoryContrac
         (await store.chatsOf(A, 200)).map((c) => [c.chat_id, c.epoch, c.last_seq, c.unread]),
         [[AC, acEpoch, 2, 2], [AB, epoch, 4, 1]]
       )
-      t.strictSame(await store.append(ab[0]!), { message: stored(ab[0]!, 1, 'received'), epoch, duplicate: true }, 'dedupe survives')
+      t.strictSame(await store.append(ab[0]!), { message: stored(ab[0]!, 1, 'received'), epoch, duplicate: true, previousTo: 0 }, 'dedupe survives')
       const next = msg(B, A)
-      t.strictSame(await store.append(next), { message: stored(next, 5), epoch, duplicate: false }, 'seq continues')
+      t.strictSame(await store.append(next), { message: stored(next, 5), epoch, duplicate: false, previousTo: 2 }, 'seq continues, and the previous message to alice is known again')
     })
   }
 }
