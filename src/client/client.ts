@@ -818,6 +818,11 @@ export class FastChatClient extends Emitter<FastChatEvents> {
 
   private onAck(data: ServerMsgAck['data']): void {
     this.emit('MSG_ACK', data)
+    this.acked(data)
+  }
+
+  /** A sent message's progress, from an ack or (settledFromLog) from the log itself. */
+  private acked(data: ServerMsgAck['data']): void {
     const place = typeof data.chat_id === 'string' && typeof data.seq === 'number' ? { chat_id: data.chat_id, seq: data.seq } : undefined
     const i = this.outbox.findIndex((e) => e.message_id === data.message_id)
     const e = i >= 0 ? this.outbox.splice(i, 1)[0] : undefined
@@ -1233,7 +1238,8 @@ export class FastChatClient extends Emitter<FastChatEvents> {
   private settledFromLog(chatId: string, m: StoredMsg): boolean {
     // The same id and the same recipient: ids are the application's own, and two chats may hold one.
     if (!this.outbox.some((e) => e.message_id === m.message_id && e.to === m.to)) return false
-    this.onAck({ message_id: m.message_id, status: m.status, chat_id: chatId, seq: m.seq, content: m.content })
+    // Not onAck: no MSG_ACK frame came, so the application's raw-frame event does not fire.
+    this.acked({ message_id: m.message_id, status: m.status, chat_id: chatId, seq: m.seq, content: m.content })
     return true
   }
 

@@ -119,16 +119,15 @@ export class MemoryHistory implements HistoryStore {
   }
 
   markDelivered(chatId: string, reader: string, seq: number, after = 0): void {
-    const log = this.live(chatId)
-    if (log && (log.delivered.get(reader) ?? 0) < after) return
-    this.raiseDelivered(chatId, reader, seq)
+    this.raiseDelivered(chatId, reader, seq, after)
   }
 
-  raiseDelivered(chatId: string, reader: string, seq: number): number {
+  /** With `after` (markDelivered's), the mark moves only once it has reached it. */
+  raiseDelivered(chatId: string, reader: string, seq: number, after = 0): number {
     const log = this.live(chatId)
     if (!log || !log.users.includes(reader)) return seq
     const before = log.delivered.get(reader) ?? 0
-    raise(log.delivered, reader, Math.min(seq, log.last_seq))
+    if (before >= after) raise(log.delivered, reader, Math.min(seq, log.last_seq))
     return before
   }
 
