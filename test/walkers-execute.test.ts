@@ -3,6 +3,8 @@
 // walker bench) that settles after its answer, also when the timeout or the client's leaving
 // comes first, and reports a throwing answer as a failure.
 import t from 'tap'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Type } from '@sinclair/typebox'
 import { LoadedWalker } from '../src/walkers/registry.ts'
 import { defineWalker } from '../src/walkers/define.ts'
@@ -67,4 +69,29 @@ t.test('the client leaving settles it with no answer to give; a throwing answer 
 
   const failing = runWalker(walker(async () => {}), {}, null, options(), () => { throw new Error('answer failed') })
   await t.rejects(Promise.resolve(failing), /answer failed/)
+})
+
+t.test('a finished execution keeps neither its reports nor a timer until its deadline', async (t) => {
+  // An AbortSignal.timeout's listener held the execution (and a report of any size) for
+  // WALKER_TIMEOUT_MS after the reply had gone out: 200 slow walkers reporting 1 MB each held 200 MB.
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const caller = new AbortController() // a socket's session: lives on after the execution
+  let ref: WeakRef<object> | undefined
+  let context: WeakRef<object> | undefined
+  const replies: (WalkerReply | undefined)[] = []
+  await runWalker(walker(async (_f, ctx) => {
+    await new Promise((r) => setTimeout(r, 2)) // past its first turn: watched
+    const big = { blob: 'x'.repeat(1 << 20) }
+    ref = new WeakRef(big)
+    context = new WeakRef(ctx)
+    ctx.report(big)
+  }), {}, null, options(60_000, caller.signal), (r) => replies.push(r))
+  t.equal(replies[0]?.status, 200)
+  replies.length = 0
+  await new Promise((r) => setImmediate(r))
+  gc()
+  t.equal(ref!.deref(), undefined, 'the report is collectable once answered')
+  t.equal(context!.deref(), undefined, 'so is the execution: no deadline timer or listener on the caller\'s signal holds it')
+  t.equal(caller.signal.aborted, false)
 })

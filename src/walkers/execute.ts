@@ -96,6 +96,8 @@ class Execution implements WalkerContext, PromiseLike<void> {
   private onFailed: Callback | undefined
   private more: [Callback | undefined, Callback | undefined][] | undefined
   private settled: { failure: unknown } | undefined
+  /** Takes back what watch() set up, once the answer was given. */
+  private unwatch: (() => void) | undefined
 
   constructor(readonly walker: string, user: VerifiedUser | null, private readonly opts: RunOptions) {
     this.user = user
@@ -117,8 +119,10 @@ class Execution implements WalkerContext, PromiseLike<void> {
   /** The walker returned normally (or its promise fulfilled): the reports become the reply. */
   succeeded(): WalkerReply {
     this.finished = true
+    const reports = this.reports ?? []
+    this.reports = undefined // in the reply's frame now: not kept for as long as the ctx is
     try {
-      return successReply(this.reports ?? [])
+      return successReply(reports)
     } catch (err) {
       this.log.error({ err }, 'walker reported a value that is not JSON-serializable')
       return Replies.EXECUTION_ERROR
@@ -144,20 +148,29 @@ class Execution implements WalkerContext, PromiseLike<void> {
     return this
   }
 
-  /** Still running at the end of the turn: the timeout and the client's leaving may now end it. */
+  /**
+   * Still running at the end of the turn: the timeout and the client's leaving may now end it.
+   * A timer and a listener that settle() takes back: an AbortSignal.timeout cannot be cleared,
+   * and its listener would keep the execution and its reports alive until the deadline.
+   */
   watch(): void {
     if (!this.answer) return
     if (this.opts.signal.aborted) return this.end(undefined)
-    const deadline = AbortSignal.timeout(Math.max(1, this.startedAt + this.opts.timeoutMs - Date.now()))
-    const ended = AbortSignal.any([this.opts.signal, deadline])
-    ended.addEventListener('abort', () => {
-      if (!this.answer) return // settled before: the deadline's timer cannot be cleared, only ignored
-      if (!deadline.aborted) return this.end(undefined)
+    const callerSignal = this.opts.signal
+    const left = (): void => this.end(undefined)
+    const deadline = setTimeout(() => {
+      if (!this.answer) return
       this.log.error({ timeout_ms: this.opts.timeoutMs }, 'walker timed out; answered EXECUTION_ERROR')
       this.timedOut ??= new AbortController()
       this.timedOut.abort(new WalkerTimeoutError(`walker ${this.walker} passed ${this.opts.timeoutMs} ms`))
       this.end(Replies.EXECUTION_ERROR)
-    }, { once: true })
+    }, Math.max(1, this.startedAt + this.opts.timeoutMs - Date.now()))
+    deadline.unref() // it never holds a process open: the caller's socket or request does
+    callerSignal.addEventListener('abort', left, { once: true })
+    this.unwatch = () => {
+      clearTimeout(deadline)
+      callerSignal.removeEventListener('abort', left)
+    }
   }
 
   /** Calls `done` once the reply was answered, `failed` if answering threw. */
@@ -184,6 +197,8 @@ class Execution implements WalkerContext, PromiseLike<void> {
     const answer = this.answer
     if (!answer) return
     this.answer = undefined
+    this.unwatch?.()
+    this.unwatch = undefined
     let failure: unknown
     try {
       answer(reply)
