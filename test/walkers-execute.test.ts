@@ -95,3 +95,17 @@ t.test('a finished execution keeps neither its reports nor a timer until its dea
   t.equal(context!.deref(), undefined, 'so is the execution: no deadline timer or listener on the caller\'s signal holds it')
   t.equal(caller.signal.aborted, false)
 })
+
+t.test('input nested deeper than the stack under a recursive schema is VALIDATION, not a failure of the walker', async (t) => {
+  const Tree = Type.Recursive((This) => Type.Object({ children: Type.Array(This) }))
+  let ran = 0
+  const tree = new LoadedWalker(defineWalker({ name: 'Tree', protocol: 'websocket', public: true, fields: Type.Object({ tree: Tree }), run: () => { ran++ } }) as never, 'test')
+  const deep = JSON.parse('{"tree":' + '{"children":['.repeat(5000) + ']}'.repeat(5000) + '}') as Record<string, unknown>
+  const replies: (WalkerReply | undefined)[] = []
+  runWalker(tree, deep, null, options(), (r) => replies.push(r))
+  t.equal(replies[0]?.status, 400)
+  t.same(JSON.parse(replies[0]!.frame), { ok: false, error: { code: 'VALIDATION', message: 'Invalid walker fields', details: [{ path: '', message: 'Input is nested too deeply to validate' }] } })
+  t.equal(ran, 0)
+  runWalker(tree, { tree: { children: [{ children: [] }] } }, null, options(), (r) => replies.push(r))
+  t.equal(replies[1]?.status, 200, 'a shallow tree still runs')
+})

@@ -9,6 +9,7 @@ import type { Walker, WalkerContext, WalkerProtocol } from './define.ts'
 
 /** A validation answer lists at most this many problems; the first few are what a client fixes. */
 const MAX_DETAILS = 20
+const TOO_DEEP: WalkerErrorDetail = { path: '', message: 'Input is nested too deeply to validate' }
 
 export type Prepared = { ok: true; fields: Record<string, unknown> } | { ok: false; details: WalkerErrorDetail[] }
 
@@ -50,14 +51,21 @@ export class LoadedWalker {
 
   /** Fill defaults into `input` (a fresh object the caller owns) and validate it. */
   prepare(input: Record<string, unknown>): Prepared {
-    const value = this.defaults ? assignDefaults(input, this.defaults) : Value.Default(this.fields, input) as Record<string, unknown>
-    if (this.check.Check(value)) return { ok: true, fields: value }
-    const details: WalkerErrorDetail[] = []
-    for (const e of this.check.Errors(value)) {
-      details.push({ path: e.path, message: e.message })
-      if (details.length === MAX_DETAILS) break
+    try {
+      const value = this.defaults ? assignDefaults(input, this.defaults) : Value.Default(this.fields, input) as Record<string, unknown>
+      if (this.check.Check(value)) return { ok: true, fields: value }
+      const details: WalkerErrorDetail[] = []
+      for (const e of this.check.Errors(value)) {
+        details.push({ path: e.path, message: e.message })
+        if (details.length === MAX_DETAILS) break
+      }
+      return { ok: false, details }
+    } catch (err) {
+      // A recursive schema walks the input as deep as it goes: thousands of levels (a few KB of
+      // JSON) overflow the stack. That is the client's input failing validation, not the walker.
+      if (err instanceof RangeError) return { ok: false, details: [TOO_DEEP] }
+      throw err
     }
-    return { ok: false, details }
   }
 
   run(fields: Record<string, unknown>, ctx: WalkerContext): void | Promise<void> {
