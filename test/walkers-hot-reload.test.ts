@@ -9,6 +9,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { startApp } from './helpers/app.ts'
 import { postJson, waitForLog, waitUntil } from './helpers/walkers.ts'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
+import { loadWalkerDir, WalkerHotReload } from '../src/walkers/loader.ts'
+import { WalkerRegistry } from '../src/walkers/registry.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const WALKERS_API = JSON.stringify(pathToFileURL(join(root, 'src/walkers/index.ts')).href)
@@ -87,8 +89,50 @@ export default defineWalker({ name: 'Hot', protocol: 'websocket', public: true, 
   mark = s.logs.length
   unlinkSync(hot)
   await waitForLog(s.logs, /walker file deleted/, mark)
+  t.match(await waitForLog(s.logs, /walkers reloaded/, mark), { file: join(dir, 'Clash.ts'), walkers: ['Hot'] }, 'the name is free: the file refused for it is tried again')
+  c.send({})
+  t.same(await c.receiveJson(), ok(), 'a walker moved to another file and deleted from the old one is served from the new one')
+
+  mark = s.logs.length
+  unlinkSync(join(dir, 'Clash.ts'))
+  await waitForLog(s.logs, /walker file deleted/, mark)
   c.send({ word: 'gone?' })
   t.same(await c.expectClose(4004), { code: 4004, reason: 'Walker not found' }, 'a deleted walker closes its sockets on their next message')
+})
+
+t.test('a file whose import never settles holds up only itself, and is logged', async (t) => {
+  const dir = walkerDir(t)
+  const hot = join(dir, 'Hot.ts')
+  writeFileSync(hot, hotWalker('ctx.report({ version: 1 })'))
+  const registry = new WalkerRegistry()
+  await loadWalkerDir(dir, registry)
+  const lines: { level: string; msg: string; file?: string }[] = []
+  const record = (level: string) => (obj: { file?: string }, msg: string) => void lines.push({ level, msg, file: obj.file })
+  const log = { info: record('info'), warn: record('warn'), error: record('error'), debug: record('debug') }
+  const hotReload = new WalkerHotReload(dir, registry, log as never, { stuckAfterMs: 200 })
+  hotReload.start()
+  t.teardown(() => hotReload.close())
+
+  const stuck = join(dir, 'Stuck.ts')
+  writeFileSync(stuck, `import { defineWalker } from ${WALKERS_API}
+await new Promise(() => {})
+export default defineWalker({ name: 'Stuck', protocol: 'http', public: true, run() {} })
+`)
+  await waitUntil(() => lines.find((l) => l.level === 'warn' && l.file === stuck), 'the stuck import to be logged')
+  t.match(lines.find((l) => l.file === stuck), { msg: /still loading \(a top-level await that never settles\?\); the previous version keeps serving/ })
+
+  writeFileSync(hot, hotWalker('ctx.report({ version: 2 })'))
+  await waitUntil(() => lines.find((l) => l.msg === 'walkers reloaded' && l.file === hot), 'another file to reload meanwhile')
+  t.equal(registry.get('Hot')?.file, hot)
+  t.equal(registry.get('Stuck'), undefined)
+
+  writeFileSync(stuck, `import { defineWalker } from ${WALKERS_API}
+export default defineWalker({ name: 'Stuck', protocol: 'http', public: true, run() {} })
+`)
+  await waitUntil(() => registry.get('Stuck'), 'the fixed file to load')
+  const staleWarnings = lines.filter((l) => l.level === 'warn').length
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(lines.filter((l) => l.level === 'warn').length, staleWarnings, 'the fixed file is not reported stuck')
 })
 
 t.test('without WALKERS_HOT_RELOAD nothing is watched', async (t) => {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { isWalker, toWalker, WalkerDefinitionError, type Walker, type WalkerLogger } from './define.ts'
-import { WalkerLoadError, type WalkerRegistry } from './registry.ts'
+import { WalkerLoadError, WalkerNameClashError, type WalkerRegistry } from './registry.ts'
 
 /** The shipped examples, next to this file in src/ and in dist/ alike. */
 export const EXAMPLES_DIR = fileURLToPath(new URL('./examples/', import.meta.url))
@@ -64,19 +64,35 @@ export async function loadWalkerDir(dir: string, registry: WalkerRegistry): Prom
   }
 }
 
+/** An import still unsettled after this long is logged once (a top-level await that never settles?). */
+const STUCK_IMPORT_MS = 10_000
+
+export interface HotReloadOptions {
+  /** After how long a file's import that has not settled is logged (STUCK_IMPORT_MS). */
+  stuckAfterMs?: number
+}
+
 /**
  * Dev mode: watch `dir` and re-import what changes. A file that fails to load (syntax error,
  * bad definition, a name clash) is logged and the version before it keeps serving; a file that
  * is deleted takes its walkers with it. Modules a walker imports are not watched.
+ *
+ * Each file's latest change wins: its import runs beside other files' (one file whose import
+ * never settles holds up only itself), and an import that settles after a newer change to the
+ * same file is dropped. A file refused for a name another file holds is tried again when any
+ * walker goes away, so moving a walker to another file and deleting the old one serves it.
  */
 export class WalkerHotReload {
   private watcher: FSWatcher | undefined
   private readonly timers = new Map<string, NodeJS.Timeout>()
   private version = 0
-  /** Reloads apply one at a time, in the order the files settled. */
-  private queue: Promise<void> = Promise.resolve()
+  /** Each file's latest reload: an older one that settles after it is stale. */
+  private readonly latest = new Map<string, number>()
+  /** Files whose latest reload was refused for a name clash. */
+  private readonly clashed = new Set<string>()
+  private closed = false
 
-  constructor(private readonly dir: string, private readonly registry: WalkerRegistry, private readonly log: WalkerLogger) {}
+  constructor(private readonly dir: string, private readonly registry: WalkerRegistry, private readonly log: WalkerLogger, private readonly options: HotReloadOptions = {}) {}
 
   start(): void {
     this.watcher = watch(this.dir, { persistent: false }, (_event, filename) => {
@@ -87,32 +103,67 @@ export class WalkerHotReload {
   }
 
   close(): void {
+    this.closed = true
     this.watcher?.close()
     for (const timer of this.timers.values()) clearTimeout(timer)
     this.timers.clear()
   }
 
   private schedule(file: string): void {
+    if (this.closed) return
     clearTimeout(this.timers.get(file))
     const timer = setTimeout(() => {
       this.timers.delete(file)
-      this.queue = this.queue.then(() => this.reload(file))
+      void this.reload(file)
     }, RELOAD_DEBOUNCE_MS)
     timer.unref()
     this.timers.set(file, timer)
   }
 
   private async reload(file: string): Promise<void> {
+    const version = ++this.version
+    this.latest.set(file, version)
     if (!existsSync(file)) {
+      this.clashed.delete(file)
       const removed = this.registry.removeFile(file)
-      if (removed.length > 0) this.log.info({ file, walkers: removed }, 'walker file deleted; its walkers are gone')
+      if (removed.length > 0) {
+        this.log.info({ file, walkers: removed }, 'walker file deleted; its walkers are gone')
+        this.retryClashed()
+      }
       return
     }
+    const stuck = setTimeout(() => {
+      if (this.latest.get(file) === version) this.log.warn({ file }, 'walker file is still loading (a top-level await that never settles?); the previous version keeps serving')
+    }, this.options.stuckAfterMs ?? STUCK_IMPORT_MS)
+    stuck.unref()
+    let walkers: Walker[]
     try {
-      const { added, removed } = this.registry.setFile(file, await importWalkers(file, ++this.version))
-      this.log.info({ file, walkers: added, removed }, 'walkers reloaded')
+      walkers = await importWalkers(file, version)
     } catch (err) {
-      this.log.error({ err, file }, 'walker reload failed; the previous version keeps serving')
+      if (this.latest.get(file) === version) this.refused(file, err)
+      return
+    } finally {
+      clearTimeout(stuck)
     }
+    if (this.latest.get(file) !== version || this.closed) return // a newer change to this file was made meanwhile
+    try {
+      const { added, removed } = this.registry.setFile(file, walkers)
+      this.clashed.delete(file)
+      this.log.info({ file, walkers: added, removed }, 'walkers reloaded')
+      if (removed.length > 0) this.retryClashed()
+    } catch (err) {
+      this.refused(file, err)
+    }
+  }
+
+  private refused(file: string, err: unknown): void {
+    if (err instanceof WalkerNameClashError) this.clashed.add(file)
+    else this.clashed.delete(file)
+    this.log.error({ err, file }, 'walker reload failed; the previous version keeps serving')
+  }
+
+  /** A name was freed: the files refused for holding one may load now. */
+  private retryClashed(): void {
+    for (const file of this.clashed) this.schedule(file)
   }
 }

@@ -14,11 +14,16 @@ const TOO_DEEP: WalkerErrorDetail = { path: '', message: 'Input is nested too de
 export type Prepared = { ok: true; fields: Record<string, unknown> } | { ok: false; details: WalkerErrorDetail[] }
 
 export class WalkerLoadError extends Error {
-  override readonly name = 'WalkerLoadError'
+  override readonly name: string = 'WalkerLoadError'
 
   constructor(readonly file: string, message: string, options?: ErrorOptions) {
     super(`${file}: ${message}`, options)
   }
+}
+
+/** A file defines a walker name another file already serves: worth trying again when that one goes. */
+export class WalkerNameClashError extends WalkerLoadError {
+  override readonly name = 'WalkerNameClashError'
 }
 
 export class LoadedWalker {
@@ -138,7 +143,7 @@ export class WalkerRegistry {
       if (next.has(w.name)) throw new WalkerLoadError(file, `walker name "${w.name}" is defined twice in this file`)
       const other = this.byName.get(w.name)
       if (other && other.file !== file) {
-        throw new WalkerLoadError(file, `duplicate walker name "${w.name}" (already defined in ${other.file})`)
+        throw new WalkerNameClashError(file, `duplicate walker name "${w.name}" (already defined in ${other.file})`)
       }
       next.set(w.name, new LoadedWalker(w, file))
     }
