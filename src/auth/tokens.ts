@@ -57,20 +57,24 @@ export class TokenVerifier {
   }
 }
 
-/** The longest delay setTimeout takes; a token expiring later than that is not worth a timer. */
+/** The longest delay setTimeout takes (~24.8 days); an `exp` further away is waited for in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Call `expire` when `user`'s token passes its `exp` (SPEC 0: a socket authenticated by a token
  * is closed when it expires, 1008 "token expired"). Returns the cancel, for the socket's close
- * path and for a newer token replacing this one. The timer is unref'd.
+ * path and for a newer token replacing this one. The timer is unref'd. `maxDelay` is for tests.
  */
-export function onTokenExpiry(user: VerifiedUser, expire: () => void, now = Date.now()): () => void {
-  if (user.expiresAt === undefined) return () => {}
-  const delay = Math.max(0, user.expiresAt - now)
-  if (delay > MAX_TIMER_MS) return () => {}
-  const timer = setTimeout(expire, delay)
-  timer.unref()
+export function onTokenExpiry(user: VerifiedUser, expire: () => void, now = Date.now(), maxDelay = MAX_TIMER_MS): () => void {
+  const expiresAt = user.expiresAt
+  if (expiresAt === undefined) return () => {}
+  let timer: NodeJS.Timeout
+  const arm = (from: number): void => {
+    const delay = Math.max(0, expiresAt - from)
+    timer = delay > maxDelay ? setTimeout(() => arm(Date.now()), maxDelay) : setTimeout(expire, delay)
+    timer.unref()
+  }
+  arm(now)
   return () => clearTimeout(timer)
 }
 

@@ -125,3 +125,18 @@ t.test('a socket whose token has no exp, or an unauthenticated one, is not close
   t.same(await walker.receiveJson(), ok('still'))
   t.ok(echo.isOpen && anonymous.isOpen, 'open')
 })
+
+t.test('an exp further away than one timer can wait is waited for in steps, and the cancel stops the chain', async (t) => {
+  const { onTokenExpiry } = await import('../../src/auth/tokens.ts')
+  const hold = setInterval(() => {}, 1000) // the timers are unref'd
+  t.teardown(() => clearInterval(hold))
+  const start = Date.now()
+  let expiredAt = 0
+  onTokenExpiry({ sub: 'a', name: 'a', expiresAt: start + 250, claims: {} }, () => (expiredAt = Date.now()), start, 60)
+  let cancelled = 0
+  const cancel = onTokenExpiry({ sub: 'b', name: 'b', expiresAt: start + 250, claims: {} }, () => cancelled++, start, 60)
+  setTimeout(cancel, 130) // after two steps
+  await new Promise((r) => setTimeout(r, 400))
+  t.ok(expiredAt >= start + 249, `expired at its exp, not at the first step (${expiredAt - start} ms)`)
+  t.equal(cancelled, 0, 'cancelled between steps: never called')
+})
