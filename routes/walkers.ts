@@ -12,6 +12,7 @@ import type { LoadedWalker } from '../src/walkers/registry.ts'
 import { MAX_QUEUED_MESSAGES, WalkerSession } from '../src/walkers/session.ts'
 import type { Handler, SurfaceOptions } from '../src/transport/connections.ts'
 import { WebhookVerifier } from '../src/walkers/webhook-auth.ts'
+import { userOfMessageToken } from '../src/walkers/message-token.ts'
 
 type NameParams = { name: string }
 
@@ -108,10 +109,14 @@ const routes: FastifyPluginAsync = async (app) => {
       const body = bodyInput(request.body)
       if (isReply(body)) return send(reply, body)
       const { token: bodyToken, ...input } = body
-      const token = tokenFromRequest(request.headers, request.query) ?? (typeof bodyToken === 'string' ? bodyToken : undefined)
-      const user = await auth.verify(token)
-      if (!walker.public && !user) return send(reply, Replies.UNAUTHORIZED)
-      return run(walker, input, user, request, reply)
+      const requestUser = await auth.verify(tokenFromRequest(request.headers, request.query))
+      // A token in the body is the message's own, checked as on WebSocket (message-token.ts).
+      if (bodyToken !== undefined) {
+        const runs = await userOfMessageToken(walker, bodyToken, requestUser, auth)
+        return isReply(runs) ? send(reply, runs) : run(walker, input, runs.user, request, reply)
+      }
+      if (!walker.public && !requestUser) return send(reply, Replies.UNAUTHORIZED)
+      return run(walker, input, requestUser, request, reply)
     })
 
     http.post<{ Params: NameParams }>('/webhook/:name', { schema: { hide: true } }, async (request, reply) => {

@@ -11,6 +11,7 @@ import type { Fanout } from '../backplane/backplane.ts'
 import type { WalkerLogger } from './define.ts'
 import { isReply, parseInput, runWalker, Watchlist, type Answer, type RunOptions } from './execute.ts'
 import type { LoadedWalker, WalkerRegistry } from './registry.ts'
+import { userOfMessageToken } from './message-token.ts'
 
 /**
  * Messages a connection may have waiting behind a slow walker. The frame budget bounds the
@@ -101,19 +102,13 @@ export class WalkerSession implements Handler {
     return u && (u.expiresAt === undefined || Date.now() < u.expiresAt) ? u : null
   }
 
-  /** A message carrying a token: a good one authenticates the connection, a bad one changes nothing. */
+  /** A message carrying a token: a good one authenticates the connection, a bad one changes nothing (message-token.ts). */
   private async withToken(walker: LoadedWalker, message: Record<string, unknown>): Promise<void> {
     const { token, ...input } = message
-    const user = this.currentUser()
-    if (typeof token !== 'string') {
-      if (!walker.public) return this.reply(Replies.UNAUTHORIZED)
-      return this.execute(walker, input, user)
-    }
-    const verified = await this.deps.verifier.verify(token)
-    if (verified) this.authenticate(verified)
-    // A bad token changes nothing on a public walker; elsewhere it is refused.
-    else if (!walker.public) return this.reply(Replies.UNAUTHORIZED)
-    return this.execute(walker, input, verified ?? user)
+    const runs = await userOfMessageToken(walker, token, this.currentUser(), this.deps.verifier)
+    if (isReply(runs)) return this.reply(runs)
+    if (runs.verified) this.authenticate(runs.user!)
+    return this.execute(walker, input, runs.user)
   }
 
   private execute(walker: LoadedWalker, input: Record<string, unknown>, user: VerifiedUser | null): Awaitable<void> {
