@@ -183,7 +183,7 @@ t.test('/docs/json lists HTTP and webhook walkers with their fields, and no webs
     }
   }, 'the field schema, fields with defaults not required')
   t.same(greeting.security, [])
-  t.same(Object.keys(greeting.responses).sort(), ['200', '400', '401', '404', '500'])
+  t.same(Object.keys(greeting.responses).sort(), ['200', '400', '401', '404', '413', '415', '500'])
   t.same(doc.paths['/walker/WhoAmI']!.post.security, [{ bearerAuth: [] }])
   t.same(doc.paths['/webhook/ReceiveEvent']!.post.security, [{ webhookApiKey: [] }])
   t.same(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })

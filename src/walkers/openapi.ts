@@ -31,6 +31,8 @@ function responses(auth: string): Json {
     400: envelope('WalkerFailure', 'VALIDATION: bad JSON, or fields that break the schema (`error.details`)'),
     401: envelope('WalkerFailure', `UNAUTHORIZED: ${auth}`),
     404: envelope('WalkerFailure', 'NOT_FOUND: no such walker for this route'),
+    413: envelope('WalkerFailure', 'VALIDATION: the body is over 1 MiB'),
+    415: envelope('WalkerFailure', 'VALIDATION: the body is not `application/json`'),
     500: envelope('WalkerFailure', 'EXECUTION_ERROR: the walker threw or timed out')
   }
 }
