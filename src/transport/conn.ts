@@ -48,12 +48,27 @@ export interface SurfaceOptions {
   binary: { frame: string; label: FrameLabel; errorCode?: string }
   /** Frames that may wait behind unfinished work; past it the connection closes with 1008. Default: no cap. */
   maxQueued?: number
+  /** The same in bytes of frames waiting. Default MAX_QUEUED_BYTES. */
+  maxQueuedBytes?: number
 }
 
 /** Every frame Switchboard sends is text, including verbatim echoes of a received Buffer. */
 const TEXT = { binary: false } as const
 /** A binary frame in the queue: it gets the surface's fixed answer, so its bytes are not kept. */
 const BINARY = Symbol('binary frame')
+/**
+ * Bytes of frames that may wait behind unfinished work on one connection, on every surface: a
+ * sender within its frame budget but faster than its work (a slow backplane: each MSG waits for
+ * its Redis round trips) would otherwise grow the queue without end. 64 frames of the default
+ * WS_MAX_PAYLOAD; thousands of chat-sized ones.
+ */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024
+
+/** What a queued entry holds in memory: its frame's bytes (work and binary markers count as none). */
+function entryBytes(entry: Entry): number {
+  return Buffer.isBuffer(entry) ? entry.length : entry instanceof DrainFrame ? entry.text.length : 0
+}
+
 /** A frame that arrived during the drain, queued for Handler.drain. */
 class DrainFrame {
   constructor(readonly text: Buffer) {}
@@ -190,6 +205,8 @@ export class Conn implements Beating {
   /** Work is pending: frames and run() work wait in `backlog` until it finishes. */
   private busy = false
   private backlog: Entry[] | undefined
+  /** Bytes of the frames in `backlog`. */
+  private backlogBytes = 0
   /** The label the handler gave the frame it is handling (receivedAs). */
   private inLabel: FrameLabel = 'other'
   /** What pending work calls when it settles; made with the first, so a connection that never waits holds none. */
@@ -344,12 +361,14 @@ export class Conn implements Beating {
 
   private enqueue(entry: Entry): void {
     const backlog = (this.backlog ??= [])
-    const max = this.opts.maxQueued
-    if (max !== undefined && backlog.length + (this.busy ? 1 : 0) >= max) {
-      this.log.warn({ queued: backlog.length + 1 }, 'too many messages waiting; closing with 1008')
+    const { maxQueued: max, maxQueuedBytes: maxBytes = MAX_QUEUED_BYTES } = this.opts
+    const bytes = entryBytes(entry)
+    if ((max !== undefined && backlog.length + (this.busy ? 1 : 0) >= max) || this.backlogBytes + bytes > maxBytes) {
+      this.log.warn({ queued: backlog.length + 1, queued_bytes: this.backlogBytes + bytes }, 'too many messages waiting; closing with 1008')
       this.close(CloseCode.POLICY_VIOLATION, CloseReason.QUEUE_FULL)
       return
     }
+    this.backlogBytes += bytes
     backlog.push(entry)
   }
 
@@ -400,7 +419,11 @@ export class Conn implements Beating {
   private next(): void {
     this.busy = false
     const backlog = this.backlog
-    while (backlog && backlog.length > 0 && !this.busy) this.handle(backlog.shift()!)
+    while (backlog && backlog.length > 0 && !this.busy) {
+      const entry = backlog.shift()!
+      this.backlogBytes -= entryBytes(entry)
+      this.handle(entry)
+    }
     if (!this.busy) this.registry.idle(this)
   }
 

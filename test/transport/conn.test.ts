@@ -78,6 +78,11 @@ async function serve(t: Test): Promise<{ app: FastifyInstance; url: string; prob
     probes.push(probe)
     app.connections.add(socket, SURFACE, req.id, (conn) => handler(conn, probe))
   })
+  app.get('/bytes', { websocket: true }, (socket, req) => {
+    const probe: Probe = { log: [], sync: 0, release: undefined, conn: undefined }
+    probes.push(probe)
+    app.connections.add(socket, { ...SURFACE, maxQueued: undefined, maxQueuedBytes: 1000 }, req.id, (conn) => handler(conn, probe))
+  })
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
   return { app, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/test`, probes, seen }
@@ -176,4 +181,24 @@ t.test('the drain waits for pending work, answers frames through drain(), then c
   t.equal(await c.receiveText(), 'drained late', 'a frame of the drain comes after the work before it')
   t.equal((await c.expectClose(1001)).code, 1001)
   await closing
+})
+
+t.test('the backlog is capped in bytes too: what drained no longer counts; past the cap, 1008', async (t) => {
+  const { url, probes } = await serve(t)
+  const c = await WsTestClient.connect(url.replace(/\/test$/, '/bytes'))
+  t.teardown(() => c.terminate())
+  const frame = (i: number) => `f${i}`.padEnd(300, '.')
+  for (const round of [1, 2]) {
+    c.send(`wait:${round}`)
+    for (let i = 0; i < 3; i++) c.send(frame(i)) // 900 bytes waiting: under the 1,000
+    await waitUntil(() => probes[0]?.release, 'the pending frame')
+    await c.expectNoMessage(50)
+    probes[0]!.release!()
+    probes[0]!.release = undefined
+    t.equal(await c.receiveText(), `done wait:${round}`)
+    for (let i = 0; i < 3; i++) t.equal(await c.receiveText(), `echo ${frame(i)}`, `round ${round}: frame ${i} handled`)
+  }
+  c.send('wait:3')
+  for (let i = 0; i < 4; i++) c.send(frame(i)) // the fourth makes 1,200
+  t.same(await c.expectClose(1008), { code: 1008, reason: 'too many messages waiting' })
 })
