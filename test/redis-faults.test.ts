@@ -3,6 +3,7 @@
 // (503 on /health, local chats working, rate limits still on, cross-instance MSG failing
 // honestly) and the service whole again soon after Redis returns, without a restart.
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import { ids, join, msg, next, openChat, presenceWhere, sleep, type ChatUser, type Deployment, type Frame } from './helpers/fastchat.ts'
 import { startInstances, startRedis } from './helpers/redis.ts'
@@ -63,6 +64,89 @@ t.test('SIGKILL instance 2: within INSTANCE_TTL_S + 2 s Alice gets a PRESENCE wi
 
   alice.client.send(msg(bob, 'anyone there?', 'k-1'))
   t.same(await next(alice.client, 'ERROR'), { type: 'ERROR', data: { code: 'USER_NOT_FOUND', message: 'user is not online', details: { message_id: 'k-1' } } }, 'Bob is offline for chat too')
+})
+
+t.test('a dead instance\'s users leave within INSTANCE_TTL_S while others keep moving between instances, and their typing stops', async (t) => {
+  // A user moving between instances (a reconnect behind a round-robin proxy) used to make the
+  // instance it moved to register everything again and put off its sweeps by a lease: with
+  // moves every ~120 ms nobody swept, and a dead instance's users stayed online for good.
+  const redis = await startRedis()
+  t.teardown(redis.close)
+  const ttlS = 3
+  const env = { REDIS_URL: redis.url, INSTANCE_TTL_S: String(ttlS), LOG_LEVEL: 'info' }
+  const servers = await Promise.all([startServer(env), startServer(env), startServer(env)])
+  t.teardown(() => servers.forEach((s) => s.proc.kill('SIGKILL')))
+  const [one, two, three] = servers as [typeof servers[0], typeof servers[0], typeof servers[0]]
+  const clients: WsTestClient[] = []
+  const at = (port: number) => on({
+    async connect(path: string) {
+      const c = await WsTestClient.connect(`ws://127.0.0.1:${port}${path}`)
+      clients.push(c)
+      return c
+    }
+  })
+  t.teardown(() => clients.forEach((c) => c.terminate()))
+
+  const alice = await join(at(one.port), 'Alice')
+  const carol = await join(at(three.port), 'Carol')
+  const moverId = randomUUID()
+  let mover = (await join(at(two.port), 'Mover', { user_id: moverId })).client
+  await presenceWhere(alice.client, (u) => u.length === 3)
+  await openChat(carol, alice)
+  carol.client.send({ type: 'TYPING', data: { is_typing: true, to: alice.user_id } })
+  t.same(await next(alice.client, 'TYPING'), { type: 'TYPING', data: { user_id: carol.user_id, is_typing: true } })
+
+  let moving = true
+  const moves = (async () => {
+    for (let i = 0; moving; i++) {
+      // The old tab closes as the new one says HELLO on the other instance, as a reload does.
+      const nextTab = await at(i % 2 === 0 ? one.port : two.port).connect('/ws')
+      await next(nextTab, 'WELCOME')
+      mover.close()
+      nextTab.send({ type: 'HELLO', data: { user_id: moverId, display_name: 'Mover' } })
+      await next(nextTab, 'HELLO_ACK')
+      mover = nextTab
+      await sleep(120)
+    }
+  })()
+  t.teardown(() => { moving = false })
+
+  await sleep(500)
+  const killed = Date.now()
+  three.proc.kill('SIGKILL')
+  await three.exited
+  // Both come, in either order: the typing stop, and a PRESENCE without Carol.
+  let stopped: Frame | undefined
+  let goneAfter: number | undefined
+  await alice.client.receiveUntil((m: Frame) => {
+    if (m.type === 'TYPING' && m.data.user_id === carol.user_id) stopped = m
+    if (m.type === 'PRESENCE' && !m.data.users.some((x: { user_id: string }) => x.user_id === carol.user_id)) goneAfter ??= Date.now() - killed
+    return stopped !== undefined && goneAfter !== undefined
+  }, { timeout: (ttlS + 3) * 1000 })
+  t.same(stopped, { type: 'TYPING', data: { user_id: carol.user_id, is_typing: false } }, 'Carol\'s typing stops for Alice, though Carol\'s instance never said so')
+  t.ok(goneAfter! <= ttlS * 1000 + 2000, `Carol gone ${goneAfter} ms after the kill, within INSTANCE_TTL_S + 2 s, with a user moving every ~120 ms`)
+  moving = false
+  await moves
+})
+
+t.test('a user who stops typing and leaves while Redis is away: their partner on another instance sees the typing stop once it is back', async (t) => {
+  const s = await startInstances(2, { INSTANCE_TTL_S: 3 })
+  t.teardown(s.close)
+  const [one, two] = s.apps as [TestApp, TestApp]
+  const alice = await join(on(one), 'Alice')
+  const bob = await join(on(two), 'Bob')
+  await presenceWhere(alice.client, (u) => u.length === 2)
+  await openChat(bob, alice)
+  bob.client.send({ type: 'TYPING', data: { is_typing: true, to: alice.user_id } })
+  t.same(await next(alice.client, 'TYPING'), { type: 'TYPING', data: { user_id: bob.user_id, is_typing: true } })
+
+  await s.redis.stop()
+  await until(async () => (await health(two)).status === 503 ? true : undefined, 'instance 2 to see Redis gone', 3000)
+  bob.client.close() // its is_typing:false cannot cross now
+  await sleep(500)
+  await s.redis.start()
+  t.same(await next(alice.client, 'TYPING', 8000), { type: 'TYPING', data: { user_id: bob.user_id, is_typing: false } }, 'the stop arrives after the outage')
+  t.same(ids(await presenceWhere(alice.client, (u) => u.length === 1, 5000)), [alice.user_id], 'and Bob is gone')
 })
 
 t.test('Redis down for 5 s during traffic: 503, local chats go on, cross-instance MSG fails honestly; back within 5 s after', async (t) => {

@@ -14,6 +14,11 @@ export interface UserEntry {
 /** A service-wide presence change, delivered to every instance (the one that caused it too). */
 export interface PresenceChange extends UserEntry {
   online: boolean
+  /**
+   * Offline with no goodbye from the user's own instance: it died (its lease was swept), or the
+   * user left while Redis was away. Nobody told the user's partners that a TYPING ended.
+   */
+  lost?: boolean
 }
 
 /** A frame for every connection of one user, wherever they are. */

@@ -48,8 +48,10 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function announce(user, name, online)
-  redis.call('PUBLISH', '${Channels.presence}', cjson.encode({ user_id = user, display_name = name, online = online }))
+local function announce(user, name, online, lost)
+  local change = { user_id = user, display_name = name, online = online }
+  if lost then change.lost = true end
+  redis.call('PUBLISH', '${Channels.presence}', cjson.encode(change))
 end
 -- inst holds a connection of user; 1 when the service-wide entry changed (came online, renamed)
 local function hold(inst, user, name)
@@ -62,15 +64,16 @@ local function hold(inst, user, name)
   announce(user, name, true)
   return 1
 end
--- inst holds none of user's connections any more; 1 when that took the user offline
-local function release(inst, user)
+-- inst holds none of user's connections any more; 1 when that took the user offline. lost: no
+-- goodbye came from inst (it died, or it is registering again after an outage)
+local function release(inst, user, lost)
   redis.call('SREM', P .. 'inst:' .. inst, user)
   if redis.call('SREM', P .. 'where:' .. user, inst) == 0 then return 0 end
   if redis.call('SCARD', P .. 'where:' .. user) > 0 then return 0 end
   local name = redis.call('HGET', P .. 'names', user)
   redis.call('ZREM', P .. 'online', user)
   redis.call('HDEL', P .. 'names', user)
-  if name then announce(user, name, false) end
+  if name then announce(user, name, false, lost) end
   return 1
 end
 -- what Chats.forget does when a user goes offline: close the chats whose other side is offline
@@ -85,7 +88,7 @@ end
 -- an instance that died or is closing: its users leave, the instance is forgotten
 local function retire(inst)
   for _, user in ipairs(redis.call('SMEMBERS', P .. 'inst:' .. inst)) do
-    if release(inst, user) == 1 then forget(user) end
+    if release(inst, user, true) == 1 then forget(user) end
   end
   redis.call('DEL', P .. 'inst:' .. inst)
   redis.call('ZREM', P .. 'instances', inst)
@@ -121,7 +124,7 @@ for i = 4, #ARGV, 2 do
   redis.call('PEXPIRE', P .. 'chats:' .. ARGV[i], ARGV[3])
 end
 for _, user in ipairs(redis.call('SMEMBERS', P .. 'inst:' .. inst)) do
-  if not keep[user] and release(inst, user) == 1 then forget(user) end
+  if not keep[user] and release(inst, user, true) == 1 then forget(user) end
 end
 return 1`,
   // No ARGV. Retires every instance whose lease ran out; returns how many.

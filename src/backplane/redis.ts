@@ -136,7 +136,8 @@ function openEnvelope(message: string): { origin: string; id: number; delivery: 
 
 function isPresenceChange(v: unknown): v is PresenceChange {
   const c = v as PresenceChange | null
-  return typeof c === 'object' && c !== null && typeof c.user_id === 'string' && typeof c.display_name === 'string' && typeof c.online === 'boolean'
+  return typeof c === 'object' && c !== null && typeof c.user_id === 'string' && typeof c.display_name === 'string' && typeof c.online === 'boolean' &&
+    (c.lost === undefined || c.lost === true)
 }
 
 export class RedisBackplane implements Backplane {
@@ -322,13 +323,24 @@ export class RedisBackplane implements Backplane {
     const change: unknown = JSON.parse(message)
     if (!isPresenceChange(change)) return
     if (!change.online && this.isLocal(change.user_id)) {
-      // Redis lost track of a user this instance holds (it swept this instance during a long
-      // pause): the user stays online here, and Redis is told everything again.
-      this.resync()
+      // The user is here, so Redis is told so again, for this user only. Usually another
+      // instance let go of the user's last connection there just before this instance's join
+      // reached Redis (a tab moving between instances behind a round-robin proxy): the join's
+      // own script puts them back. Re-registering everything here cost a script over every user
+      // per such move and put off this instance's sweeps by a lease each time, so a dead
+      // instance's users could stay online for as long as users kept moving. Redis sweeping
+      // this instance itself is caught by its next renewal, which registers everything.
+      this.rehold(change.user_id)
       return
     }
     for (const overlay of this.overlays) overlay.set(change.user_id, change)
     this.emit(change)
+  }
+
+  private rehold(userId: string): void {
+    const name = this.known.get(userId)
+    if (name === undefined) return this.resync()
+    void this.shared(async () => void (await this.link.cmd.sbJoin(this.instanceId, userId, name, CHAT_TTL_MS)), () => undefined)
   }
 
   private emit(change: PresenceChange): void {
@@ -366,7 +378,7 @@ export class RedisBackplane implements Backplane {
     try {
       const now = await this.snapshot()
       for (const [id, name] of [...this.known]) {
-        if (!now.has(id) && !this.isLocal(id)) this.emit({ user_id: id, display_name: name, online: false })
+        if (!now.has(id) && !this.isLocal(id)) this.emit({ user_id: id, display_name: name, online: false, lost: true })
       }
       for (const [id, name] of now) if (this.known.get(id) !== name) this.emit({ user_id: id, display_name: name, online: true })
     } catch (err) {

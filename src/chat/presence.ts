@@ -6,7 +6,7 @@
 // slices of logs those entries are appended to, never copied (presence-frames.ts).
 import type { Awaitable } from '../lib/awaitable.ts'
 import { KeyedSerial } from '../lib/keyed-serial.ts'
-import type { Backplane, BackplaneHandlers, PresenceChange, UserEntry } from '../backplane/backplane.ts'
+import type { Backplane, BackplaneHandlers, Delivery, PresenceChange, UserEntry } from '../backplane/backplane.ts'
 import type { LocalHub } from './hub.ts'
 import type { OutText, TextParts } from '../lib/text-parts.ts'
 import { EntryLog, entryJson, frameOf, framePartsOf } from './presence-frames.ts'
@@ -55,6 +55,7 @@ export function backplaneHandlers(presence: Presence, hub: LocalHub): BackplaneH
 }
 
 export class Presence implements Pick<BackplaneHandlers, 'presence'> {
+  private lostListener: ((userId: string) => void) | undefined
   /** Service-wide: user_id → name and entry, in the order users came online. */
   private readonly online = new Map<string, OnlineUser>()
   /**
@@ -181,6 +182,17 @@ export class Presence implements Pick<BackplaneHandlers, 'presence'> {
   /** The backplane's handler: a change somewhere in the service (this instance's own ones too). */
   presence(change: PresenceChange): void {
     this.apply(change)
+    if (!change.online && change.lost) this.lostListener?.(change.user_id)
+  }
+
+  /** Who hears of a user gone offline without a goodbye (PresenceChange.lost): the typing relay. */
+  onLost(listener: (userId: string) => void): void {
+    this.lostListener = listener
+  }
+
+  /** Write to this instance's connections of `userId` only, never through the backplane. */
+  deliverHere(userId: string, delivery: Delivery): number {
+    return this.hub.deliver(userId, delivery)
   }
 
   // ---- the mirror, its change log and its broadcasts

@@ -65,6 +65,8 @@ export class ChatService {
     this.chats = new Chats(backplane.chats, (id) => presence.isOnline(id))
     this.ledger = new MessageLedger(backplane.keys)
     this.typing = new TypingRelay(backplane)
+    // Best effort: without the partners (Redis away again) there is no one to tell.
+    presence.onLost((id) => void this.chats.partners(id).then((partners) => this.typing.lost(id, partners, (u, d) => presence.deliverHere(u, d)), () => undefined))
     this.history = opts.history && new ChatHistory(opts.history, backplane, presence, this.chats, this.ledger, opts.historyTtlS ?? 604_800)
     this.relay = new MessageRelay(backplane, presence, this.chats, this.ledger, limits, this.history)
     this.flat = new FlatDialect(presence, this.chats, backplane.keys, opts.history)
