@@ -83,6 +83,43 @@ t.test('a user who just joined on another instance can be messaged at once, befo
   }
 })
 
+t.test('two partners leaving on two instances at once: their chat closes, though each instance still saw the other online', async (t) => {
+  const s = await instances(t, 2)
+  const [one, two] = s.apps as [TestApp, TestApp]
+  const alice = await join(on(one), 'Alice')
+  const bob = await join(on(two), 'Bob')
+  await presenceWhere(alice.client, (u) => u.length === 2)
+  await openChat(alice, bob)
+  const redis = s.redis.client()
+  t.same(await redis.smembers(`sb:chats:${alice.user_id}`), [bob.user_id])
+  // Both instances hear of leaves late, as busy ones would: each mirror still has the other side online.
+  for (const app of [one, two]) {
+    const presence = app.app.presence
+    const apply = presence.presence.bind(presence)
+    presence.presence = (change) => void setTimeout(() => apply(change), 500).unref()
+  }
+  alice.client.close()
+  bob.client.close()
+  await sleep(300)
+  t.same([await redis.smembers(`sb:chats:${alice.user_id}`), await redis.smembers(`sb:chats:${bob.user_id}`)], [[], []], 'the chat is closed on both sides')
+})
+
+t.test('a chat whose one side expired is closed for both directions', async (t) => {
+  const s = await instances(t, 2)
+  const [one, two] = s.apps as [TestApp, TestApp]
+  const alice = await join(on(one), 'Alice')
+  const bob = await join(on(two), 'Bob')
+  await presenceWhere(alice.client, (u) => u.length === 2)
+  await openChat(alice, bob)
+  const redis = s.redis.client()
+  await redis.del(`sb:chats:${alice.user_id}`) // Alice's set ran out its 24 h while Bob's lived on
+  bob.client.send(msg(alice, 'still open?', 'h-1'))
+  t.same(await next(bob.client, 'ERROR'), { type: 'ERROR', data: { code: 'CHAT_NOT_OPENED', message: 'open a chat with this user first', details: { message_id: 'h-1' } } })
+  alice.client.send(msg(bob, 'and this way?', 'h-2'))
+  t.equal((await next(alice.client, 'ERROR')).data.code, 'CHAT_NOT_OPENED', 'the same answer both ways')
+  t.same(await redis.smembers(`sb:chats:${bob.user_id}`), [], 'the half left behind is gone')
+})
+
 t.test('the same user on both instances is one presence entry and gets messages on both', async (t) => {
   const { apps: [one, two, three] } = await instances(t, 3)
   const carol = await join(on(three!), 'Carol')

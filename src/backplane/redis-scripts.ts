@@ -103,8 +103,13 @@ const scripts = {
 local changed = hold(ARGV[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', P .. 'chats:' .. ARGV[2], ARGV[4])
 return { changed, redis.call('SMEMBERS', P .. 'chats:' .. ARGV[2]) }`,
-  // ARGV: instance, user. Returns 1 when the user went offline.
-  sbLeave: `return release(ARGV[1], ARGV[2])`,
+  // ARGV: instance, user. Returns 1 when the user went offline. Their chats with users who are
+  // offline too close in the same script: decided by the instances' mirrors (Chats.forget),
+  // two users leaving on two instances at once could each still see the other online.
+  sbLeave: `
+local gone = release(ARGV[1], ARGV[2])
+if gone == 1 then forget(ARGV[2]) end
+return gone`,
   // ARGV: instance, lease ms. Returns 0 when the instance was unknown: swept while alive (a
   // long pause) or Redis lost its data; the caller then registers everything again.
   sbRenew: `
@@ -155,9 +160,20 @@ redis.call('PEXPIRE', P .. 'chats:' .. ARGV[1], ARGV[3])
 redis.call('PEXPIRE', P .. 'chats:' .. ARGV[2], ARGV[3])
 if added == 1 then redis.call('PUBLISH', '${Channels.chatOpened}', ARGV[1] .. '\\n' .. ARGV[2]) end
 return added`,
-  // ARGV: a, b, chat ttl ms. An open chat in use stays open: its ttl starts again.
+  // ARGV: a, b, chat ttl ms. An open chat in use stays open: its ttl starts again. Open only
+  // when both sides hold it: each user's set expires on its own (a user idle for the ttl while
+  // the partner's set lived on through other chats), and the half left behind is closed too,
+  // so both directions answer alike.
   sbChatIsOpen: `
-if redis.call('SISMEMBER', P .. 'chats:' .. ARGV[1], ARGV[2]) == 0 then return 0 end
+local ab = redis.call('SISMEMBER', P .. 'chats:' .. ARGV[1], ARGV[2])
+local ba = redis.call('SISMEMBER', P .. 'chats:' .. ARGV[2], ARGV[1])
+if ab == 0 or ba == 0 then
+  if ab + ba == 1 then
+    redis.call('SREM', P .. 'chats:' .. ARGV[1], ARGV[2])
+    redis.call('SREM', P .. 'chats:' .. ARGV[2], ARGV[1])
+  end
+  return 0
+end
 redis.call('PEXPIRE', P .. 'chats:' .. ARGV[1], ARGV[3])
 redis.call('PEXPIRE', P .. 'chats:' .. ARGV[2], ARGV[3])
 return 1`,
