@@ -46,7 +46,7 @@ export interface SurfaceDoc {
 
 export interface AsyncApiInfo {
   version: string
-  /** e.g. ws://localhost:8000 */
+  /** e.g. ws://localhost:8000, or wss://example.com/switchboard behind a proxy's path prefix (the channels' addresses follow it). */
   wsBase: string
 }
 
@@ -98,6 +98,8 @@ const key = (channel: string, dir: 'in' | 'out', name: string) => `${channel}_${
 
 export function buildAsyncApi(surfaces: SurfaceDoc[], info: AsyncApiInfo): Record<string, unknown> {
   const url = new URL(info.wsBase)
+  // AsyncAPI 3 joins protocol://host + pathname + a channel's address: a proxy's prefix is the server's pathname.
+  const pathname = url.pathname.replace(/\/+$/, '')
   const channels: Record<string, unknown> = {}
   const operations: Record<string, unknown> = {}
   const messages: Record<string, unknown> = {}
@@ -149,7 +151,7 @@ export function buildAsyncApi(surfaces: SurfaceDoc[], info: AsyncApiInfo): Recor
     },
     defaultContentType: 'application/json',
     servers: {
-      switchboard: { host: url.host, protocol: url.protocol.replace(':', ''), description: 'this instance' }
+      switchboard: { host: url.host, protocol: url.protocol.replace(':', ''), ...(pathname ? { pathname } : {}), description: 'this instance' }
     },
     channels,
     operations,

@@ -154,13 +154,25 @@ function asSent(fields: TObject): TObject {
   return (required.length > 0 ? { ...rest, required } : rest) as TObject
 }
 
+/**
+ * An authenticated walker's fields plus the `token` a message may carry (SPEC 6: removed before
+ * the fields are checked). Type.Composite keeps only properties and required, so the walker's
+ * additionalProperties is copied over: without it the document would accept the unknown fields
+ * the server answers VALIDATION.
+ */
+function withToken(fields: TObject): TObject {
+  const token = Type.Object({ token: Type.Optional(Type.String({ description: 'JWT, when the handshake carried none' })) })
+  const extra = fields.additionalProperties === undefined ? {} : { additionalProperties: fields.additionalProperties }
+  return Type.Composite([fields, token], extra)
+}
+
 /** Ends a sentence that lacks its full stop. */
 const sentence = (text: string) => (/[.!?)]$/.test(text) ? text : `${text}.`)
 
 /** One channel per loaded websocket walker: its field schema in, the envelope out. */
 export function walkerSurfaces(walkers: LoadedWalker[]): SurfaceDoc[] {
   return walkers.filter((w) => w.protocol === 'websocket').map((w) => {
-    const fields = asSent(w.public ? w.fields : Type.Composite([w.fields, Type.Object({ token: Type.Optional(Type.String({ description: 'JWT, when the handshake carried none' })) })]))
+    const fields = asSent(w.public ? w.fields : withToken(w.fields))
     return {
       id: `walker_${w.name}`,
       address: `/ws/${w.name}`,

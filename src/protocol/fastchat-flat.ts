@@ -220,7 +220,7 @@ export const FlatHello = flatIn('HELLO', {
 }, 'Flat when it has no data key and a top-level display_name; the first HELLO decides the connection\'s dialect for its life')
 export const FlatOpenChat = flatIn('OPEN_CHAT', {
   target_user_id: UserId,
-  target_display_name: Type.String({ maxLength: 1000, description: 'sent by the app; the name shown comes from presence' })
+  target_display_name: Type.Optional(Type.String({ maxLength: 1000, description: 'sent by the app; the name shown comes from presence' }))
 }, 'Opens (or reopens) the chat with a user online; its target becomes the sender\'s current partner')
 export const FlatClientMsg = flatIn('MSG', {
   content: ClientMsg.properties.data.properties.content,
@@ -234,7 +234,7 @@ export const FlatClientMsgAck = flatIn('MSG_ACK', {
   timestamp: Type.Optional(Type.String({ description: 'ignored' }))
 }, 'The receipt for a MSG: its sender is told received')
 export const FlatClientTyping = flatIn('TYPING', {
-  is_typing: Type.Boolean({ description: 'read as false when missing' }),
+  is_typing: Type.Optional(Type.Boolean({ description: 'read as false when missing' })),
   to: Type.Optional(UserId),
   chat_id: Type.Optional(Type.String())
 }, 'To the current partner unless to or chat_id names another; only changes are relayed, and with no partner it is dropped')
@@ -248,6 +248,18 @@ const CHAT = 'chat_5f0c2b9e8a474d2b9c1e5b7a2d4e6f80'
 const MID = 'c3e1a7f2-4b6d-4e8a-9c0b-1d2e3f4a5b6c'
 const AT = '2024-01-01T12:00:00.000Z'
 const TOO_SHORT = 'must be 3–50 characters after removing HTML (got 2)'
+
+/**
+ * Where the enveloped summary promises what a flat connection never gets: a flat HELLO carries
+ * no capabilities (FLAT_FIELDS), so no delta PRESENCE and no history, hence no `stored` ack.
+ */
+const FLAT_SUMMARY = {
+  in: { HELLO: 'identify: the first FastChat frame; no capabilities (full PRESENCE lists, no history)' },
+  out: {
+    PRESENCE: 'who is online: always the full list',
+    MSG_ACK: 'where a message this user sent stands: delivered, received'
+  }
+}
 
 /** The flat dialect of /ws for the AsyncAPI document; client examples are accepted as they are. */
 export const flatDocs: DialectDocs = summarized({
@@ -295,4 +307,4 @@ export const flatDocs: DialectDocs = summarized({
       ]
     }
   ]
-})
+}, FLAT_SUMMARY)

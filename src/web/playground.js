@@ -17,33 +17,58 @@ let ws = null
 let current = null
 /** Frames the user pressed Send for while the socket was still opening. */
 let pendingSend = null
+/** A frame sent (Ctrl+Enter) while the socket was closing: sent on a new connection once it has closed. */
+let sendAfterClose = null
 
 // ---- storage: drafts per surface (address) and message, and the last pick ------------------
+// Several tabs share one store: each change is applied to the store as saved (another tab may
+// have written since), never by writing back this page's copy, which would erase their drafts;
+// and the copy follows their changes (the storage event), so a pick shows their latest drafts.
 
-function loadStore() {
+/** The store as saved, by any tab; null when storage cannot be read (disabled). */
+function readStore() {
+  let text
   try {
-    const v = JSON.parse(localStorage.getItem(STORE) ?? '{}')
-    return v && typeof v === 'object' ? v : {}
+    text = localStorage.getItem(STORE)
+  } catch {
+    return null
+  }
+  try {
+    const v = JSON.parse(text ?? '{}')
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : {}
   } catch {
     return {}
   }
 }
-const store = loadStore()
-store.drafts ??= {}
 
-function saveStore() {
+function withDrafts(v) {
+  if (!v.drafts || typeof v.drafts !== 'object') v.drafts = {}
+  return v
+}
+
+let store = withDrafts(readStore() ?? {})
+
+/** Apply `change` to the store as saved now, and save it; without storage, to this page's copy. */
+function updateStore(change) {
+  store = withDrafts(readStore() ?? store)
+  change(store)
   try {
     localStorage.setItem(STORE, JSON.stringify(store))
   } catch { /* storage full or disabled: drafts live for this page only */ }
 }
 
+window.addEventListener('storage', (e) => {
+  if (e.key === STORE || e.key === null) store = withDrafts(readStore() ?? store)
+})
+
 const draftOf = (address, key) => store.drafts[address]?.[key]
 function setDraft(address, key, text) {
-  const surface = (store.drafts[address] ??= {})
-  if (text === undefined) delete surface[key]
-  else surface[key] = text
-  if (Object.keys(surface).length === 0) delete store.drafts[address]
-  saveStore()
+  updateStore((s) => {
+    const surface = (s.drafts[address] ??= {})
+    if (text === undefined) delete surface[key]
+    else surface[key] = text
+    if (Object.keys(surface).length === 0) delete s.drafts[address]
+  })
 }
 
 // ---- JSON rendering -------------------------------------------------------------------------
@@ -237,6 +262,11 @@ function connect() {
     setState('closed')
     const normal = e.code === 1000 || e.code === 1001 || e.code === 1005
     log('sys', `closed ${e.code}${e.reason ? ` (${e.reason})` : ''}`, { bad: !normal })
+    if (sendAfterClose !== null && ws === null) {
+      pendingSend = sendAfterClose
+      sendAfterClose = null
+      connect()
+    }
   })
   socket.addEventListener('error', () => log('sys', 'connection error (the close code follows)', { bad: true }))
 }
@@ -261,7 +291,12 @@ function send() {
     return
   }
   if (ws && ws.readyState === WebSocket.OPEN) sendText(text)
-  else {
+  else if (ws && ws.readyState === WebSocket.CLOSING) {
+    // Closing (Disconnect, or a pick on another surface): connect() would wait on the old
+    // socket and the frame would be lost; it goes out on a new connection, to the URL shown.
+    sendAfterClose = text
+    log('sys', 'the connection is closing: the frame is sent on a new one once it has closed')
+  } else {
     pendingSend = text
     connect()
   }
@@ -300,8 +335,7 @@ function pick(key) {
   $('reset').disabled = draftOf(channel.address, key) === undefined
   $('selected').textContent = `${channel.address} · ${message.name}`
   $('selected-summary').textContent = message.summary ?? ''
-  store.last = key
-  saveStore()
+  updateStore((s) => { s.last = key })
   document.body.dataset.menu = 'closed'
   $('menu').setAttribute('aria-expanded', 'false')
   showTab('console')
@@ -373,6 +407,9 @@ function typeOf(schema) {
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ')
   const alts = s.anyOf ?? s.oneOf
   if (alts) return alts.length === 6 && !s.title ? 'any JSON' : alts.map(typeOf).join(' | ')
+  // A tuple (TypeBox's, or draft 2020's prefixItems): each place's type.
+  const places = Array.isArray(s.items) ? s.items : s.prefixItems
+  if (s.type === 'array' && places) return `[${places.map(typeOf).join(', ')}]`
   if (s.type === 'array') return `${typeOf(s.items)}[]`
   if (Array.isArray(s.type)) return s.type.join(' | ')
   return s.type ?? (s.title || 'any')
@@ -389,6 +426,32 @@ function notesOf(schema) {
   return notes.join('; ')
 }
 
+/** Nested objects are spelled out to this depth (`data.users[].user_id` is three). */
+const MAX_FIELD_DEPTH = 4
+
+/**
+ * One row per field, nested ones included: an object's properties as `data.user_id`, and those
+ * of an array's object items as `data.users[].user_id`, so an enveloped message shows what is in
+ * its envelope. A nested field required where it sits, inside an optional one, is required
+ * "with" that one.
+ */
+function fieldRows(s, prefix = '', parentRequired = true, depth = 1) {
+  const rows = []
+  const required = new Set(s.required ?? [])
+  for (const [name, prop] of Object.entries(s.properties ?? {})) {
+    const path = `${prefix}${name}`
+    const here = required.has(name)
+    const needed = here && parentRequired ? 'yes' : here && prefix ? `with ${prefix.replace(/(\[\])?\.$/, '')}` : 'no'
+    rows.push([path, typeOf(prop), needed, notesOf(prop)])
+    if (depth >= MAX_FIELD_DEPTH) continue
+    const p = resolve(prop) ?? {}
+    const item = p.type === 'array' && !Array.isArray(p.items) ? resolve(p.items) : undefined
+    if (p.properties) rows.push(...fieldRows(p, `${path}.`, here && parentRequired, depth + 1))
+    else if (item?.properties) rows.push(...fieldRows(item, `${path}[].`, here && parentRequired, depth + 1))
+  }
+  return rows
+}
+
 function fieldsTable(schema) {
   const s = resolve(schema)
   if (!s?.properties || Object.keys(s.properties).length === 0) return null
@@ -401,10 +464,9 @@ function fieldsTable(schema) {
     head.append(th)
   }
   const body = table.createTBody()
-  const required = new Set(s.required ?? [])
-  for (const [name, prop] of Object.entries(s.properties)) {
+  for (const cells of fieldRows(s)) {
     const row = body.insertRow()
-    for (const text of [name, typeOf(prop), required.has(name) ? 'yes' : 'no', notesOf(prop)]) row.insertCell().textContent = text
+    for (const text of cells) row.insertCell().textContent = text
   }
   return table
 }
