@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { bundled, page, serveAssets, sourceMap, TYPES } from '../src/lib/web-assets.ts'
 import { AdminError } from '../src/admin/console.ts'
+import { isPlainObject } from '../src/lib/json.ts'
 
 const routes: FastifyPluginAsync = async (app) => {
   const { auth, console: view } = app.admin
@@ -16,6 +17,16 @@ const routes: FastifyPluginAsync = async (app) => {
     '/admin.css': bundled('admin.css', TYPES.css),
     '/admin.js.map': sourceMap('admin.js')
   }, { 'cache-control': 'no-store' })
+
+  // An empty JSON body is no body: the action's body is optional, also for a client that always
+  // sends `content-type: application/json`, to which Fastify's own parser answers 400. These
+  // routes only (this plugin is encapsulated); anything else goes to Fastify's parser as before.
+  const json = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined)
+    json(req, body as string, done)
+  })
 
   /** Every data route's first hook: no token, no answer (the origin check ran before it, for sockets). */
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -36,13 +47,15 @@ const routes: FastifyPluginAsync = async (app) => {
     schema: { hide: true, querystring: { type: 'object', properties: { q: { type: 'string', maxLength: 100 } } } }
   }, async (req, reply) => reply.header('cache-control', 'no-store').send(await view!.state(req.query.q ?? '')))
 
-  app.post<{ Params: { user_id: string }; Body: { code?: unknown; reason?: unknown } | null | undefined }>('/admin/api/users/:user_id/disconnect', {
+  app.post<{ Params: { user_id: string }; Body: unknown }>('/admin/api/users/:user_id/disconnect', {
     onRequest: requireToken,
     // No body schema: the body is optional (defaults apply), and disconnect() checks what is there.
     schema: { hide: true }
   }, async (req, reply) => {
     try {
-      return reply.send(view!.disconnect(req.params.user_id, req.body?.code, req.body?.reason))
+      const body = req.body ?? {}
+      if (!isPlainObject(body)) throw new AdminError('the body: a JSON object {"code"?, "reason"?}, or none')
+      return reply.send(view!.disconnect(req.params.user_id, body.code, body.reason))
     } catch (err) {
       if (!(err instanceof AdminError)) throw err
       return reply.code(400).send({ error: 'Bad Request', message: err.message })

@@ -186,6 +186,50 @@ t.test('disconnect: every connection of the user closes with the stated code and
   t.match(JSON.parse(action!), { user_id: alice.user_id, code: 4001, closed: 2 }, 'the action is logged')
 })
 
+t.test('an ADMIN_TOKEN with spaces in it passes as Bearer (everything after "Bearer "), and only the whole of it', async (t) => {
+  const token = 'correct horse battery staple'
+  const s = await app(t, { ADMIN_TOKEN: token })
+  const status = async (authorization: string) => (await fetch(`${s.http}/admin/api/state`, { headers: { authorization } })).status
+  t.equal(await status(`Bearer ${token}`), 200)
+  t.equal(await status(`bearer \t ${token}  `), 200, 'the scheme in any case, whitespace around the token is the header\'s')
+  t.equal(await status('Bearer correct horse'), 401, 'a part of it is not it')
+  t.equal(await status(`Bearer ${token} x`), 401)
+  t.equal(await status(`Bearer${token}`), 401, 'no space after the scheme: not a bearer token')
+  const c = await s.connect('/admin/ws', { headers: { authorization: `Bearer ${token}` } })
+  t.equal((await c.receiveJson()).type, 'hello', 'the socket\'s handshake too')
+  t.equal((await subprotocolHello(s, token)).first.type, 'hello', 'and the page\'s subprotocol form')
+})
+
+t.test('disconnect over HTTP: an empty JSON body or a null code or reason take the defaults, as over the socket', async (t) => {
+  const s = await app(t)
+  const admin = await consoleSocket(s)
+  await admin.receiveJson()
+  const post = async (userId: string, body: string) => {
+    const res = await fetch(`${s.http}/admin/api/users/${userId}/disconnect`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body })
+    return { status: res.status, body: await res.json() }
+  }
+  const defaults = { code: 1008, reason: 'disconnected by an operator', closed: 1 }
+  for (const body of ['', '  ', '{"code":null}', '{"code":null,"reason":null}', 'null']) {
+    const user = await join(s, 'Alice')
+    t.same(await post(user.user_id, body), { status: 200, body: { user_id: user.user_id, ...defaults } }, `body ${JSON.stringify(body)}`)
+    t.same(await user.client.expectClose(1008), { code: 1008, reason: 'disconnected by an operator' })
+  }
+  const bob = await join(s, 'Bob')
+  t.same(await post(bob.user_id, '{"code":4001,"reason":null}'), { status: 200, body: { user_id: bob.user_id, code: 4001, reason: 'disconnected by an operator', closed: 1 } })
+  t.same(await bob.client.expectClose(4001), { code: 4001, reason: 'disconnected by an operator' })
+
+  // The socket says the same of a null.
+  const carol = await join(s, 'Carol')
+  admin.send({ type: 'disconnect', user_id: carol.user_id, code: null, reason: null })
+  t.match(await admin.waitFor((m: Frame) => m.type === 'disconnected'), { user_id: carol.user_id, ...defaults })
+  t.same(await carol.client.expectClose(1008), { code: 1008, reason: 'disconnected by an operator' })
+
+  // A body that is not an object is not a request for the defaults.
+  const dave = await join(s, 'Dave')
+  for (const body of ['[]', '4001', '"x"', '{"code":']) t.equal((await post(dave.user_id, body)).status, 400, `body ${body}`)
+  t.ok(dave.client.isOpen, 'refused requests closed nothing')
+})
+
 t.test('the token never reaches a log line', async (t) => {
   const s = await app(t, { LOG_LEVEL: 'trace' })
   await fetch(`${s.http}/admin/api/state`, { headers: bearer })

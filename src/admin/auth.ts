@@ -47,9 +47,14 @@ export function pickProtocol(offered: Set<string>): string | false {
   return false
 }
 
+/**
+ * Everything after `Bearer `, trimmed: ADMIN_TOKEN may be any text, spaces inside included, so the
+ * token is not cut at the first space. Whitespace around it cannot be told from the header's own
+ * (Node strips a header value's ends anyway), so it is not part of the token.
+ */
 function bearer(header: string | undefined): string | undefined {
-  const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
-  return m?.[1]
+  const token = header === undefined ? undefined : /^Bearer[ \t]+(.*)$/is.exec(header)?.[1]?.trim()
+  return token || undefined
 }
 
 function protocolToken(header: string | string[] | undefined): string | undefined {

@@ -1,6 +1,7 @@
 // The admin console's server side: the sockets of /admin/ws and what goes to them. On connect a
 // `hello` with the sampler's window (the charts' history); then every second a `tick` with the new
-// sample, this instance's users (filtered as the socket asked) and, with Redis, every instance.
+// sample, this instance's users (filtered as the socket asked) and, with Redis, every instance;
+// Redis is waited for REDIS_WAIT_MS at most, then the last answers go (src/admin/lookup.ts).
 // The socket may ask for a `filter` and `disconnect` a user. docs/admin.md is the reference.
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
@@ -8,8 +9,9 @@ import type { InstanceBoard } from '../backplane/instance-board.ts'
 import { SURFACES } from '../metrics/metrics.ts'
 import { isPlainObject, parseJson } from '../lib/json.ts'
 import type { Sample, Sampler } from './sampler.ts'
-import type { Disconnected, Hello, Instances, RequestError, Tick } from './feed.ts'
-import { DEFAULT_CLOSE, disconnectUser, listUsers, MAX_REASON_BYTES, validCloseCode, type UserList, type UserSources } from './users.ts'
+import type { Disconnected, Hello, InstanceRow, Instances, RequestError, Tick } from './feed.ts'
+import { Lookup } from './lookup.ts'
+import { DEFAULT_CLOSE, disconnectUser, listUsers, MAX_REASON_BYTES, validCloseCode, type PartnerLookup, type UserList, type UserSources } from './users.ts'
 
 export interface ConsoleSources extends UserSources {
   instanceId: string
@@ -28,6 +30,11 @@ const MAX_REQUEST_BYTES = 4096
 const MAX_FILTER = 100
 /** How long a closing console may take to answer the close frame at shutdown. */
 const CLOSE_WAIT_MS = 1000
+/**
+ * How long a tick waits for Redis (the instance list, users' chats) before it goes out with the
+ * last answers: well inside the second between ticks, well below Redis's command timeout.
+ */
+export const REDIS_WAIT_MS = 300
 
 export class AdminError extends Error {}
 
@@ -37,10 +44,15 @@ interface Client {
 
 export class AdminConsole {
   private readonly clients = new Map<WebSocket, Client>()
-  private ticking = false
   private closed = false
+  private readonly board: Lookup<InstanceRow[]> | undefined
+  /** Per listed user: their chats' last answer and the look-up in flight. */
+  private readonly chats = new Map<string, Lookup<string[]>>()
 
-  constructor(private readonly sampler: Sampler, private readonly src: ConsoleSources) {}
+  constructor(private readonly sampler: Sampler, private readonly src: ConsoleSources) {
+    const board = src.board
+    this.board = board && new Lookup(() => board.list())
+  }
 
   get size(): number {
     return this.clients.size
@@ -78,37 +90,43 @@ export class AdminConsole {
         started_at: this.src.startedAt
       }).catch((err: Error) => this.src.log.debug({ err }, 'admin: could not publish this instance\'s stats'))
     }
-    if (this.clients.size === 0 || this.ticking) return
-    this.ticking = true
+    if (this.clients.size === 0) return
+    // Every sample gets its tick, even while the previous one still waits: Redis is waited for
+    // REDIS_WAIT_MS at most (src/admin/lookup.ts), so ticks cannot pile up.
     try {
-      const instances = await this.instances()
-      const lists = new Map<string, UserList>()
+      const filters = [...new Set([...this.clients.values()].map((c) => c.filter))]
+      const [instances, ...lists] = await Promise.all([this.instances(), ...filters.map((f) => this.users(f))])
+      const byFilter = new Map(filters.map((f, i) => [f, lists[i]!]))
       for (const [socket, client] of this.clients) {
-        let users = lists.get(client.filter)
-        if (!users) lists.set(client.filter, (users = await listUsers(this.src, client.filter)))
-        this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances } satisfies Tick))
+        const users = byFilter.get(client.filter)
+        // A console that changed its filter meanwhile gets its own tick from that request.
+        if (users) this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances } satisfies Tick))
       }
     } catch (err) {
       this.src.log.warn({ err }, 'admin: a tick failed')
-    } finally {
-      this.ticking = false
     }
   }
 
   /** What the console shows, for GET /admin/api/state. */
   async state(filter = ''): Promise<Record<string, unknown>> {
+    const [users, instances] = await Promise.all([this.users(filter), this.instances()])
     return {
       instance: this.src.instanceId,
       version: this.src.version,
       started_at: this.src.startedAt,
       sample: this.sampler.latest() ?? null,
-      users: await listUsers(this.src, filter),
-      instances: await this.instances()
+      users,
+      instances
     }
   }
 
-  /** Close a user's connections on this instance with an operator's code and reason. */
-  disconnect(userId: unknown, code: unknown = DEFAULT_CLOSE.code, reason: unknown = DEFAULT_CLOSE.reason): Disconnected {
+  /**
+   * Close a user's connections on this instance with an operator's code and reason. A code or
+   * reason absent or null takes the default, from the socket and over HTTP alike.
+   */
+  disconnect(userId: unknown, code?: unknown, reason?: unknown): Disconnected {
+    code ??= DEFAULT_CLOSE.code
+    reason ??= DEFAULT_CLOSE.reason
     if (typeof userId !== 'string' || userId === '') throw new AdminError('user_id: a non-empty string')
     if (typeof code !== 'number' || !validCloseCode(code)) throw new AdminError('code: 1000, 1001, 1008, 1011, 1012, 1013 or 4000–4999')
     if (typeof reason !== 'string' || Buffer.byteLength(reason) > MAX_REASON_BYTES) throw new AdminError(`reason: a string of at most ${MAX_REASON_BYTES} bytes`)
@@ -132,20 +150,39 @@ export class AdminConsole {
     for (const socket of sockets) if (socket.readyState !== 3) socket.terminate()
   }
 
+  /** Every instance, or, when Redis fails or keeps quiet past REDIS_WAIT_MS, why not and the last list. */
   private async instances(): Promise<Instances | undefined> {
-    if (!this.src.board) return undefined
-    try {
-      return { rows: await this.src.board.list() }
-    } catch (err) {
-      return { error: `redis does not answer: ${(err as Error).message}` }
-    }
+    if (!this.board) return undefined
+    const read = await this.board.read(REDIS_WAIT_MS)
+    if (read.fresh) return { rows: read.value! }
+    const error = `redis does not answer: ${read.error}`
+    return read.value ? { error, rows: read.value } : { error }
+  }
+
+  private async users(filter: string): Promise<UserList> {
+    const list = await listUsers(this.src, filter, this.partnersOf)
+    this.forgetChats()
+    return list
+  }
+
+  /** A user's chats from the store, waited for REDIS_WAIT_MS at most (then the last known ones). */
+  private readonly partnersOf: PartnerLookup = async (userId) => {
+    let lookup = this.chats.get(userId)
+    if (!lookup) this.chats.set(userId, (lookup = new Lookup(() => this.src.partners(userId))))
+    const read = await lookup.read(REDIS_WAIT_MS)
+    return { partners: read.value ?? [], fresh: read.fresh }
+  }
+
+  /** Look-ups of users gone from this instance: they are listed no more. */
+  private forgetChats(): void {
+    for (const userId of this.chats.keys()) if (this.src.hub.sessionsOf(userId).size === 0) this.chats.delete(userId)
   }
 
   private async tickOne(socket: WebSocket, client: Client): Promise<void> {
     const sample = this.sampler.latest()
     if (!sample) return
     try {
-      const [users, instances] = await Promise.all([listUsers(this.src, client.filter), this.instances()])
+      const [users, instances] = await Promise.all([this.users(client.filter), this.instances()])
       this.send(socket, JSON.stringify({ type: 'tick', sample, users, instances } satisfies Tick))
     } catch (err) {
       this.src.log.warn({ err }, 'admin: a tick failed')
@@ -166,7 +203,7 @@ export class AdminConsole {
           void this.tickOne(socket, client)
           return
         case 'disconnect':
-          this.send(socket, JSON.stringify({ type: 'disconnected', ...this.disconnect(msg.user_id, msg.code ?? DEFAULT_CLOSE.code, msg.reason ?? DEFAULT_CLOSE.reason) }))
+          this.send(socket, JSON.stringify({ type: 'disconnected', ...this.disconnect(msg.user_id, msg.code, msg.reason) }))
           return
         default:
           throw new AdminError('type: filter or disconnect')

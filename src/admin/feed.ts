@@ -8,8 +8,11 @@ import type { UserList } from './users.ts'
 export type { InstanceRow, Sample, Surface, UserList }
 export type { AdminUser } from './users.ts'
 
-/** With Redis: every instance, or why there is no list this second. */
-export type Instances = { rows: InstanceRow[] } | { error: string }
+/**
+ * With Redis: every instance, or why there is no list this second, with the last list Redis gave
+ * (absent if it never gave one) for the console to keep showing.
+ */
+export type Instances = { rows: InstanceRow[] } | { error: string; rows?: InstanceRow[] }
 
 /** Once, when the console connects: the sampler's window is the charts' history. */
 export interface Hello {

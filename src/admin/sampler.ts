@@ -3,7 +3,7 @@
 // and RSS. Read from the app's prom-client registry (src/metrics/metrics.ts) as differences of its
 // counters, so the console and /metrics can never disagree; kept for the last few minutes so a
 // console opened now has a history to draw. No Fastify in here.
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { SURFACES } from '../metrics/metrics.ts'
 import type { Surface } from '../transport/connections.ts'
@@ -23,7 +23,10 @@ export interface Sample {
   errors: Record<string, number>
   /** Handshakes refused in this second, by reason (origin, draining, capacity, per_ip). */
   refused: Record<string, number>
-  /** The event loop's longest delay in this second, and its 99th percentile, in ms. */
+  /**
+   * The event loop's longest delay in this second, and its 99th percentile, in ms: how late a
+   * timer due every LAG_PERIOD_MS ran (near 0 on an idle loop), not the time between its runs.
+   */
   lag_max_ms: number
   lag_p99_ms: number
   heap_used: number
@@ -50,6 +53,47 @@ export interface SamplerOptions {
   now?: () => number
 }
 
+/** The lag probe's period: 100 wake-ups a second; a finer one would cost more for little. */
+const LAG_PERIOD_MS = 10
+
+/**
+ * Event-loop lag: how late a timer due every LAG_PERIOD_MS runs, i.e. the time between its runs
+ * less the period (at 0 at least). Not perf_hooks.monitorEventLoopDelay: it records the time
+ * between runs, period included (an idle loop read 10 ms), and its reset() forgets when its timer
+ * last ran, so a block that began right after the sample's reset (the tick's own work, say) was
+ * never recorded. Here the last run outlives each take().
+ */
+class LagProbe {
+  private delays: number[] = []
+  private timer: NodeJS.Timeout | undefined
+  private last = 0
+
+  start(): void {
+    this.last = performance.now()
+    this.timer = setInterval(() => this.ran(), LAG_PERIOD_MS)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** The delays since the last take, in ms: the longest and the 99th percentile (0 when none). */
+  take(): { max: number; p99: number } {
+    const delays = this.delays.sort((a, b) => a - b)
+    this.delays = []
+    if (delays.length === 0) return { max: 0, p99: 0 }
+    return { max: round2(delays[delays.length - 1]!), p99: round2(delays[Math.ceil(delays.length * 0.99) - 1]!) }
+  }
+
+  private ran(): void {
+    const now = performance.now()
+    this.delays.push(Math.max(0, now - this.last - LAG_PERIOD_MS))
+    this.last = now
+  }
+}
+
 const perSurface = (): Record<Surface, number> => Object.fromEntries(SURFACES.map((s) => [s, 0])) as Record<Surface, number>
 const round2 = (n: number) => Math.round(n * 100) / 100
 
@@ -74,7 +118,7 @@ export class Sampler {
   private readonly keep: number
   private readonly intervalMs: number
   private readonly now: () => number
-  private readonly lag: IntervalHistogram
+  private readonly lag = new LagProbe()
   private timer: NodeJS.Timeout | undefined
   private previous: Totals | undefined
   private previousAt = 0
@@ -84,12 +128,11 @@ export class Sampler {
     this.keep = opts.keep ?? 300
     this.intervalMs = opts.intervalMs ?? 1000
     this.now = opts.now ?? Date.now
-    this.lag = monitorEventLoopDelay({ resolution: 10 })
   }
 
   /** Take the baseline, then a sample every interval until stop(). */
   async start(): Promise<void> {
-    this.lag.enable()
+    this.lag.start()
     this.previous = await this.totals()
     this.previousAt = this.now()
     this.timer = setInterval(() => void this.sample(), this.intervalMs)
@@ -99,7 +142,7 @@ export class Sampler {
   stop(): void {
     clearInterval(this.timer)
     this.timer = undefined
-    this.lag.disable()
+    this.lag.stop()
   }
 
   /** The window, oldest first. */
@@ -117,6 +160,9 @@ export class Sampler {
     this.sampling = true
     try {
       const totals = await this.totals()
+      // stop() while the counters were read: the app is closing (its lease may be retired already),
+      // so nobody is told and nothing is published for a process on its way out.
+      if (!this.timer) return undefined
       const t = this.now()
       const seconds = Math.max(0.001, (t - this.previousAt) / 1000)
       const before = this.previous
@@ -126,6 +172,7 @@ export class Sampler {
         return r
       }
       const memory = process.memoryUsage()
+      const lag = this.lag.take()
       const conns = perSurface()
       for (const s of SURFACES) conns[s] = this.opts.connections(s)
       const sample: Sample = {
@@ -136,13 +183,11 @@ export class Sampler {
         closes: increases(totals.closes, before?.closes),
         errors: increases(totals.errors, before?.errors),
         refused: increases(totals.refused, before?.refused),
-        // The histogram reads 0 until it has a value, and its max is 9e18 ns-ish before then.
-        lag_max_ms: this.lag.count > 0 ? round2(this.lag.max / 1e6) : 0,
-        lag_p99_ms: this.lag.count > 0 ? round2(this.lag.percentile(99) / 1e6) : 0,
+        lag_max_ms: lag.max,
+        lag_p99_ms: lag.p99,
         heap_used: memory.heapUsed,
         rss: memory.rss
       }
-      this.lag.reset()
       this.previous = totals
       this.previousAt = t
       this.samples.push(sample)

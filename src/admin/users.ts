@@ -43,6 +43,11 @@ export interface UserList {
   matched: number
   /** Distinct open chats among the listed users. */
   open_chats: number
+  /**
+   * Some listed user's chats are not this second's: the chat store (Redis) did not answer in
+   * time, so they are the last ones it gave (none if it never did).
+   */
+  chats_stale: boolean
 }
 
 export interface UserSources {
@@ -58,7 +63,19 @@ export interface UserSources {
 /** Users a snapshot lists at most: the console is for looking, a filter narrows the rest. */
 export const LIST_LIMIT = 100
 
-export async function listUsers(src: UserSources, filter = '', limit = LIST_LIMIT): Promise<UserList> {
+/** A user's open chats' other sides; not `fresh` when they are the last known ones (or none). */
+export type PartnerLookup = (userId: string) => Promise<{ partners: string[]; fresh: boolean }>
+
+/** The chat store asked directly, as long as it takes. */
+const askStore = (src: UserSources): PartnerLookup => async (userId) => {
+  try {
+    return { partners: await src.partners(userId), fresh: true }
+  } catch {
+    return { partners: [], fresh: false } // the store does not answer (Redis away): listed without chats
+  }
+}
+
+export async function listUsers(src: UserSources, filter = '', partnersOf: PartnerLookup = askStore(src), limit = LIST_LIMIT): Promise<UserList> {
   const opened = new Map<string, Conn>()
   for (const conn of src.connections()) opened.set(conn.id, conn)
   const needle = filter.trim().toLowerCase()
@@ -88,20 +105,17 @@ export async function listUsers(src: UserSources, filter = '', limit = LIST_LIMI
   const newest = (u: AdminUser) => Math.max(...u.connections.map((c) => c.since))
   const users = matched.sort((a, b) => newest(b) - newest(a)).slice(0, limit)
   const chats = new Set<string>()
+  let stale = false
   await Promise.all(users.map(async (user) => {
-    let partners: string[]
-    try {
-      partners = await src.partners(user.user_id)
-    } catch {
-      partners = [] // the store does not answer (Redis away): listed without chats
-    }
-    user.chats = partners.sort().map((other) => {
+    const { partners, fresh } = await partnersOf(user.user_id)
+    if (!fresh) stale = true
+    user.chats = [...partners].sort().map((other) => {
       const id = chatId(user.user_id, other)
       chats.add(id)
       return { chat_id: id, with: other, with_name: src.displayName(other), with_online: src.isOnline(other) }
     })
   }))
-  return { local, online: src.onlineCount(), users, matched: matched.length, open_chats: chats.size }
+  return { local, online: src.onlineCount(), users, matched: matched.length, open_chats: chats.size, chats_stale: stale }
 }
 
 /**

@@ -300,7 +300,8 @@ const nameOf = (userId: string) => listedNames.get(userId) ?? userId
 
 function showUsers(list: UserList): void {
   const more = list.matched > list.users.length ? ` (the ${list.users.length} newest shown; filter to find others)` : ''
-  $('users-summary').textContent = `${list.matched} of ${list.local} users here${more}.`
+  const stale = list.chats_stale ? ' Open chats as last known: the chat store (Redis) does not answer.' : ''
+  $('users-summary').textContent = `${list.matched} of ${list.local} users here${more}.${stale}`
   const json = JSON.stringify(list.users)
   if (json === shownUsers) return
   shownUsers = json
@@ -329,29 +330,47 @@ function showUsers(list: UserList): void {
       chats.append(line)
     }
     const act = el('td')
-    const kick = el('button', 'Disconnect', 'kick')
+    const kick = el('button', undefined, 'kick')
     kick.type = 'button'
     kick.setAttribute('aria-label', `Disconnect ${user.display_name}`)
-    kick.addEventListener('click', () => disconnect(kick, user))
+    kick.addEventListener('click', () => disconnect(user))
+    showArmed(kick, user.user_id)
     act.append(kick)
     row.append(who, conns, chats, act)
     body.append(row)
   }
 }
 
-/** Two clicks: the first arms the button for three seconds, the second closes the sockets. */
-function disconnect(button: HTMLButtonElement, user: AdminUser): void {
-  if (button.dataset.armed !== 'true') {
-    button.dataset.armed = 'true'
-    button.textContent = 'Confirm'
-    window.setTimeout(() => {
-      button.dataset.armed = 'false'
-      button.textContent = 'Disconnect'
-    }, 3000)
-    return
+/** How long the first click on Disconnect leaves it armed. */
+const ARMED_MS = 3000
+/**
+ * The user whose Disconnect is armed, kept here rather than on a button: a tick that changes the
+ * list rebuilds every row, and a new user listed first moves the rows, so the armed state follows
+ * the user id into whichever button is theirs now. A click on another user's button arms that
+ * user instead; only a second click on the same user's button closes anything.
+ */
+let armed: { userId: string; timer: number } | undefined
+
+function showArmed(button: HTMLButtonElement, userId: string): void {
+  const on = armed?.userId === userId
+  button.dataset.armed = String(on)
+  button.textContent = on ? 'Confirm' : 'Disconnect'
+}
+
+/** Arm `userId` (undefined: disarm), and show it on the rows as they are now. */
+function arm(userId: string | undefined): void {
+  clearTimeout(armed?.timer)
+  armed = userId === undefined ? undefined : { userId, timer: window.setTimeout(() => arm(undefined), ARMED_MS) }
+  for (const row of $('users').querySelectorAll<HTMLTableRowElement>('tr[data-user-id]')) {
+    const button = row.querySelector<HTMLButtonElement>('button.kick')
+    if (button) showArmed(button, row.dataset.userId!)
   }
-  button.dataset.armed = 'false'
-  button.textContent = 'Disconnect'
+}
+
+/** Two clicks on one user's button: the first arms it for three seconds, the second closes the sockets. */
+function disconnect(user: AdminUser): void {
+  if (armed?.userId !== user.user_id) return arm(user.user_id)
+  arm(undefined)
   const code = Number(($('close-code') as HTMLInputElement).value)
   const reason = ($('close-reason') as HTMLInputElement).value
   socket?.send(JSON.stringify({ type: 'disconnect', user_id: user.user_id, code, reason }))
@@ -361,12 +380,10 @@ function showInstances(instances: Instances | undefined): void {
   if (!instances) return
   const error = $('instances-error')
   const body = $('instances')
-  if ('error' in instances) {
-    error.hidden = false
-    error.textContent = instances.error
-    return
-  }
-  error.hidden = true
+  // While Redis does not answer: why, over the last list it gave (kept if it never gave one).
+  error.hidden = !('error' in instances)
+  if ('error' in instances) error.textContent = `${instances.error}${instances.rows ? ' (the list below is the last it gave)' : ''}`
+  if (!instances.rows) return
   body.replaceChildren()
   for (const row of instances.rows) {
     const tr = el('tr')
