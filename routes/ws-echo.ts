@@ -64,7 +64,7 @@ class EchoConnection implements Handler {
       }
       if (typeof msg.type === 'string') conn.receivedAs(msg.type)
     }
-    conn.send(echoEnvelope(msg, now, this.quotedId, now - conn.openedAt), 'echo')
+    conn.send(echoEnvelope(text.trim(), now, this.quotedId, now - conn.openedAt), 'echo')
   }
 
   beat(): void {

@@ -5,12 +5,12 @@ import type { FastifyPluginAsync } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
-import { welcomeFrame, type LowerPong, type MainEcho } from '../src/protocol/main.ts'
+import { mainEchoFrame, welcomeFrame, type LowerPong } from '../src/protocol/main.ts'
 import { checkClientMessage, errorFrame, isClientType, validationFrame, type ClientType } from '../src/protocol/fastchat.ts'
 import { envelopeFlat, isFlatHello } from '../src/protocol/fastchat-flat.ts'
 import { ErrorCode } from '../src/protocol/error-codes.ts'
-import { isPlainObject, looksLikeJsonObject, parseJson, stringifyJson } from '../src/lib/json.ts'
-import { epochSeconds, round3 } from '../src/lib/clock.ts'
+import { isPlainObject, looksLikeJsonObject, parseJson } from '../src/lib/json.ts'
+import { epochSeconds } from '../src/lib/clock.ts'
 import type { Awaitable } from '../src/lib/awaitable.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
 import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/service.ts'
@@ -66,7 +66,8 @@ class MainConnection implements Handler {
       return
     }
     const receivedAt = performance.now()
-    const parsed = parseJson(buf.toString())
+    const text = buf.toString()
+    const parsed = parseJson(text)
     if (!parsed.ok || !isPlainObject(parsed.value)) {
       conn.receivedAs('text')
       conn.send(buf, 'raw')
@@ -99,14 +100,8 @@ class MainConnection implements Handler {
       conn.send(JSON.stringify({ type: 'pong', timestamp: epochSeconds(), client_id: conn.id } satisfies LowerPong), 'pong')
       return
     }
-    // stringifyJson: JSON nested deeper than JSON.stringify's recursion parses fine and must echo.
-    conn.send(stringifyJson({
-      type: 'echo',
-      data: msg,
-      timestamp: epochSeconds(),
-      client_id: conn.id,
-      server_processing_ms: round3(performance.now() - receivedAt)
-    } satisfies MainEcho), 'echo')
+    // The frame's own text, not the parsed object re-serialized (mainEchoFrame says why).
+    conn.send(mainEchoFrame(text.trim(), conn.id, performance.now() - receivedAt), 'echo')
   }
 
   /** A FastChat message in the envelope: validated, then the chat service's. */

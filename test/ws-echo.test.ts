@@ -83,3 +83,22 @@ t.test('/ws/echo sends server_ping every WS_PING_INTERVAL (fractional seconds)',
   t.ok(Date.now() - started >= 600, 'two pings take about two intervals')
   t.ok(p2.timestamp > p1.timestamp)
 })
+
+t.test('/ws/echo original is the JSON as sent, member order and numbers included', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  const c = await s.connect('/ws/echo')
+  const { client_id } = await c.receiveJson()
+  for (const sent of [
+    '{"b":1,"2":"two","a":3,"1":"one","f":1.0,"big":12345678901234567890,"__proto__":{"x":1}}',
+    '[1.50,-0,{"9":9,"8":8}]',
+    '12345678901234567890'
+  ]) {
+    c.send(`\ufeff ${sent}\r\n`) // a BOM and whitespace around it are not part of the JSON
+    const text = await c.receiveText()
+    const at = /^\{"type":"echo","original":(.*),"server_timestamp":([0-9.]+),"client_id":"([^"]+)","latency_info":\{"received_at":([0-9.]+),"connection_age_ms":([0-9.]+)\}\}$/.exec(text)
+    t.ok(at, text)
+    t.equal(at![1], sent, `${sent}: as sent`)
+    t.equal(at![3], client_id)
+  }
+})

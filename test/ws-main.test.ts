@@ -76,3 +76,19 @@ t.test('WS_GREETING=false turns the greeting off', async (t) => {
   c.send('first')
   t.equal(await c.receiveText(), 'first')
 })
+
+t.test('/ws echo envelope: data is the object as sent, member order and numbers included', async (t) => {
+  const s = await startApp()
+  t.teardown(s.close)
+  const c = await s.connect('/ws')
+  const { data: { client_id } } = await c.receiveJson()
+  // A parse and stringify would put "1" and "2" first, write 1.0 as 1, round the big integer
+  // and drop the __proto__ member.
+  const sent = '{"b":1,"2":"two","a":3,"1":"one","f":1.0,"big":12345678901234567890,"__proto__":{"x":1}}'
+  c.send(`  ${sent}\n`)
+  const text = await c.receiveText()
+  const at = /^\{"type":"echo","data":(.*),"timestamp":([0-9.]+),"client_id":"([^"]+)","server_processing_ms":([0-9.]+)\}$/.exec(text)
+  t.ok(at, text)
+  t.equal(at![1], sent, 'the object\'s own text, without the whitespace around it')
+  t.equal(at![3], client_id)
+})

@@ -2,7 +2,6 @@
 // server_ping. The action dialect on the same socket lives in action.ts.
 import { Type, type Static } from '@sinclair/typebox'
 import type { DialectDocs } from './message-doc.ts'
-import { stringifyJson } from '../lib/json.ts'
 import { epochSeconds, round3 } from '../lib/clock.ts'
 
 const PingConfig = Type.Object({ ping_interval: Type.Number(), ping_timeout: Type.Number() })
@@ -26,12 +25,14 @@ export const EchoEnvelope = Type.Object({
 export type EchoEnvelope = Static<typeof EchoEnvelope>
 
 /**
- * stringifyJson of an EchoEnvelope around `original`, written without building the wrapper objects
- * for every frame; stringifyJson because deeply nested JSON must come back unchanged (SPEC 4).
+ * An EchoEnvelope around `originalJson`, the frame's own JSON text (trimmed): "the parsed JSON,
+ * unchanged" (SPEC 4), member order and numbers included, which a parse and stringify would not
+ * keep (integer-like keys first, 1.0 as 1, integers past 2^53 rounded, `__proto__` dropped); and
+ * deeply nested JSON comes back as it came. Written without building the wrapper per frame.
  */
-export function echoEnvelope(original: unknown, nowMs: number, quotedClientId: string, ageMs: number): string {
+export function echoEnvelope(originalJson: string, nowMs: number, quotedClientId: string, ageMs: number): string {
   const at = epochSeconds(nowMs)
-  return `{"type":"echo","original":${stringifyJson(original)},"server_timestamp":${at},"client_id":${quotedClientId},"latency_info":{"received_at":${at},"connection_age_ms":${round3(ageMs)}}}`
+  return `{"type":"echo","original":${originalJson},"server_timestamp":${at},"client_id":${quotedClientId},"latency_info":{"received_at":${at},"connection_age_ms":${round3(ageMs)}}}`
 }
 
 export const EchoRaw = Type.Object({

@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { DialectDocs } from './message-doc.ts'
 import '../lib/formats.ts'
-import { isoNow } from '../lib/clock.ts'
+import { epochSeconds, isoNow, round3 } from '../lib/clock.ts'
 import { jsonString } from '../lib/json.ts'
 
 export const Welcome = Type.Object({
@@ -34,6 +34,16 @@ export const MainEcho = Type.Object({
   server_processing_ms: Type.Number()
 }, { additionalProperties: false })
 export type MainEcho = Static<typeof MainEcho>
+
+/**
+ * The echo envelope around `objectJson`, the frame's own text (trimmed): "the object as sent"
+ * (SPEC section 2), member order and numbers included, which a parse and stringify would change
+ * (integer-like keys first, 1.0 as 1, integers past 2^53 rounded, `__proto__` members dropped).
+ * The text parsed as a JSON object, so it is one.
+ */
+export function mainEchoFrame(objectJson: string, clientId: string, processingMs: number): string {
+  return `{"type":"echo","data":${objectJson},"timestamp":${epochSeconds()},"client_id":${jsonString(clientId)},"server_processing_ms":${round3(processingMs)}}`
+}
 
 /** Interval the browser client should ping at and how long it waits for PONG (SPEC section 3). */
 export const CLIENT_HEARTBEAT = { ping_interval: 15, pong_timeout: 5 } as const
