@@ -81,8 +81,15 @@ t.test('schema errors are lists of {type, loc, msg}; smoke frames still echo', a
   t.same(missing!.payload.map((e) => [e.type, e.loc]), [['union_tag_not_found', ['action']]])
 
   c.send({ action: 'echo', payload: 123 })
-  const [wrong] = await c.receiveAllUntilComplete() as { payload: { type: string; loc: string[] }[] }[]
-  t.same(wrong!.payload.map((e) => [e.type, e.loc]), [['string_type', ['echo', 'payload']]])
+  const [wrong] = await c.receiveAllUntilComplete() as { payload: { type: string; loc: string[]; msg: string }[] }[]
+  t.same(wrong!.payload, [{ type: 'string_type', loc: ['echo', 'payload'], msg: 'Input should be a valid string' }], 'pydantic\'s wording')
+
+  c.send({ action: 'nope', payload: 'x', extra: true })
+  const [only] = await c.receiveAllUntilComplete() as { payload: { type: string; loc: string[] }[] }[]
+  t.same(only!.payload.map((e) => [e.type, e.loc]), [['union_tag_invalid', ['action']]], 'an unknown tag is the only error, as in pydantic: no model, no extra fields')
+  c.send({ payload: 'x', extra: true })
+  const [onlyMissing] = await c.receiveAllUntilComplete() as { payload: { type: string; loc: string[] }[] }[]
+  t.same(onlyMissing!.payload.map((e) => [e.type, e.loc]), [['union_tag_not_found', ['action']]])
 
   c.send({ action: 'echo', payload: 'x', extra: true })
   const [extra] = await c.receiveAllUntilComplete() as { payload: { type: string; loc: string[] }[] }[]

@@ -59,10 +59,27 @@ const PYDANTIC_TYPE: Partial<Record<ValueErrorType, string>> = {
   [ValueErrorType.Literal]: 'literal_error'
 }
 
+/** Pydantic v2's message for each mapped type, so `msg` reads as the dialect's own servers write it. */
+const PYDANTIC_MSG: Partial<Record<ValueErrorType, (schema: Record<string, unknown>) => string>> = {
+  [ValueErrorType.String]: () => 'Input should be a valid string',
+  [ValueErrorType.StringMinLength]: (s) => `String should have at least ${String(s.minLength)} character${s.minLength === 1 ? '' : 's'}`,
+  [ValueErrorType.StringMaxLength]: (s) => `String should have at most ${String(s.maxLength)} character${s.maxLength === 1 ? '' : 's'}`,
+  [ValueErrorType.Number]: () => 'Input should be a valid number',
+  [ValueErrorType.Integer]: () => 'Input should be a valid integer',
+  [ValueErrorType.Boolean]: () => 'Input should be a valid boolean',
+  [ValueErrorType.Null]: () => 'Input should be None',
+  [ValueErrorType.Object]: () => 'Input should be a valid dictionary',
+  [ValueErrorType.Array]: () => 'Input should be a valid list',
+  [ValueErrorType.ObjectRequiredProperty]: () => 'Field required',
+  [ValueErrorType.ObjectAdditionalProperties]: () => 'Extra inputs are not permitted',
+  [ValueErrorType.Literal]: (s) => `Input should be ${typeof s.const === 'string' ? `'${s.const}'` : String(s.const)}`
+}
+
 function toActionError(e: ValueError, actionName: string): ActionError {
   const loc: (string | number)[] = [actionName, 'payload']
   for (const part of e.path.split('/').slice(1)) loc.push(/^\d+$/.test(part) ? Number(part) : part)
-  return { type: PYDANTIC_TYPE[e.type] ?? 'value_error', loc, msg: e.message }
+  const msg = PYDANTIC_MSG[e.type]?.(e.schema as Record<string, unknown>) ?? e.message
+  return { type: PYDANTIC_TYPE[e.type] ?? 'value_error', loc, msg }
 }
 
 export type Validated =
@@ -84,27 +101,29 @@ export class Consumer {
 
   /** Check a parsed frame against the union; one error entry per problem. */
   validate(msg: Record<string, unknown>): Validated {
-    const errors: ActionError[] = []
-    const tags = this.actionNames.map((n) => `'${n}'`).join(', ')
-    for (const key of Object.keys(msg)) {
-      if (errors.length === MAX_ACTION_ERRORS) break
-      if (key !== 'action' && key !== 'payload') errors.push({ type: 'extra_forbidden', loc: [key], msg: 'Extra inputs are not permitted' })
-    }
+    // A tag that is missing or matches no action is the only error, as in pydantic's
+    // discriminated unions: without a model there are no fields to call extra.
     if (!('action' in msg)) {
-      errors.unshift({ type: 'union_tag_not_found', loc: ['action'], msg: `Unable to extract tag using discriminator 'action'` })
-      return { ok: false, errors: errors.slice(0, MAX_ACTION_ERRORS) }
+      return { ok: false, errors: [{ type: 'union_tag_not_found', loc: ['action'], msg: `Unable to extract tag using discriminator 'action'` }] }
     }
     const name = msg.action
     const check = typeof name === 'string' ? this.checks.get(name) : undefined
     if (typeof name !== 'string' || !check) {
-      errors.splice(MAX_ACTION_ERRORS - 1) // room for the tag's own error, first
-      errors.unshift({
-        type: 'union_tag_invalid',
-        loc: ['action'],
-        // JSON for a non-string tag: String(['echo']) would claim the tag 'echo' did not match 'echo'.
-        msg: `Input tag '${typeof name === 'string' ? name : stringifyJson(name)}' found using 'action' does not match any of the expected tags: ${tags}`
-      })
-      return { ok: false, errors }
+      const tags = this.actionNames.map((n) => `'${n}'`).join(', ')
+      return {
+        ok: false,
+        errors: [{
+          type: 'union_tag_invalid',
+          loc: ['action'],
+          // JSON for a non-string tag: String(['echo']) would claim the tag 'echo' did not match 'echo'.
+          msg: `Input tag '${typeof name === 'string' ? name : stringifyJson(name)}' found using 'action' does not match any of the expected tags: ${tags}`
+        }]
+      }
+    }
+    const errors: ActionError[] = []
+    for (const key of Object.keys(msg)) {
+      if (errors.length === MAX_ACTION_ERRORS) break
+      if (key !== 'action' && key !== 'payload') errors.push({ type: 'extra_forbidden', loc: [key], msg: 'Extra inputs are not permitted' })
     }
     const def = this.def.actions[name]!
     const payload = msg.payload === undefined && def.payloadOptional ? null : msg.payload
