@@ -3,14 +3,13 @@
 // the same socket, the typed {action, payload} dialect served by a consumer (src/consumers/).
 import type { FastifyPluginAsync } from 'fastify'
 import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
-import { echoEnvelope, type EchoError, type EchoRaw, type EchoWelcome, type ServerPing } from '../src/protocol/echo.ts'
+import { echoEnvelope, echoRawFrame, echoWelcomeFrame, serverPingFrame, type EchoError } from '../src/protocol/echo.ts'
 import { isActionFrame } from '../src/protocol/action.ts'
 import type { Consumer } from '../src/consumers/consumer.ts'
 import { ActionSession } from '../src/consumers/session.ts'
 import { echoConsumer } from '../src/consumers/echo.ts'
 import { tokenFromRequest, type VerifiedUser } from '../src/auth/tokens.ts'
 import { isPlainObject, parseJson } from '../src/lib/json.ts'
-import { epochSeconds } from '../src/lib/clock.ts'
 import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
 const SURFACE: SurfaceOptions = {
@@ -48,7 +47,7 @@ class EchoConnection implements Handler {
     const parsed = parseJson(text)
     if (!parsed.ok) {
       conn.receivedAs('text')
-      conn.send(JSON.stringify({ type: 'echo_raw', data: text, server_timestamp: epochSeconds(now), client_id: conn.id } satisfies EchoRaw), 'echo_raw')
+      conn.send(echoRawFrame(text, now, conn.id), 'echo_raw')
       return
     }
     const msg = parsed.value
@@ -69,7 +68,7 @@ class EchoConnection implements Handler {
 
   beat(): void {
     const conn = this.conn
-    conn.sendDroppable(JSON.stringify({ type: 'server_ping', timestamp: epochSeconds(), client_id: conn.id } satisfies ServerPing), 'server_ping')
+    conn.sendDroppable(serverPingFrame(conn.id), 'server_ping')
   }
 
   closed(): void {
@@ -88,9 +87,7 @@ const routes: FastifyPluginAsync<EchoRouteOptions> = async (app, opts) => {
     app.connections.add(socket, SURFACE, req.id, (conn) => new EchoConnection(conn, consumer, {
       sendCompletion,
       verify,
-      welcome: JSON.stringify({
-        type: 'welcome', endpoint: '/ws/echo', client_id: conn.id, server_time: epochSeconds(conn.openedAt), config
-      } satisfies EchoWelcome)
+      welcome: echoWelcomeFrame(conn.id, conn.openedAt, config)
     }))
   })
 }

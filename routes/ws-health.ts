@@ -2,11 +2,11 @@
 // a socket open through its proxy: a heartbeat every WS_PING_INTERVAL, get_status on demand.
 import type { FastifyPluginAsync } from 'fastify'
 import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
-import type { HealthConnected, HealthStatus, Heartbeat } from '../src/protocol/health.ts'
+import { healthConnectedFrame, healthStatusFrame, heartbeatFrame } from '../src/protocol/health.ts'
 import type { EchoError } from '../src/protocol/echo.ts'
-import type { LowerPong } from '../src/protocol/main.ts'
+import { lowerPongFrame } from '../src/protocol/main.ts'
 import { isPlainObject, parseJson } from '../src/lib/json.ts'
-import { epochSeconds, round3 } from '../src/lib/clock.ts'
+import { round3 } from '../src/lib/clock.ts'
 import { publicUrls } from '../src/lib/public-urls.ts'
 import type { UpgradeRequest } from '../src/transport/direct-upgrade.ts'
 
@@ -37,14 +37,11 @@ class HealthConnection implements Handler {
     switch (type) {
       case 'get_status':
         conn.receivedAs('get_status')
-        conn.send(JSON.stringify({
-          type: 'health_status', status: 'healthy', connection_age_seconds: ageSeconds(conn, now),
-          ping_count: conn.pingsSent, pong_count: this.pongs, timestamp: epochSeconds(now), client_id: conn.id
-        } satisfies HealthStatus), 'health_status')
+        conn.send(healthStatusFrame(ageSeconds(conn, now), conn.pingsSent, this.pongs, now, conn.id), 'health_status')
         return
       case 'ping':
         conn.receivedAs('ping')
-        conn.send(JSON.stringify({ type: 'pong', timestamp: epochSeconds(now), client_id: conn.id } satisfies LowerPong), 'pong')
+        conn.send(lowerPongFrame(conn.id, now), 'pong')
         return
       case 'pong':
         conn.receivedAs('pong')
@@ -58,10 +55,7 @@ class HealthConnection implements Handler {
   beat(): void {
     const conn = this.conn
     const now = Date.now()
-    conn.sendDroppable(JSON.stringify({
-      type: 'heartbeat', ping_number: conn.pingsSent, timestamp: epochSeconds(now),
-      connection_age_seconds: ageSeconds(conn, now), client_id: conn.id
-    } satisfies Heartbeat), 'heartbeat')
+    conn.sendDroppable(heartbeatFrame(conn.pingsSent, now, ageSeconds(conn, now), conn.id), 'heartbeat')
   }
 }
 
@@ -72,10 +66,9 @@ const routes: FastifyPluginAsync = async (app) => {
   app.get('/ws/health', { websocket: true, config: { directUpgrade: true } }, (socket, req: UpgradeRequest) => {
     const conn = app.connections.add(socket, SURFACE, req.id, (conn) => new HealthConnection(conn))
     const urls = publicUrls(c, app.server.address())
-    conn.send(JSON.stringify({
-      type: 'health_status', status: 'connected', client_id: conn.id, server_time: epochSeconds(conn.openedAt), config,
-      environment: { allowed_origins: c.allowAnyOrigin ? ['*', ...c.allowedOrigins] : c.allowedOrigins, public_base_url: urls.base, ws_public_url: urls.ws }
-    } satisfies HealthConnected), 'health_status')
+    conn.send(healthConnectedFrame(conn.id, conn.openedAt, config, {
+      allowed_origins: c.allowAnyOrigin ? ['*', ...c.allowedOrigins] : c.allowedOrigins, public_base_url: urls.base, ws_public_url: urls.ws
+    }), 'health_status')
   })
 }
 

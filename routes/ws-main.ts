@@ -5,12 +5,11 @@ import type { FastifyPluginAsync } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Conn, Handler, SurfaceOptions } from '../src/transport/connections.ts'
-import { mainEchoFrame, welcomeFrame, type LowerPong } from '../src/protocol/main.ts'
+import { lowerPongFrame, mainEchoFrame, welcomeFrame } from '../src/protocol/main.ts'
 import { checkClientMessage, errorFrame, isClientType, validationFrame, type ClientType } from '../src/protocol/fastchat.ts'
 import { envelopeFlat, isFlatHello } from '../src/protocol/fastchat-flat.ts'
 import { ErrorCode } from '../src/protocol/error-codes.ts'
 import { isPlainObject, looksLikeJsonObject, parseJson } from '../src/lib/json.ts'
-import { epochSeconds } from '../src/lib/clock.ts'
 import type { Awaitable } from '../src/lib/awaitable.ts'
 import { tokenFromRequest } from '../src/auth/tokens.ts'
 import { needsHello, SEND_HELLO_FIRST, type ChatService } from '../src/chat/service.ts'
@@ -97,7 +96,7 @@ class MainConnection implements Handler {
     }
     if (msg.type === 'ping') {
       conn.receivedAs('ping')
-      conn.send(JSON.stringify({ type: 'pong', timestamp: epochSeconds(), client_id: conn.id } satisfies LowerPong), 'pong')
+      conn.send(lowerPongFrame(conn.id), 'pong')
       return
     }
     // The frame's own text, not the parsed object re-serialized (mainEchoFrame says why).

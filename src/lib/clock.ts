@@ -11,6 +11,17 @@ export const isoNow = (): string => {
   }
   return iso
 }
-export const epochSeconds = (ms: number = Date.now()): number => ms / 1000
+/**
+ * A float as the smoke-test dialects' Python servers write one (SPEC section 0: epoch seconds as
+ * floats, `1699564800.123`; `"connection_age_seconds":30.0`): with a fraction always. JavaScript
+ * writes a whole number without one (`1699564800`), which a client checking for a float refuses,
+ * once a second for timestamps. For values of our own only (times, ages), never a client's.
+ */
+export function floatJson(n: number): string {
+  return Number.isInteger(n) ? `${n}.0` : String(n)
+}
+
+/** Epoch seconds as floatJson writes them: the smoke-test dialects' timestamps. */
+export const secondsJson = (ms: number = Date.now()): string => floatJson(ms / 1000)
 /** Round to 3 decimals so envelopes stay short (0.234 ms, 1111.5 ms). */
 export const round3 = (n: number): number => Math.round(n * 1000) / 1000

@@ -45,6 +45,17 @@ export function jsonString(s: string): string {
 }
 
 /**
+ * A JSON object from members whose values are JSON text already (jsonString, floatJson,
+ * JSON.stringify), in the order given: how a frame keeps a float's `.0`, which JSON.stringify of a
+ * number drops. The keys are the caller's own literals (no escaping).
+ */
+export function objectJson(members: Record<string, string>): string {
+  let out = '{'
+  for (const key in members) out += `${out.length > 1 ? ',' : ''}"${key}":${members[key]}`
+  return `${out}}`
+}
+
+/**
  * JSON.stringify, also past the few thousand levels where V8's stringify throws RangeError (and
  * JSON.parse does not, so `[[[[…]]]]` must still echo): such values go to an explicit stack.
  */

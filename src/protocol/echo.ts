@@ -2,7 +2,8 @@
 // server_ping. The action dialect on the same socket lives in action.ts.
 import { Type, type Static } from '@sinclair/typebox'
 import type { DialectDocs } from './message-doc.ts'
-import { epochSeconds, round3 } from '../lib/clock.ts'
+import { floatJson, round3, secondsJson } from '../lib/clock.ts'
+import { jsonString, objectJson } from '../lib/json.ts'
 
 const PingConfig = Type.Object({ ping_interval: Type.Number(), ping_timeout: Type.Number() })
 
@@ -31,9 +32,17 @@ export type EchoEnvelope = Static<typeof EchoEnvelope>
  * deeply nested JSON comes back as it came. Written without building the wrapper per frame.
  */
 export function echoEnvelope(originalJson: string, nowMs: number, quotedClientId: string, ageMs: number): string {
-  const at = epochSeconds(nowMs)
-  return `{"type":"echo","original":${originalJson},"server_timestamp":${at},"client_id":${quotedClientId},"latency_info":{"received_at":${at},"connection_age_ms":${round3(ageMs)}}}`
+  const at = secondsJson(nowMs)
+  return `{"type":"echo","original":${originalJson},"server_timestamp":${at},"client_id":${quotedClientId},"latency_info":{"received_at":${at},"connection_age_ms":${floatJson(round3(ageMs))}}}`
 }
+
+/** The smoke dialect's frames of our own, their times floats (floatJson: SPEC section 0). */
+export const echoWelcomeFrame = (clientId: string, openedAtMs: number, config: Static<typeof PingConfig>): string =>
+  objectJson({ type: '"welcome"', endpoint: '"/ws/echo"', client_id: jsonString(clientId), server_time: secondsJson(openedAtMs), config: JSON.stringify(config) })
+export const echoRawFrame = (text: string, nowMs: number, clientId: string): string =>
+  objectJson({ type: '"echo_raw"', data: jsonString(text), server_timestamp: secondsJson(nowMs), client_id: jsonString(clientId) })
+export const serverPingFrame = (clientId: string, nowMs: number = Date.now()): string =>
+  objectJson({ type: '"server_ping"', timestamp: secondsJson(nowMs), client_id: jsonString(clientId) })
 
 export const EchoRaw = Type.Object({
   type: Type.Literal('echo_raw'),

@@ -3,6 +3,8 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ClientPong, EchoError, PingConfig } from './echo.ts'
 import { LowerPing, LowerPong } from './main.ts'
 import type { DialectDocs } from './message-doc.ts'
+import { floatJson, secondsJson } from '../lib/clock.ts'
+import { jsonString, objectJson } from '../lib/json.ts'
 
 export const HealthConnected = Type.Object({
   type: Type.Literal('health_status'),
@@ -39,6 +41,17 @@ export const HealthStatus = Type.Object({
   client_id: Type.String()
 }, { additionalProperties: false })
 export type HealthStatus = Static<typeof HealthStatus>
+
+// ---------------------------------------------------------------- frames (times as floats: floatJson, SPEC section 0)
+
+export const healthConnectedFrame = (clientId: string, openedAtMs: number, config: HealthConnected['config'], environment: HealthConnected['environment']): string =>
+  objectJson({ type: '"health_status"', status: '"connected"', client_id: jsonString(clientId), server_time: secondsJson(openedAtMs), config: JSON.stringify(config), environment: JSON.stringify(environment) })
+
+export const heartbeatFrame = (pingNumber: number, nowMs: number, ageSeconds: number, clientId: string): string =>
+  objectJson({ type: '"heartbeat"', ping_number: String(pingNumber), timestamp: secondsJson(nowMs), connection_age_seconds: floatJson(ageSeconds), client_id: jsonString(clientId) })
+
+export const healthStatusFrame = (ageSeconds: number, pingCount: number, pongCount: number, nowMs: number, clientId: string): string =>
+  objectJson({ type: '"health_status"', status: '"healthy"', connection_age_seconds: floatJson(ageSeconds), ping_count: String(pingCount), pong_count: String(pongCount), timestamp: secondsJson(nowMs), client_id: jsonString(clientId) })
 
 // ---------------------------------------------------------------- docs (AsyncAPI)
 

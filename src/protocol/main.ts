@@ -3,8 +3,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { DialectDocs } from './message-doc.ts'
 import '../lib/formats.ts'
-import { epochSeconds, isoNow, round3 } from '../lib/clock.ts'
-import { jsonString } from '../lib/json.ts'
+import { floatJson, isoNow, round3, secondsJson } from '../lib/clock.ts'
+import { jsonString, objectJson } from '../lib/json.ts'
 
 export const Welcome = Type.Object({
   type: Type.Literal('WELCOME'),
@@ -36,13 +36,18 @@ export const MainEcho = Type.Object({
 export type MainEcho = Static<typeof MainEcho>
 
 /**
- * The echo envelope around `objectJson`, the frame's own text (trimmed): "the object as sent"
+ * The echo envelope around `objectText`, the frame's own text (trimmed): "the object as sent"
  * (SPEC section 2), member order and numbers included, which a parse and stringify would change
  * (integer-like keys first, 1.0 as 1, integers past 2^53 rounded, `__proto__` members dropped).
  * The text parsed as a JSON object, so it is one.
  */
-export function mainEchoFrame(objectJson: string, clientId: string, processingMs: number): string {
-  return `{"type":"echo","data":${objectJson},"timestamp":${epochSeconds()},"client_id":${jsonString(clientId)},"server_processing_ms":${round3(processingMs)}}`
+export function mainEchoFrame(objectText: string, clientId: string, processingMs: number, nowMs: number = Date.now()): string {
+  return `{"type":"echo","data":${objectText},"timestamp":${secondsJson(nowMs)},"client_id":${jsonString(clientId)},"server_processing_ms":${floatJson(round3(processingMs))}}`
+}
+
+/** `{"type":"ping"}`'s answer on /ws and /ws/health (LowerPong), its timestamp a float. */
+export function lowerPongFrame(clientId: string, nowMs: number = Date.now()): string {
+  return objectJson({ type: '"pong"', timestamp: secondsJson(nowMs), client_id: jsonString(clientId) })
 }
 
 /** Interval the browser client should ping at and how long it waits for PONG (SPEC section 3). */
