@@ -21,9 +21,14 @@ const SURFACE: SurfaceOptions = {
 const ageSeconds = (conn: Conn, now: number) => round3((now - conn.openedAt) / 1000)
 
 /** One /ws/health socket: answers get_status and ping, counts the client's pongs, beats. */
-class HealthConnection implements Handler {
+export class HealthConnection implements Handler {
   /** `{"type":"pong"}` answers counted, reported by get_status. */
   private pongs = 0
+  /**
+   * Heartbeats sent (SPEC: what ping_count counts, and each one's ping_number). Not the protocol
+   * pings: a heartbeat is dropped for a client that does not read, and is then not counted.
+   */
+  private beats = 0
 
   constructor(private readonly conn: Conn) {}
 
@@ -37,7 +42,7 @@ class HealthConnection implements Handler {
     switch (type) {
       case 'get_status':
         conn.receivedAs('get_status')
-        conn.send(healthStatusFrame(ageSeconds(conn, now), conn.pingsSent, this.pongs, now, conn.id), 'health_status')
+        conn.send(healthStatusFrame(ageSeconds(conn, now), this.beats, this.pongs, now, conn.id), 'health_status')
         return
       case 'ping':
         conn.receivedAs('ping')
@@ -55,7 +60,7 @@ class HealthConnection implements Handler {
   beat(): void {
     const conn = this.conn
     const now = Date.now()
-    conn.sendDroppable(heartbeatFrame(conn.pingsSent, now, ageSeconds(conn, now), conn.id), 'heartbeat')
+    if (conn.sendDroppable(heartbeatFrame(this.beats + 1, now, ageSeconds(conn, now), conn.id), 'heartbeat')) this.beats++
   }
 }
 

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { HealthConnection } from '../routes/ws-health.ts'
+import type { Conn } from '../src/transport/connections.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startApp } from './helpers/app.ts'
 import { ofType } from '../src/testing/ws-test-client.ts'
@@ -71,4 +73,26 @@ t.test('/ws/health heartbeats, get_status, pong counting, bad input', async (t) 
   t.same(Object.keys(err), ['type', 'message'])
   c.send({ type: 'get_status' })
   t.equal((await c.waitFor(ofType('health_status'))).status, 'healthy')
+})
+
+t.test('/ws/health: ping_count and ping_number count the heartbeats sent, not those dropped for a client that does not read', async (t) => {
+  // A heartbeat is droppable (a slow reader gets none past WS_SEND_SOFT_CAP); the protocol ping
+  // beside it is not, so counting pings reported heartbeats nobody was sent, and left gaps.
+  const out: string[] = []
+  let reading = true
+  const conn = {
+    id: 'health_client_1', openedAt: Date.now(),
+    send: (f: string) => void out.push(f),
+    sendDroppable: (f: string) => reading && out.push(f) > 0,
+    receivedAs: () => {}
+  }
+  const health = new HealthConnection(conn as unknown as Conn)
+  for (const read of [true, false, false, true, true]) {
+    reading = read
+    health.beat()
+  }
+  health.message(Buffer.from('{"type":"get_status"}'))
+  const frames = out.map((f) => JSON.parse(f) as { type: string; ping_number?: number; ping_count?: number })
+  t.same(frames.filter((f) => f.type === 'heartbeat').map((f) => f.ping_number), [1, 2, 3], 'numbered as sent')
+  t.equal(frames.at(-1)!.ping_count, 3, 'three heartbeats sent')
 })

@@ -182,8 +182,6 @@ export class Conn implements Beating {
   readonly openedAt = Date.now()
   awaitingPong = false
   wheelSlot: number | undefined = undefined
-  /** Protocol pings sent (/ws/health reports them). */
-  pingsSent = 0
   /**
    * The server ended this connection (a close frame it sent: shutdown, flood, 1011, token
    * expiry; or a terminate: dead peer, slow reader). Frames still queued then have no one to
@@ -324,7 +322,6 @@ export class Conn implements Beating {
     // the rest of the slot and escape as an uncaught exception, so it stays on this connection.
     try {
       this.awaitingPong = true
-      this.pingsSent++
       this.socket.ping()
       this.handler.beat?.()
     } catch (err) {
