@@ -4,7 +4,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { createPublicKey, type KeyObject } from 'node:crypto'
-import { existsSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 
@@ -282,10 +282,30 @@ export function checkPaths(c: Config): void {
     if (!isDirectory(dir)) throw new ConfigError(`${shown('WALKERS_DIR', c.WALKERS_DIR)}: must be an existing directory of walker modules (${dir} is ${describePath(dir)})`)
   }
   if (c.historyStore === 'sqlite') {
-    // The nearest part of the path that exists must be a directory: mkdir -p does the rest.
-    let p = resolve(c.DATA_DIR)
-    while (!existsSync(p) && dirname(p) !== p) p = dirname(p)
-    if (!isDirectory(p)) throw new ConfigError(`${shown('DATA_DIR', c.DATA_DIR)}: must be a directory or a path where one can be created (${p} is ${describePath(p)}; HISTORY_STORE=sqlite keeps history.db there)`)
+    // The nearest part of the path that exists must be a directory; the rest is made here, a
+    // level at a time (Node's recursive mkdir spins forever where a level cannot be made, as
+    // under /proc), so an unusable DATA_DIR is one line and exit 78, not a stack trace later.
+    const target = resolve(c.DATA_DIR)
+    const missing: string[] = []
+    let p = target
+    while (!existsSync(p) && dirname(p) !== p) {
+      missing.unshift(p)
+      p = dirname(p)
+    }
+    const refuse = (why: string) => new ConfigError(`${shown('DATA_DIR', c.DATA_DIR)}: must be a directory or a path where one can be created (${why}; HISTORY_STORE=sqlite keeps history.db there)`)
+    if (!isDirectory(p)) throw refuse(`${p} is ${describePath(p)}`)
+    for (const dir of missing) {
+      try {
+        mkdirSync(dir)
+      } catch (err) {
+        throw refuse(`cannot create ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      }
+    }
+    try {
+      accessSync(target, constants.W_OK)
+    } catch (err) {
+      throw refuse(`${target} is not writable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { checkPaths, ConfigError, loadConfig } from '../src/config.ts'
 import { withConfigTable, withRulesTable } from '../src/cli/config-doc.ts'
 
@@ -141,5 +143,29 @@ t.test('checkPaths: WALKERS_DIR must exist, DATA_DIR must be (or become) a direc
   t.equal(paths({ DATA_DIR: file }), `DATA_DIR=${file}: must be a directory or a path where one can be created (${file} is not a directory; HISTORY_STORE=sqlite keeps history.db there)`)
   t.equal(paths({ DATA_DIR: join(file, 'sub') }), `DATA_DIR=${join(file, 'sub')}: must be a directory or a path where one can be created (${file} is not a directory; HISTORY_STORE=sqlite keeps history.db there)`)
   t.equal(paths({ DATA_DIR: join(dir, 'new', 'deeper') }), '(accepted)', 'created at startup')
+  t.ok(statSync(join(dir, 'new', 'deeper')).isDirectory(), 'level by level, here')
   t.equal(paths({ DATA_DIR: file, HISTORY_STORE: 'memory' }), '(accepted)', 'unused without the SQLite store')
+  // Node's recursive mkdir spins forever at 100 % CPU here; level by level it is one refusal.
+  t.equal(paths({ DATA_DIR: '/proc/switchboard-nope/data' }), 'DATA_DIR=/proc/switchboard-nope/data: must be a directory or a path where one can be created (cannot create /proc/switchboard-nope: ENOENT; HISTORY_STORE=sqlite keeps history.db there)')
+})
+
+t.test('checkPaths: a DATA_DIR the process cannot write to is refused in one line', async (t) => {
+  // Root writes anywhere: the check runs as nobody (uid 65534), as a container's unprivileged user would.
+  const root = process.getuid?.() === 0
+  const dir = mkdtempSync(join(tmpdir(), 'config-ro-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  chmodSync(dir, 0o755)
+  const ro = join(dir, 'ro')
+  mkdirSync(ro, { mode: 0o555 })
+  chmodSync(ro, 0o555)
+  const script = `const { checkPaths, loadConfig } = await import(${JSON.stringify(new URL('../src/config.ts', import.meta.url).href)})
+for (const d of process.argv.slice(1)) { try { checkPaths(loadConfig({ DATA_DIR: d })); console.log('(accepted)') } catch (err) { console.log(err.message) } }`
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ro, join(ro, 'sub')], {
+    // A bare environment: tap's own NODE_OPTIONS hooks would try to write its files as nobody.
+    encoding: 'utf8', env: { PATH: process.env.PATH }, cwd: fileURLToPath(new URL('..', import.meta.url)), ...(root ? { uid: 65534, gid: 65534 } : {})
+  })
+  t.same(run.stdout.trim().split('\n'), [
+    `DATA_DIR=${ro}: must be a directory or a path where one can be created (${ro} is not writable: EACCES; HISTORY_STORE=sqlite keeps history.db there)`,
+    `DATA_DIR=${join(ro, 'sub')}: must be a directory or a path where one can be created (cannot create ${join(ro, 'sub')}: EACCES; HISTORY_STORE=sqlite keeps history.db there)`
+  ], run.stderr)
 })

@@ -8,7 +8,7 @@ import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import { ids, join, msg, next, openChat, presenceWhere, sleep, type ChatUser, type Deployment, type Frame } from './helpers/fastchat.ts'
 import { startInstances, startRedis } from './helpers/redis.ts'
 import { startServer } from './helpers/process.ts'
-import type { TestApp } from './helpers/app.ts'
+import { startApp, type TestApp } from './helpers/app.ts'
 
 const on = (app: { connect(path: string): Promise<WsTestClient> }): Deployment => ({ connect: (p) => app.connect(p), close: async () => {} })
 
@@ -245,6 +245,28 @@ t.test('Redis down for 5 s during traffic: 503, local chats go on, cross-instanc
     t.ok(answers.length > 50, `${answers.length} local messages (${tag}) across the outage`)
     t.same(answers.filter((m) => m.type !== 'MSG_ACK'), [], `every local message (${tag}) acknowledged, none failed`)
   }
+})
+
+t.test('an instance started while Redis is down serves and says 503, and is whole, history included, once Redis comes', async (t) => {
+  // Its history store used to throw at startup: the process exited 1 and, under docker
+  // compose's restart policy, crashed in a loop until Redis was back.
+  const redis = await startRedis()
+  t.teardown(redis.close)
+  await redis.stop()
+  const app = await startApp({ REDIS_URL: redis.url, INSTANCE_TTL_S: 3, HISTORY_STORE: 'redis' })
+  t.teardown(app.close)
+  t.match(await health(app), { status: 503, body: { checks: { redis: 'down' } } })
+  await redis.start()
+  await until(async () => (await health(app)).status === 200 ? true : undefined, '/health 200 once Redis is there', 8000)
+  const alice = await join(on(app), 'Alice', { capabilities: ['history'] })
+  const bob = await join(on(app), 'Bob', { capabilities: ['history'] })
+  const chatId = await openChat(alice, bob)
+  const sent = await until(async () => {
+    alice.client.send(msg(bob, 'stored in Redis', `r-${Date.now()}`))
+    const reply = await alice.client.waitFor((m: Frame) => m.type === 'MSG_ACK' || m.type === 'ERROR', { timeout: 3000 })
+    return reply.type === 'MSG_ACK' ? reply : undefined
+  }, 'a stored MSG', 8000)
+  t.match(sent.data, { status: 'delivered', chat_id: chatId, seq: 1 }, 'the history store in Redis took it')
 })
 
 t.test('while Redis is down, rate limits fall back to memory instead of turning off', async (t) => {

@@ -38,6 +38,8 @@ export interface RedisHistoryOptions {
   log: BackplaneLog
   /** A command with no reply after this long fails (a hung or partitioned Redis). */
   commandTimeoutMs?: number
+  /** How long connect() waits for a first answer before returning the store unconnected (2000). */
+  connectWaitMs?: number
 }
 
 
@@ -75,7 +77,12 @@ export class RedisHistory implements HistoryStore {
     this.limits = { ...limits }
   }
 
-  /** Rejects when Redis cannot be reached now; once connected, it reconnects by itself. */
+  /**
+   * Connected when Redis answers within a moment; else the store is returned anyway and ioredis
+   * keeps trying, as the backplane does: a process started during an outage serves its own
+   * users (history calls fail at once, so MSG is MESSAGE_FAILED, never a false ack) instead of
+   * exiting, which under `restart: unless-stopped` was a crash loop until Redis came back.
+   */
   static async connect(opts: RedisHistoryOptions): Promise<RedisHistory> {
     const conn = new Redis(opts.url, { ...failFastOptions(opts.commandTimeoutMs), connectionName: 'switchboard-history' })
     // Every failed reconnect emits an error; callers see the failed commands themselves.
@@ -94,12 +101,13 @@ export class RedisHistory implements HistoryStore {
       up = false
     })
     defineHistoryScripts(conn)
-    try {
-      await conn.connect()
-    } catch (err) {
-      conn.disconnect()
-      throw err
-    }
+    // Failures are reported through 'error' and retried by ioredis itself.
+    const ready = conn.connect().then(() => true, () => false)
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<false>((resolve) => (timer = setTimeout(resolve, opts.connectWaitMs ?? 2000, false)))
+    const connected = await Promise.race([ready, waited])
+    clearTimeout(timer)
+    if (!connected) opts.log.warn({}, 'history redis does not answer; history calls fail until it does (retrying)')
     return new RedisHistory(conn, opts.limits, state)
   }
 

@@ -92,8 +92,22 @@ t.test('trimming keeps the stream at maxPerChat and the dedupe hash in step with
   t.equal((await smaller.page(AB, { limit: 100 }))?.first_seq, 39)
 })
 
-t.test('connect rejects when Redis cannot be reached', async (t) => {
-  await t.rejects(RedisHistory.connect({ url: 'redis://127.0.0.1:1', limits: { maxPerChat: 10, ttlS: 10 }, log }))
+t.test('a store opened while Redis is away fails its calls at once, and works once Redis is there', async (t) => {
+  const own = await startRedis()
+  t.teardown(() => own.close())
+  await own.stop()
+  const store = await RedisHistory.connect({ url: own.url, limits: { maxPerChat: 10, ttlS: 60 }, log, connectWaitMs: 200 })
+  t.teardown(() => store.close())
+  const started = Date.now()
+  await t.rejects(store.append(msg(A, B)), 'no Redis: the call fails')
+  t.ok(Date.now() - started < 500, 'at once')
+  await own.start()
+  let after: Appended | undefined
+  for (let i = 0; i < 50 && !after; i++) {
+    after = await store.append(msg(A, B)).catch(() => undefined)
+    if (!after) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(after?.message.seq, 1, 'Redis came: the store connected by itself')
 })
 
 t.test('while Redis is away calls fail at once; when it returns empty, logs start under a new epoch', async (t) => {
