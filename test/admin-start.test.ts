@@ -61,9 +61,14 @@ async function npmStart(dir: string, env: Record<string, string> = {}, timeoutMs
   return { proc, output: () => out, banner, healthyAfterMs: Date.now() - began, base }
 }
 
-/** SIGTERM to the start's process group, once; resolves when npm has exited. */
+/** SIGTERM to the start's process group; resolves when npm has exited (the group's other members too, if npm went first). */
 async function stop(s: Started): Promise<void> {
-  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) {
+    try {
+      process.kill(-s.proc.pid!, 'SIGTERM') // a server left behind by npm's exit
+    } catch { /* the group is gone */ }
+    return
+  }
   const exited = new Promise((resolve) => s.proc.once('exit', resolve))
   process.kill(-s.proc.pid!, 'SIGTERM')
   await exited
@@ -99,7 +104,17 @@ t.test('npm start: the banner, then a second start that builds nothing', { timeo
   t.ok(second.healthyAfterMs < first.healthyAfterMs, `healthy ${second.healthyAfterMs} ms after npm start, sooner than the first start that built (${first.healthyAfterMs} ms)`)
   t.notOk(second.output().includes('operator-chosen-admin-token'), 'a token the operator set is never printed')
   t.match(second.banner, /admin http:\/\/localhost:\d+\/admin \(token: ADMIN_TOKEN\)$/)
-  await stop(second)
+  // A supervisor signals the process it started, npm, not its group: the server must stop too
+  // (with `a && b` the shell between npm and node kept node running, the port held).
+  const npmExited = new Promise((resolve) => second.proc.once('exit', resolve))
+  process.kill(second.proc.pid!, 'SIGTERM')
+  await npmExited
+  let gone = false
+  for (let i = 0; i < 50 && !gone; i++) {
+    gone = await fetch(`${second.base}/health`).then(() => false, () => true)
+    if (!gone) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(gone, 'SIGTERM to npm alone stops the server')
 
   // A page source changed: only the bundles are made again.
   const touch = (p: string) => utimesSync(join(dir, p), new Date(), new Date())
