@@ -182,6 +182,10 @@ t.test('through a real nginx in front of two instances', { skip }, async (t) => 
     t.equal((await fetch(`${nginx.http}/metrics/`)).status, 404)
     t.equal((await fetch(`${a.http}/metrics`)).status, 200, 'scraped from the instance itself')
     for (const path of ['/admin', '/admin/', '/admin/ws', '/admin/api/state']) t.equal((await fetch(`${nginx.http}${path}`)).status, 404, `${path} is per instance, not proxied`)
+    const big = await fetch(`${nginx.http}/walker/Greeting`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"name":"${'x'.repeat(1_100_000)}"}` })
+    t.same([big.status, big.headers.get('content-type'), await big.json()], [413, 'application/json; charset=utf-8', {
+      ok: false, error: { code: 'VALIDATION', message: 'Request body is too large', details: [] }
+    }], 'a body over the service\'s 1 MiB gets its JSON envelope, not nginx\'s HTML page')
     t.equal((await fetch(`${a.http}/admin`)).status, 200, 'the console is opened on the instance itself')
   })
 
