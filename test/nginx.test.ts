@@ -6,6 +6,7 @@ import t from 'tap'
 import http from 'node:http'
 import WebSocket from 'ws'
 import { startApp, type TestApp } from './helpers/app.ts'
+import { startRedis } from './helpers/redis.ts'
 import { nginxSkipReason, startNginx, templateWsConf, WS_CONF, type Nginx } from './helpers/nginx.ts'
 import { runSmoke } from './helpers/smoke.ts'
 import { WsTestClient, ofType } from '../src/testing/ws-test-client.ts'
@@ -42,7 +43,8 @@ t.test('ws.conf: WebSocket proxying essentials', async (t) => {
     const m = new RegExp(`${d} (\\d+)s;`).exec(ws)
     t.ok(m && Number(m[1]) > worst, `${d} ${m?.[1]}s is above 2 x WS_PING_INTERVAL + WS_PING_TIMEOUT (${worst}s)`)
   }
-  t.match(directives, /location = \/health \{[^}]*proxy_pass http:\/\/switchboard_api;/, '/health proxied')
+  t.match(directives, /location = \/health \{[^}]*proxy_pass http:\/\/switchboard_health;/, '/health proxied, to an upstream whose 503s mark nothing down')
+  t.match(directives, /upstream switchboard_health \{[^}]*server api1:8000 max_fails=0;[^}]*server api2:8000 max_fails=0;[^}]*\}/)
 
   const format = /log_format switchboard ([^;]*);/.exec(directives)?.[1] ?? ''
   t.match(format, /\$uri/)
@@ -59,6 +61,8 @@ t.test('the test runs ws.conf with only addresses and the log path rewritten', a
   t.same(changed.map((l) => l.trim()), [
     'server api1:8000 max_fails=3 fail_timeout=10s;',
     'server api2:8000 max_fails=3 fail_timeout=10s;',
+    'server api1:8000 max_fails=0;',
+    'server api2:8000 max_fails=0;',
     'listen 80;',
     'access_log /var/log/nginx/access.log switchboard;'
   ])
@@ -229,4 +233,24 @@ t.test('through a real nginx in front of two instances', { skip }, async (t) => 
     t.equal(await WsTestClient.refusal(nginx.ws('/ws/echo')), 502)
     t.match(nginx.errorLog(), /connect\(\) failed \(111: Connection refused\) while connecting to upstream/)
   })
+})
+
+t.test('Redis away: readiness probes through nginx say 503, and never stop nginx routing to the instances', { skip }, async (t) => {
+  // Both instances answer /health 503 by design while Redis is away, yet serve their own users.
+  // Probes counted as failures marked both down in the traffic upstream, and nginx answered 502
+  // to everything, upgrades included, for as long as something probed every few seconds.
+  const redis = await startRedis()
+  t.teardown(redis.close)
+  await redis.stop()
+  const apps = [await startApp({ REDIS_URL: redis.url }), await startApp({ REDIS_URL: redis.url })]
+  t.teardown(() => Promise.all(apps.map((s) => s.close())))
+  const nginx = await startNginx([apps[0]!.port, apps[1]!.port])
+  t.teardown(nginx.stop)
+  const probes: number[] = []
+  for (let i = 0; i < 8; i++) probes.push((await fetch(`${nginx.http}/health`)).status)
+  t.same(probes, Array(8).fill(503), 'every probe: 503, Redis is down')
+  t.equal((await fetch(`${nginx.http}/health/live`)).status, 200, 'HTTP still reaches the instances')
+  const c = await WsTestClient.connect(nginx.ws('/ws/echo'))
+  t.teardown(() => c.terminate())
+  t.equal((await c.receiveJson()).type, 'welcome', 'and so do WebSocket upgrades')
 })

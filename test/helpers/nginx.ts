@@ -29,17 +29,18 @@ export function nginxSkipReason(): string | false {
 
 /** ws.conf with the test's addresses. Throws if any rewritten line is not found exactly once. */
 export function templateWsConf(conf: string, o: { upstreams: [number, number]; port: number; accessLog: string }): string {
-  const swaps: [string, string][] = [
-    ['server api1:8000 ', `server 127.0.0.1:${o.upstreams[0]} `],
-    ['server api2:8000 ', `server 127.0.0.1:${o.upstreams[1]} `],
-    ['listen 80;', `listen 127.0.0.1:${o.port};`],
-    ['access_log /var/log/nginx/access.log switchboard;', `access_log ${o.accessLog} switchboard;`]
+  // [from, to, how many times]: each instance is in two upstreams (traffic, readiness probes).
+  const swaps: [string, string, number][] = [
+    ['server api1:8000 ', `server 127.0.0.1:${o.upstreams[0]} `, 2],
+    ['server api2:8000 ', `server 127.0.0.1:${o.upstreams[1]} `, 2],
+    ['listen 80;', `listen 127.0.0.1:${o.port};`, 1],
+    ['access_log /var/log/nginx/access.log switchboard;', `access_log ${o.accessLog} switchboard;`, 1]
   ]
   let out = conf
-  for (const [from, to] of swaps) {
+  for (const [from, to, times] of swaps) {
     const n = out.split(from).length - 1
-    if (n !== 1) throw new Error(`ws.conf: expected "${from}" exactly once, found ${n}; update test/helpers/nginx.ts with the config`)
-    out = out.replace(from, to)
+    if (n !== times) throw new Error(`ws.conf: expected "${from}" ${times} time(s), found ${n}; update test/helpers/nginx.ts with the config`)
+    out = out.replaceAll(from, to)
   }
   return out
 }
