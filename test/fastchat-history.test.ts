@@ -78,7 +78,7 @@ for (const [name, envOf] of stores) {
     const got = await back.client.receiveJson()
     t.match(got.data.timestamp, ISO)
     t.strictSame(got, { type: 'MSG', data: { from: alice.user_id, to: bob.user_id, content: 'hi Bob, you there?', message_id: 'm-1', timestamp: got.data.timestamp, chat_id: chatId, seq: 1 } })
-    t.strictSame(await next(alice.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'delivered', chat_id: chatId, seq: 1 } })
+    t.strictSame(await next(alice.client, 'MSG_ACK'), { type: 'MSG_ACK', data: { message_id: 'm-1', status: 'delivered', chat_id: chatId, seq: 1, content: 'hi Bob, you there?' } }, 'handed over from the log: the same ack as a live delivery')
 
     // Bob confirms: Alice hears `received`, the log keeps it, and unread is 0 on his next visit.
     back.client.send({ type: 'MSG_ACK', data: { message_id: 'm-1', chat_id: chatId } })
@@ -91,6 +91,7 @@ for (const [name, envOf] of stores) {
         messages: [{ from: alice.user_id, to: bob.user_id, content: 'hi Bob, you there?', message_id: 'm-1', timestamp: got.data.timestamp, seq: 1, status: 'received' }]
       }
     })
+    t.same(Object.keys(page.data), ['chat_id', 'epoch', 'first_seq', 'last_seq', 'messages', 'has_more'], 'in SPEC 9\'s order')
     await back.client.close()
     const again = await rejoin(dep, bob)
     t.equal(again.chats.data.chats[0].unread, 0)
@@ -250,7 +251,7 @@ t.test('redis, two instances: Alice on one, Bob on the other, share one log', as
   t.strictSame(back.chats.data.chats.map((c: Frame) => [c.last_seq, c.unread]), [[2, 2]])
   await next(back.client, 'CHAT_OPENED')
   t.strictSame((await next(back.client, 'MSG')).data.content, 'stored across instances')
-  t.strictSame((await next(alice.client, 'MSG_ACK')).data, { message_id: 'x-2', status: 'delivered', chat_id: opened.data.chat_id, seq: 2 }, 'the delivered ack crosses instances')
+  t.strictSame((await next(alice.client, 'MSG_ACK')).data, { message_id: 'x-2', status: 'delivered', chat_id: opened.data.chat_id, seq: 2, content: 'stored across instances' }, 'the delivered ack crosses instances')
   back.client.send({ type: 'MSG_ACK', data: { message_id: 'x-2', chat_id: opened.data.chat_id } })
   t.strictSame((await next(alice.client, 'MSG_ACK')).data.status, 'received')
   const page = await history(alice, { chat_id: opened.data.chat_id })

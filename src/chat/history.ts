@@ -12,6 +12,7 @@ import {
   appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame,
   validationFrame, type ChatSummary, type ClientHistory, type ClientMsgAck, type LogPlace
 } from '../protocol/fastchat.ts'
+import { jsonString } from '../lib/json.ts'
 import { participants, type Chats } from './chats.ts'
 import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
@@ -46,6 +47,8 @@ function sameHash(stored: string, presented: string): boolean {
 
 /** A stored message's history fields on deliveries: its place, and the seq a catching-up connection compares. */
 const extraOf = (place: LogPlace): HistoryExtra => ({ fields: logPlaceFields(place), chat_id: place.chat_id, seq: place.seq })
+/** A `delivered` ack's history fields: the place and the content as stored (SPEC 9), as the live path's storedAckFrame writes them. */
+const deliveredExtraOf = (m: StoredMessage): HistoryExtra => ({ fields: `${logPlaceFields(m)},"content":${jsonString(m.content)}`, chat_id: m.chat_id, seq: m.seq })
 
 export class ChatHistory {
   /** Refreshes who is online here as seen (keepOnlineSeen). */
@@ -175,7 +178,7 @@ export class ChatHistory {
     for (const [chat, seq] of upTo) before.set(chat, await this.store.raiseDelivered(chat, reader, seq))
     for (const m of messages) {
       if (m.seq <= before.get(m.chat_id)!) continue
-      await this.backplane.deliver(m.from, { frame: msgAckFrame(m.message_id, 'delivered'), label: 'MSG_ACK', droppable: false, history: extraOf(m) })
+      await this.backplane.deliver(m.from, { frame: msgAckFrame(m.message_id, 'delivered'), label: 'MSG_ACK', droppable: false, history: deliveredExtraOf(m) })
     }
   }
 
@@ -230,8 +233,9 @@ export class ChatHistory {
       return session.fail(ErrorCode.CHAT_NOT_OPENED, 'no chat history to show', { chat_id: data.chat_id })
     }
     session.peer.send(historyFrame({
-      chat_id: page.chat_id, epoch: page.epoch, first_seq: page.first_seq, last_seq: page.last_seq, has_more: page.has_more,
-      messages: page.messages.map((m) => ({ from: m.from, to: m.to, content: m.content, message_id: m.message_id, timestamp: m.timestamp, seq: m.seq, status: m.status }))
+      chat_id: page.chat_id, epoch: page.epoch, first_seq: page.first_seq, last_seq: page.last_seq,
+      messages: page.messages.map((m) => ({ from: m.from, to: m.to, content: m.content, message_id: m.message_id, timestamp: m.timestamp, seq: m.seq, status: m.status })),
+      has_more: page.has_more // after messages, as SPEC 9 writes the reply
     }), 'HISTORY')
   }
 
