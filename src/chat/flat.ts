@@ -8,7 +8,8 @@
 // why each choice.
 import type { KeyStore } from '../backplane/backplane.ts'
 import type { HistoryStore } from '../history/store.ts'
-import { FlatRenderer } from '../protocol/fastchat-flat.ts'
+import { FlatRenderer, type Rendered } from '../protocol/fastchat-flat.ts'
+import { typingFrame } from '../protocol/fastchat.ts'
 import { isoNow } from '../lib/clock.ts'
 import type { OutText } from '../lib/text-parts.ts'
 import { unawaited, type Awaitable } from '../lib/awaitable.ts'
@@ -86,6 +87,14 @@ export class FlatDialect {
 
 /** A connection that speaks flat: frames rendered on the way out, and the partner kept current. */
 class FlatPeer implements ChatPeer {
+  /**
+   * Users this connection was last told are typing. The app clears an indicator only on an
+   * `is_typing: false`, never when that user's MSG arrives, while clients of the envelope (our
+   * page among them) clear it themselves on the MSG and send no `false`: so a MSG from one of
+   * these users is followed by that `false`, or the app shows them typing until they leave.
+   */
+  private readonly typing = new Set<string>()
+
   constructor(
     private readonly conn: ChatPeer,
     private readonly session: ChatSession,
@@ -97,13 +106,17 @@ class FlatPeer implements ChatPeer {
   }
 
   send(frame: OutText, label: string, errorCode?: string): boolean {
-    const out = this.flat(frame)
-    return out !== undefined && this.conn.send(out, label, errorCode)
+    const r = this.flat(frame)
+    if (r?.flat === undefined || !this.conn.send(r.flat, label, errorCode)) return false
+    this.sent(r)
+    return true
   }
 
   sendDroppable(frame: OutText, label: string): boolean {
-    const out = this.flat(frame)
-    return out !== undefined && this.conn.sendDroppable(out, label)
+    const r = this.flat(frame)
+    if (r?.flat === undefined || !this.conn.sendDroppable(r.flat, label)) return false
+    this.sent(r)
+    return true
   }
 
   close(code: number, reason: string): void {
@@ -114,7 +127,8 @@ class FlatPeer implements ChatPeer {
     this.conn.fail(err)
   }
 
-  private flat(frame: OutText): string | undefined {
+  /** The frame rendered flat (undefined: not for this connection), and the partner kept current. */
+  private flat(frame: OutText): Rendered | undefined {
     // Text in pieces decodes once per frame, so the renderer's one remembered entry still matches.
     const r = this.dialect.render(String(frame))
     const me = this.session.user?.user_id
@@ -124,7 +138,23 @@ class FlatPeer implements ChatPeer {
     } else if (r.type === 'MSG' && r.data.from === me) {
       // The copy for the sender's other tabs: the app would file it under its own id.
       return undefined
+    } else if (r.type === 'MSG_ACK' && r.data.status === 'received') {
+      // A receipt is a no-op for a flat sender (FASTCHAT-APP-DIALECT.md, section 5): the app
+      // shows every status but `delivered` as pending, so a `received` could only undo its tick.
+      return undefined
     }
-    return r.flat
+    return r
+  }
+
+  /** A frame went out: who is shown typing follows it (see `typing`). */
+  private sent(r: Rendered): void {
+    if (r.type === 'TYPING') {
+      const who = r.data.user_id as string
+      if (r.data.is_typing === true) this.typing.add(who)
+      else this.typing.delete(who)
+    } else if (r.type === 'MSG' && this.typing.delete(r.data.from as string)) {
+      const stop = this.dialect.render(typingFrame(r.data.from as string, false)).flat
+      if (stop !== undefined) this.conn.send(stop, 'TYPING')
+    }
   }
 }
