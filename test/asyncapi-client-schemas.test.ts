@@ -111,7 +111,7 @@ t.test('flat summaries promise only what a flat connection gets', async (t) => {
   const summary = (key: string) => doc.components.messages[key]!.summary
   t.equal(summary('main_flat_in_flat_HELLO'), 'identify: the first FastChat frame; no capabilities (full PRESENCE lists, no history)')
   t.equal(summary('main_flat_out_flat_PRESENCE'), 'who is online: always the full list')
-  t.equal(summary('main_flat_out_flat_MSG_ACK'), 'where a message this user sent stands: delivered, received')
+  t.equal(summary('main_flat_out_flat_MSG_ACK'), 'a message this user sent was delivered (receipts are not passed on: the app shows them as pending)')
   t.equal(summary('main_in_HELLO'), 'identify: the first FastChat frame (capabilities: presence_delta, history)', 'the enveloped ones keep theirs')
   t.equal(summary('main_out_MSG_ACK'), 'where a message this user sent stands: stored, delivered, received')
   // What the server does with a flat HELLO asking for both: neither (no claim, no CHATS, full lists).

@@ -76,7 +76,11 @@ t.test('docker-compose.yml and ops/nginx/ws.conf agree', async (t) => {
   t.same(published, listen, `published container ports ${published} = ws.conf listen ${listen}`)
 
   const upstream = [...wsConf.matchAll(/server ([a-z0-9_-]+):(\d+)/g)].map((m) => ({ host: m[1]!, port: m[2]! }))
-  t.same(upstream.map((u) => u.host).sort(), apiServices.map(([n]) => n).sort(), 'the upstream lists exactly the api services')
+  // Two upstreams (traffic, readiness probes), each listing exactly the api services.
+  for (const block of wsConf.matchAll(/upstream (\w+) \{([^}]*)\}/g)) {
+    const hosts = [...block[2]!.matchAll(/server ([a-z0-9_-]+):(\d+)/g)].map((m) => m[1]!)
+    t.same(hosts.sort(), apiServices.map(([n]) => n).sort(), `upstream ${block[1]} lists exactly the api services`)
+  }
   for (const u of upstream) {
     t.equal(String(compose.services[u.host].environment.PORT), u.port, `${u.host}:${u.port} matches its PORT`)
     t.equal(nginx.depends_on?.[u.host]?.condition, 'service_healthy', `nginx starts after ${u.host} is healthy`)

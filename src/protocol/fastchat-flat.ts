@@ -78,7 +78,8 @@ export const FlatMsg = flat('MSG', {
 })
 export const FlatMsgAck = flat('MSG_ACK', {
   message_id: Type.String(),
-  status: Type.Union([Type.Literal('delivered'), Type.Literal('received')]),
+  // Only `delivered`: a receipt is a no-op for a flat sender (src/chat/flat.ts says why).
+  status: Type.Literal('delivered'),
   timestamp: Type.String({ format: 'date-time' })
 })
 export const FlatTyping = flat('TYPING', { user_id: Type.String(), display_name: Type.String(), is_typing: Type.Boolean() })
@@ -257,7 +258,7 @@ const FLAT_SUMMARY = {
   in: { HELLO: 'identify: the first FastChat frame; no capabilities (full PRESENCE lists, no history)' },
   out: {
     PRESENCE: 'who is online: always the full list',
-    MSG_ACK: 'where a message this user sent stands: delivered, received'
+    MSG_ACK: 'a message this user sent was delivered (receipts are not passed on: the app shows them as pending)'
   }
 }
 
@@ -294,7 +295,7 @@ export const flatDocs: DialectDocs = summarized({
     },
     {
       name: 'MSG_ACK', schema: FlatMsgAck,
-      examples: [{ type: 'MSG_ACK', message_id: MID, status: 'delivered', timestamp: AT }, { type: 'MSG_ACK', message_id: MID, status: 'received', timestamp: AT }]
+      examples: [{ type: 'MSG_ACK', message_id: MID, status: 'delivered', timestamp: AT }]
     },
     { name: 'TYPING', schema: FlatTyping, examples: [{ type: 'TYPING', user_id: A, display_name: 'MerryZebra445', is_typing: true }] },
     { name: 'PONG', schema: FlatPong, examples: [{ type: 'PONG' }] },
