@@ -154,7 +154,9 @@ t.test('disconnect: every connection of the user closes with the stated code and
   const bob = await join(s, 'Bob')
 
   admin.send({ type: 'disconnect', user_id: alice.user_id, code: 4001, reason: 'bye from ops' })
+  admin.send({ type: 'disconnect', user_id: alice.user_id, code: 4001, reason: 'bye from ops' }) // a double click
   t.match(await admin.waitFor((m: Frame) => m.type === 'disconnected'), { user_id: alice.user_id, code: 4001, reason: 'bye from ops', closed: 2 })
+  t.match(await admin.waitFor((m: Frame) => m.type === 'disconnected'), { user_id: alice.user_id, closed: 0 }, 'sockets already closing are not counted again')
   t.same(await alice.client.expectClose(4001), { code: 4001, reason: 'bye from ops' })
   t.same(await second.client.expectClose(4001), { code: 4001, reason: 'bye from ops' })
   t.ok(bob.client.isOpen, 'other users stay')

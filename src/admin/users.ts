@@ -3,6 +3,7 @@
 // connections with a stated close code. Read from the chat hub (src/chat/hub.ts) and the
 // connection registry; nothing here is kept between snapshots.
 import type { LocalHub } from '../chat/hub.ts'
+import type { ChatSession } from '../chat/session.ts'
 import { chatId } from '../chat/chats.ts'
 import type { Conn, Surface } from '../transport/connections.ts'
 
@@ -140,9 +141,14 @@ export function disconnectUser(hub: LocalHub, userId: string, code: number, reas
   let closed = 0
   // A copy: each close removes its session from the hub as it completes.
   for (const s of [...hub.sessionsOf(userId)]) {
-    if (s.closed) continue
+    // Closing already (its close handshake under way): not closed, nor counted, a second time.
+    if (s.closed || closing.has(s)) continue
+    closing.add(s)
     s.peer.close(code, reason)
     closed++
   }
   return closed
 }
+
+/** Sessions a disconnect asked to close, until their socket has (weakly held: no cleanup needed). */
+const closing = new WeakSet<ChatSession>()
