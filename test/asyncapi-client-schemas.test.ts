@@ -46,12 +46,18 @@ t.test('an authenticated walker\'s fields: unknown ones refused by the document 
   t.equal(accepts('walker_SecureChat_in_fields', { message: 'hi' }), true)
 })
 
-t.test('enveloped PING: without data answered, with a field in data refused, as the document says', async (t) => {
+/** A fresh app, the client schemas of its document, and Alice identified on /ws (enveloped). */
+async function aliceWithTheDocument(t: Test) {
   const s = await startApp()
   t.teardown(s.close)
   const accepts = clientSchemas(await fetchDoc(s.http))
   const { c } = await hello(t, s, false, 'Alice')
   t.teardown(() => c.terminate())
+  return { accepts, c }
+}
+
+t.test('enveloped PING: without data answered, with a field in data refused, as the document says', async (t) => {
+  const { accepts, c } = await aliceWithTheDocument(t)
   c.send({ type: 'PING' })
   const pong = await c.receiveJson()
   t.same(Object.keys(pong.data), ['timestamp'])
@@ -64,11 +70,7 @@ t.test('enveloped PING: without data answered, with a field in data refused, as 
 })
 
 t.test('HISTORY with before_seq and after_seq: VALIDATION from the server, refused by the document', async (t) => {
-  const s = await startApp()
-  t.teardown(s.close)
-  const accepts = clientSchemas(await fetchDoc(s.http))
-  const { c } = await hello(t, s, false, 'Alice')
-  t.teardown(() => c.terminate())
+  const { accepts, c } = await aliceWithTheDocument(t)
   const both = { type: 'HISTORY', data: { chat_id: 'chat_x', before_seq: 3, after_seq: 0 } }
   c.send(both)
   t.same(await c.receiveJson(), {

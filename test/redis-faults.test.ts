@@ -2,7 +2,7 @@
 // presence within INSTANCE_TTL_S; a Redis outage leaves every instance serving its own users
 // (503 on /health, local chats working, rate limits still on, cross-instance MSG failing
 // honestly) and the service whole again soon after Redis returns, without a restart.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { WsTestClient } from '../src/testing/ws-test-client.ts'
 import { ids, join, msg, next, openChat, presenceWhere, sleep, type ChatUser, type Deployment, type Frame } from './helpers/fastchat.ts'
@@ -15,6 +15,19 @@ const on = (app: { connect(path: string): Promise<WsTestClient> }): Deployment =
 async function health(app: TestApp): Promise<{ status: number; body: Frame }> {
   const res = await fetch(`${app.http}/health`)
   return { status: res.status, body: await res.json() }
+}
+
+/** A Deployment of a server process on `port`; its clients are terminated at the end of the test. */
+function processAt(t: Test): (port: number) => Deployment {
+  const clients: WsTestClient[] = []
+  t.teardown(() => clients.forEach((c) => c.terminate()))
+  return (port) => on({
+    async connect(path: string) {
+      const c = await WsTestClient.connect(`ws://127.0.0.1:${port}${path}`)
+      clients.push(c)
+      return c
+    }
+  })
 }
 
 async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
@@ -38,15 +51,7 @@ t.test('SIGKILL instance 2: within INSTANCE_TTL_S + 2 s Alice gets a PRESENCE wi
     one.proc.kill('SIGKILL')
     two.proc.kill('SIGKILL')
   })
-  const clients: WsTestClient[] = []
-  const at = (port: number) => on({
-    async connect(path: string) {
-      const c = await WsTestClient.connect(`ws://127.0.0.1:${port}${path}`)
-      clients.push(c)
-      return c
-    }
-  })
-  t.teardown(() => clients.forEach((c) => c.terminate()))
+  const at = processAt(t)
 
   const alice = await join(at(one.port), 'Alice')
   const bob = await join(at(two.port), 'Bob')
@@ -77,15 +82,7 @@ t.test('a dead instance\'s users leave within INSTANCE_TTL_S while others keep m
   const servers = await Promise.all([startServer(env), startServer(env), startServer(env)])
   t.teardown(() => servers.forEach((s) => s.proc.kill('SIGKILL')))
   const [one, two, three] = servers as [typeof servers[0], typeof servers[0], typeof servers[0]]
-  const clients: WsTestClient[] = []
-  const at = (port: number) => on({
-    async connect(path: string) {
-      const c = await WsTestClient.connect(`ws://127.0.0.1:${port}${path}`)
-      clients.push(c)
-      return c
-    }
-  })
-  t.teardown(() => clients.forEach((c) => c.terminate()))
+  const at = processAt(t)
 
   const alice = await join(at(one.port), 'Alice')
   const carol = await join(at(three.port), 'Carol')

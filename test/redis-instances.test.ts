@@ -9,6 +9,24 @@ import type { TestApp } from './helpers/app.ts'
 /** One instance as a FastChat deployment, for the helpers in helpers/fastchat.ts. */
 const on = (app: TestApp): Deployment => ({ connect: app.connect, close: async () => {} })
 
+/** The instance applies presence changes 500 ms late, as a busy one would. */
+function hearsPresenceLate(app: TestApp): void {
+  const presence = app.app.presence
+  const apply = presence.presence.bind(presence)
+  presence.presence = (change) => void setTimeout(() => apply(change), 500).unref()
+}
+
+/** Alice on instance 1 and Bob on 2, each seeing the other, with their chat open. */
+async function chattingAcross(t: Test): Promise<{ s: Instances; one: TestApp; two: TestApp; alice: ChatUser; bob: ChatUser }> {
+  const s = await instances(t, 2)
+  const [one, two] = s.apps as [TestApp, TestApp]
+  const alice = await join(on(one), 'Alice')
+  const bob = await join(on(two), 'Bob')
+  await presenceWhere(alice.client, (u) => u.length === 2)
+  await openChat(alice, bob)
+  return { s, one, two, alice, bob }
+}
+
 async function instances(t: Test, count: number, env: Record<string, string | number | boolean> = {}): Promise<Instances> {
   const s = await startInstances(count, env)
   t.teardown(s.close)
@@ -69,9 +87,7 @@ t.test('a user who just joined on another instance can be messaged at once, befo
   const { apps: [one, two] } = await instances(t, 2)
   const alice = await join(on(one!), 'Alice')
   // Instance 1 hears of joins late, as a busy instance would; in one process it never loses the race.
-  const presence = one!.app.presence
-  const apply = presence.presence.bind(presence)
-  presence.presence = (change) => void setTimeout(() => apply(change), 500).unref()
+  hearsPresenceLate(one!)
   for (let i = 0; i < 5; i++) {
     // The id travels out of band (a link, an invite): no waiting for PRESENCE on instance 1.
     const newcomer = await join(on(two!), `Newcomer ${i}`)
@@ -84,20 +100,11 @@ t.test('a user who just joined on another instance can be messaged at once, befo
 })
 
 t.test('two partners leaving on two instances at once: their chat closes, though each instance still saw the other online', async (t) => {
-  const s = await instances(t, 2)
-  const [one, two] = s.apps as [TestApp, TestApp]
-  const alice = await join(on(one), 'Alice')
-  const bob = await join(on(two), 'Bob')
-  await presenceWhere(alice.client, (u) => u.length === 2)
-  await openChat(alice, bob)
+  const { s, one, two, alice, bob } = await chattingAcross(t)
   const redis = s.redis.client()
   t.same(await redis.smembers(`sb:chats:${alice.user_id}`), [bob.user_id])
   // Both instances hear of leaves late, as busy ones would: each mirror still has the other side online.
-  for (const app of [one, two]) {
-    const presence = app.app.presence
-    const apply = presence.presence.bind(presence)
-    presence.presence = (change) => void setTimeout(() => apply(change), 500).unref()
-  }
+  for (const app of [one, two]) hearsPresenceLate(app)
   alice.client.close()
   bob.client.close()
   await sleep(300)
@@ -105,12 +112,7 @@ t.test('two partners leaving on two instances at once: their chat closes, though
 })
 
 t.test('a chat whose one side expired is closed for both directions', async (t) => {
-  const s = await instances(t, 2)
-  const [one, two] = s.apps as [TestApp, TestApp]
-  const alice = await join(on(one), 'Alice')
-  const bob = await join(on(two), 'Bob')
-  await presenceWhere(alice.client, (u) => u.length === 2)
-  await openChat(alice, bob)
+  const { s, alice, bob } = await chattingAcross(t)
   const redis = s.redis.client()
   await redis.del(`sb:chats:${alice.user_id}`) // Alice's set ran out its 24 h while Bob's lived on
   bob.client.send(msg(alice, 'still open?', 'h-1'))

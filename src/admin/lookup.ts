@@ -4,6 +4,7 @@
 // the next samples would pile up behind it. Here a read waits at most `limitMs`, then takes the
 // last answer the source gave (marked not fresh); at most one fetch is in flight, so a hung Redis
 // is asked once at a time, not once a tick.
+import { LATE, within } from '../lib/awaitable.ts'
 
 export interface Read<T> {
   /** This read's answer when `fresh`; otherwise the last answer there was (undefined: none yet). */
@@ -13,8 +14,6 @@ export interface Read<T> {
   error?: string
 }
 
-const LATE = Symbol('late')
-
 export class Lookup<T> {
   private pending: Promise<T> | undefined
   private last: T | undefined
@@ -22,17 +21,12 @@ export class Lookup<T> {
   constructor(private readonly fetch: () => Promise<T>) {}
 
   async read(limitMs: number): Promise<Read<T>> {
-    const answer = this.pending ?? this.start()
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<typeof LATE>((resolve) => (timer = setTimeout(resolve, limitMs, LATE)))
     try {
-      const value = await Promise.race([answer, late])
+      const value = await within(this.pending ?? this.start(), limitMs)
       if (value === LATE) return { value: this.last, fresh: false, error: `no answer within ${limitMs} ms` }
       return { value, fresh: true }
     } catch (err) {
       return { value: this.last, fresh: false, error: (err as Error).message }
-    } finally {
-      clearTimeout(timer)
     }
   }
 

@@ -4,6 +4,7 @@
 // outage costs errors the callers turn into local fallbacks, never a growing queue. The link
 // knows whether both are up, owns the set of channels this instance wants and subscribes them
 // again whenever `sub` comes back, and routes incoming messages by channel prefix.
+import { within } from '../lib/awaitable.ts'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { MessageBus } from './fanout.ts'
 
@@ -96,9 +97,7 @@ export class RedisLink implements MessageBus {
     // Rejections are reported through 'error' and retried by ioredis itself.
     this.cmd.connect().catch(() => {})
     this.sub.connect().catch(() => {})
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([up, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))])
-    clearTimeout(timer)
+    await within(up, waitMs)
     return this.isUp
   }
 

@@ -9,10 +9,9 @@ import type { Backplane, HistoryExtra } from '../backplane/backplane.ts'
 import type { HistoryStore, Receipt, StoredMessage } from '../history/store.ts'
 import { ErrorCode } from '../protocol/error-codes.ts'
 import {
-  appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame,
+  ackedPlaceFields, appendToData, chatOpenedFrame, chatsFrame, historyFrame, HISTORY_DEFAULT_LIMIT, logPlaceFields, msgAckFrame, msgFrame,
   validationFrame, type ChatSummary, type ClientHistory, type ClientMsgAck, type LogPlace
 } from '../protocol/fastchat.ts'
-import { jsonString } from '../lib/json.ts'
 import { participants, type Chats } from './chats.ts'
 import type { MessageLedger } from './ledger.ts'
 import type { Presence } from './presence.ts'
@@ -48,7 +47,7 @@ function sameHash(stored: string, presented: string): boolean {
 /** A stored message's history fields on deliveries: its place, and the seq a catching-up connection compares. */
 const extraOf = (place: LogPlace): HistoryExtra => ({ fields: logPlaceFields(place), chat_id: place.chat_id, seq: place.seq })
 /** A `delivered` ack's history fields: the place and the content as stored (SPEC 9), as the live path's storedAckFrame writes them. */
-const deliveredExtraOf = (m: StoredMessage): HistoryExtra => ({ fields: `${logPlaceFields(m)},"content":${jsonString(m.content)}`, chat_id: m.chat_id, seq: m.seq })
+const deliveredExtraOf = (m: StoredMessage): HistoryExtra => ({ fields: ackedPlaceFields(m, m.content), chat_id: m.chat_id, seq: m.seq })
 
 export class ChatHistory {
   /** Refreshes who is online here as seen (keepOnlineSeen). */

@@ -13,7 +13,7 @@
 // call rejects at once instead of queueing, so the service answers with an error rather than
 // hanging. A timed-out append may still have been written; the client's retry with the same
 // message_id then finds it through the dedupe hash and gets the original seq.
-import { unawaited } from '../lib/awaitable.ts'
+import { unawaited, within } from '../lib/awaitable.ts'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { failFastOptions, type BackplaneLog } from '../backplane/redis-link.ts'
@@ -102,12 +102,8 @@ export class RedisHistory implements HistoryStore {
     })
     defineHistoryScripts(conn)
     // Failures are reported through 'error' and retried by ioredis itself.
-    const ready = conn.connect().then(() => true, () => false)
-    let timer: NodeJS.Timeout | undefined
-    const waited = new Promise<false>((resolve) => (timer = setTimeout(resolve, opts.connectWaitMs ?? 2000, false)))
-    const connected = await Promise.race([ready, waited])
-    clearTimeout(timer)
-    if (!connected) opts.log.warn({}, 'history redis does not answer; history calls fail until it does (retrying)')
+    const connected = await within(conn.connect().then(() => true, () => false), opts.connectWaitMs ?? 2000)
+    if (connected !== true) opts.log.warn({}, 'history redis does not answer; history calls fail until it does (retrying)')
     return new RedisHistory(conn, opts.limits, state)
   }
 

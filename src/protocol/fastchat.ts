@@ -344,9 +344,12 @@ export const logPlaceFields = (place: LogPlace): string => `"chat_id":${jsonStri
  */
 export const appendToData = (frame: string, fields: string): string => `${frame.slice(0, -2)},${fields}}}`
 
+/** What a history sender's stored or delivered ack adds to the plain one: the place and the content as stored. */
+export const ackedPlaceFields = (place: LogPlace, content: string): string => `${logPlaceFields(place)},"content":${jsonString(content)}`
+
 /** A history sender's ack: stored or delivered, with the place and the content as stored. */
 export const storedAckFrame = (messageId: string, status: 'stored' | 'delivered', place: LogPlace, content: string): string =>
-  `{"type":"MSG_ACK","data":{"message_id":${jsonString(messageId)},"status":"${status}","chat_id":${jsonString(place.chat_id)},"seq":${place.seq},"content":${jsonString(content)}}}`
+  `{"type":"MSG_ACK","data":{"message_id":${jsonString(messageId)},"status":"${status}",${ackedPlaceFields(place, content)}}}`
 
 export const chatsFrame = (chats: ChatSummary[]): string => JSON.stringify({ type: 'CHATS', data: { chats } } satisfies Chats)
 

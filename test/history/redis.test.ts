@@ -92,6 +92,16 @@ t.test('trimming keeps the stream at maxPerChat and the dedupe hash in step with
   t.equal((await smaller.page(AB, { limit: 100 }))?.first_seq, 39)
 })
 
+/** Append until the store answers again (Redis back, reconnected by itself): at most 5 s. */
+async function appendOnceBack(store: RedisHistory): Promise<Appended | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const after = await store.append(msg(A, B)).catch(() => undefined)
+    if (after) return after
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return undefined
+}
+
 t.test('a store opened while Redis is away fails its calls at once, and works once Redis is there', async (t) => {
   const own = await startRedis()
   t.teardown(() => own.close())
@@ -102,11 +112,7 @@ t.test('a store opened while Redis is away fails its calls at once, and works on
   await t.rejects(store.append(msg(A, B)), 'no Redis: the call fails')
   t.ok(Date.now() - started < 500, 'at once')
   await own.start()
-  let after: Appended | undefined
-  for (let i = 0; i < 50 && !after; i++) {
-    after = await store.append(msg(A, B)).catch(() => undefined)
-    if (!after) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const after = await appendOnceBack(store)
   t.equal(after?.message.seq, 1, 'Redis came: the store connected by itself')
 })
 
@@ -121,11 +127,7 @@ t.test('while Redis is away calls fail at once; when it returns empty, logs star
   await t.rejects(store.append(msg(A, B)))
   t.ok(Date.now() - started < 500, 'no offline queue: rejected without waiting')
   await own.start()
-  let after: Appended | undefined
-  for (let i = 0; i < 50 && !after; i++) {
-    after = await store.append(msg(A, B)).catch(() => undefined)
-    if (!after) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const after = await appendOnceBack(store)
   t.equal(after?.message.seq, 1, 'the lost log starts again at 1')
   t.not(after?.epoch, before.epoch, 'under a new epoch, so clients drop what they remembered')
 })
